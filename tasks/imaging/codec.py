@@ -1,0 +1,146 @@
+"""Decode image bytes into a working RGB/RGBA image, and encode the result as PNG, JPEG or WebP."""
+
+from __future__ import annotations
+
+import io
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from tasks.errors import InstructionError, SourceError
+
+__all__ = ["EditedImage", "check_quality", "decode", "encode", "normalize", "resolve_format"]
+
+# Pillow surfaces broken or hostile files through many exception types; all mean "not decodable".
+_DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    IndexError,
+    TypeError,
+    struct.error,
+    Image.DecompressionBombError,
+)
+_FORMATS = {"png": "png", "jpeg": "jpeg", "jpg": "jpeg", "webp": "webp"}
+# Pillow's name for a decoded file -> ours; MPO is the multi-picture JPEG many cameras write.
+_SOURCE_FORMATS = {"PNG": "png", "JPEG": "jpeg", "MPO": "jpeg", "WEBP": "webp"}
+
+
+@dataclass(frozen=True)
+class EditedImage:
+    """An encoded edit result.
+
+    Attributes:
+        data: the encoded image.
+        format: ``png``, ``jpeg`` or ``webp``.
+        width: width in pixels.
+        height: height in pixels.
+    """
+
+    data: bytes
+    format: str
+    width: int
+    height: int
+
+
+def decode(data: bytes, what: str = "source image") -> tuple[Image.Image, str | None]:
+    """Decode bytes, turned upright by their EXIF orientation.
+
+    Args:
+        data: encoded image bytes.
+        what: how to name the bytes in errors ("source image", "mask").
+
+    Returns:
+        The loaded image (mode unchanged) and its format (``png``/``jpeg``/``webp``, None if other).
+
+    Raises:
+        SourceError: the bytes are not an image Pillow can decode.
+    """
+    if not data:
+        raise SourceError(f"the {what} is empty (0 bytes)", field=what)
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            opened.load()
+            source_format = _SOURCE_FORMATS.get(opened.format or "")
+            image = ImageOps.exif_transpose(opened)
+    except _DECODE_ERRORS as error:
+        raise SourceError(
+            f"the {what} could not be decoded ({len(data)} bytes, starting {data[:12]!r}): {error}",
+            field=what,
+        ) from error
+    return image, source_format
+
+
+def normalize(image: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to RGB, or to RGBA when the image has transparency.
+
+    Raises:
+        SourceError: Pillow cannot convert the image's mode (LAB, for one) to RGB.
+    """
+    if image.mode == "RGBA" or (image.mode == "RGB" and not image.has_transparency_data):
+        return image
+    if image.mode.startswith("I") or image.mode == "F":
+        return _to_8bit(image).convert("RGB")
+    try:
+        return image.convert("RGBA" if image.has_transparency_data else "RGB")
+    except ValueError as error:
+        raise SourceError(f"images of mode {image.mode} are not supported: {error}", field="source image") from error
+
+
+def _to_8bit(image: Image.Image) -> Image.Image:
+    values = np.asarray(image, dtype=np.float64)
+    # 16-bit sources (I;16, or I holding 0..65535) scale down; float or 8-bit-range ones clip.
+    if image.mode.startswith("I") and values.max(initial=0) > 255:
+        values = values / 257
+    return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8))
+
+
+def resolve_format(requested: str | None, source_format: str | None) -> str:
+    """Our name for the output format: the requested one, else the source's, else ``png``.
+
+    Raises:
+        InstructionError: ``requested`` is not png, jpeg/jpg or webp (any case).
+    """
+    if requested is None:
+        return source_format or "png"
+    name = _FORMATS.get(requested.strip().lower())
+    if name is None:
+        raise InstructionError(
+            f"output_format must be one of png, jpeg (or jpg), webp; got {requested!r}",
+            field="output_format",
+        )
+    return name
+
+
+def check_quality(quality: int) -> None:
+    """Raise InstructionError unless ``quality`` is a whole number from 1 to 100."""
+    if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100:
+        raise InstructionError(f"quality must be a whole number from 1 to 100, got {quality!r}", field="quality")
+
+
+def encode(image: Image.Image, format: str, quality: int = 90) -> EditedImage:
+    """Encode an RGB/RGBA image; JPEG has no alpha, so transparent pixels go onto white.
+
+    Args:
+        image: the image to encode.
+        format: ``png``, ``jpeg`` or ``webp``.
+        quality: 1..100 for JPEG and WebP; PNG is lossless and ignores it.
+
+    Returns:
+        The encoded image with its format and size.
+
+    Raises:
+        InstructionError: ``quality`` is outside 1..100.
+    """
+    check_quality(quality)
+    if format == "jpeg" and image.mode == "RGBA":
+        background = Image.new("RGB", image.size, (255, 255, 255))
+        background.paste(image, mask=image.getchannel("A"))
+        image = background
+    buffer = io.BytesIO()
+    options = {} if format == "png" else {"quality": quality}
+    image.save(buffer, format=format.upper(), **options)
+    return EditedImage(data=buffer.getvalue(), format=format, width=image.width, height=image.height)
