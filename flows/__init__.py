@@ -1,0 +1,1 @@
+"""retouch's entry points: the Prefect flows and the command line."""

@@ -1,0 +1,90 @@
+"""Make results durable as a run goes: buffered rows flushed as atomic Parquet parts, plus the journal
+of accepted async jobs (`pending/<job_key>.json`) that lets a re-run poll instead of paying again."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import asdict
+
+from tasks.models import Accepted, EditJob, EditResult
+from tasks.storage.fs import Storage
+from tasks.storage.tables import write_results_part
+
+__all__ = ["Checkpointer", "PENDING_DIR", "read_pending"]
+
+PENDING_DIR = "pending"
+
+
+def read_pending(storage: Storage) -> dict[str, Accepted]:
+    """Async jobs accepted by earlier runs whose results were never made durable, by job key."""
+    found: dict[str, Accepted] = {}
+    for path in storage.list(PENDING_DIR, ".json"):
+        try:
+            record = json.loads(storage.read_bytes(path))
+            found[record.pop("job_key")] = Accepted(**record)
+        except (ValueError, TypeError, KeyError, FileNotFoundError):
+            continue  # a journal entry that cannot be read only costs a re-submit
+    return found
+
+
+class Checkpointer:
+    """Buffers results and writes them as one part every `every_seconds` or `every_rows`.
+
+    A crash loses at most the buffered window; a job whose row never became durable is run again
+    (its images are overwritten at the same key-derived paths, so nothing is orphaned or duplicated).
+    """
+
+    def __init__(self, storage: Storage, *, run_id: str, every_seconds: float, every_rows: int) -> None:
+        self.storage = storage
+        self.run_id = run_id
+        self.every_seconds = every_seconds
+        self.every_rows = every_rows
+        self.parts: list[str] = []
+        self._buffer: list[EditResult] = []
+        self._journaled: set[str] = set()
+        self._lock = asyncio.Lock()
+        self._ticker: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Checkpointer:
+        self._ticker = asyncio.create_task(self._tick())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+        await self.flush()
+
+    async def record_accepted(self, job: EditJob, accepted: Accepted) -> None:
+        """Journal an accepted async job before its first poll."""
+        payload = json.dumps({"job_key": job.job_key, **asdict(accepted)}).encode()
+        await asyncio.to_thread(self.storage.write_bytes, f"{PENDING_DIR}/{job.job_key}.json", payload)
+        self._journaled.add(job.job_key)
+
+    def track(self, job_key: str) -> None:
+        """A job resumed from an earlier run's journal: clear its entry once its result is durable."""
+        self._journaled.add(job_key)
+
+    async def add(self, result: EditResult) -> None:
+        self._buffer.append(result)
+        if len(self._buffer) >= self.every_rows:
+            await self.flush()
+
+    async def flush(self) -> None:
+        async with self._lock:
+            batch, self._buffer = self._buffer, []
+            if not batch:
+                return
+            part = await asyncio.to_thread(write_results_part, self.storage, batch, run_id=self.run_id)
+            if part:
+                self.parts.append(part)
+            # Only now is the result durable, so only now may its journal entry go.
+            for result in batch:
+                if result.job.job_key in self._journaled:
+                    self._journaled.discard(result.job.job_key)
+                    await asyncio.to_thread(self.storage.delete, f"{PENDING_DIR}/{result.job.job_key}.json")
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(self.every_seconds)
+            await self.flush()

@@ -1,0 +1,277 @@
+"""The declarative pipeline config: YAML in, validated pydantic models out, errors that name the YAML path."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import string
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+
+from tasks.errors import ConfigError
+
+__all__ = [
+    "BudgetConfig",
+    "CatalogConfig",
+    "ColumnMapping",
+    "EditVariant",
+    "ExecutionConfig",
+    "OutputConfig",
+    "PipelineConfig",
+    "ProviderSettings",
+    "RateLimitSettings",
+    "RetrySettings",
+    "config_hash",
+    "load_config",
+    "parse_config",
+]
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ColumnMapping(_Strict):
+    """Which catalog column plays which role, so a user's catalog needs no renaming."""
+
+    id: str = Field("id", description="Unique row id column.")
+    image: str = Field("image", description="Source image: path, URL, s3://, data: URI, or binary.")
+    prompt: str = Field("prompt", description="Edit instruction column.")
+    mask: str | None = Field(None, description="Optional mask image column.")
+    image_context: str | None = Field(None, description="Optional reference image column.")
+    image_version: str | None = Field(
+        None, description="Optional content version (etag, mtime) of the image; a change re-edits the row."
+    )
+
+
+class CatalogConfig(_Strict):
+    uri: str = Field(description="Parquet file, directory or glob: local path or any fsspec URL.")
+    storage_options: dict[str, Any] = Field(default_factory=dict)
+    columns: ColumnMapping = Field(default_factory=ColumnMapping)
+    filter: str | None = Field(None, description="A SQL boolean expression over catalog columns.")
+    limit: int | None = Field(None, ge=1, description="Edit only the first N rows (after the filter).")
+
+
+class EditVariant(_Strict):
+    """One named edit applied to every catalog row, once per seed."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64)
+    provider: str = Field(description="A registered provider name, e.g. local, picsart.edit.")
+    model: str | None = None
+    prompt: str = Field("{prompt}", description="Prompt template; {prompt} and {<column>} are filled per row.")
+    params: dict[str, Any] = Field(default_factory=dict, description="Provider parameters, passed through.")
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    count: int = Field(1, ge=1, le=10, description="Output images asked for per request.")
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds_in_range(cls, seeds: list[int]) -> list[int]:
+        for seed in seeds:
+            if not 0 <= seed <= 2**32 - 1:
+                raise ValueError(f"seed {seed} is outside 0..4294967295")
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"seeds must be distinct, got {seeds}")
+        return seeds
+
+    @field_validator("prompt")
+    @classmethod
+    def _template_parses(cls, template: str) -> str:
+        try:
+            fields = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+        except ValueError as error:
+            raise ValueError(f"prompt template {template!r} does not parse ({error}); write {{{{ for a literal brace")
+        if any(not name or not name.isidentifier() for name in fields):
+            raise ValueError(f"prompt template {template!r}: placeholders must be column names like {{prompt}}")
+        return template
+
+    @field_validator("provider")
+    @classmethod
+    def _provider_known(cls, name: str) -> str:
+        from tasks.providers.registry import known_providers
+
+        if name not in known_providers():
+            raise ValueError(f"unknown provider {name!r}; known: {', '.join(known_providers())}")
+        return name
+
+
+class RateLimitSettings(_Strict):
+    requests: float = Field(gt=0, description="Requests allowed per period.")
+    period: float = Field(1.0, gt=0, description="Seconds.")
+    max_in_flight: int | None = Field(None, ge=1)
+
+
+class RetrySettings(_Strict):
+    attempts: int = Field(5, ge=1, le=50)
+    base: float = Field(0.5, ge=0)
+    cap: float = Field(30.0, ge=0)
+    jitter: float = Field(0.25, ge=0)
+    total: float = Field(300.0, gt=0)
+
+
+class ProviderSettings(_Strict):
+    """Per-provider settings. Credentials: `api_key` (may be ${ENV}), `api_key_env`, or a Prefect Secret block."""
+
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    api_key_env: str | None = None
+    api_key_secret_block: str | None = Field(None, description="Name of a Prefect Secret block holding the key.")
+    rate_limit: RateLimitSettings | None = None
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+    timeout: float = Field(120.0, gt=0, description="Seconds for one HTTP request.")
+    poll_interval: float = Field(2.0, gt=0, description="Seconds between polls of an async job.")
+    poll_deadline: float = Field(600.0, gt=0, description="Seconds an async job may take before it is abandoned.")
+    mode: Literal["sync", "async"] | None = Field(None, description="Provider-specific default when unset.")
+    resubmit_unknown: bool = Field(
+        False, description="Re-send a submit whose outcome is unknown (risks paying twice)."
+    )
+    options: dict[str, Any] = Field(default_factory=dict, description="Adapter-specific options.")
+
+    def resolve_api_key(self) -> str | None:
+        """The key from `api_key` or `api_key_env` (Prefect blocks are resolved by the flow layer)."""
+        if self.api_key is not None:
+            return self.api_key.get_secret_value()
+        if self.api_key_env:
+            return os.environ.get(self.api_key_env)
+        return None
+
+
+class OutputConfig(_Strict):
+    uri: str = Field(description="Where images, results/, runs/ are written: local path or fsspec URL.")
+    storage_options: dict[str, Any] = Field(default_factory=dict)
+    format: Literal["png", "jpeg", "webp"] | None = Field(
+        None, description="Store every output image in this format (converted if needed); unset keeps the provider's."
+    )
+
+
+class ProviderBudget(_Strict):
+    max_credits: float | None = Field(None, ge=0)
+    max_money: float | None = Field(None, ge=0)
+
+
+class BudgetConfig(_Strict):
+    max_credits: float | None = Field(None, ge=0, description="Cap on credits for one run.")
+    max_money: float | None = Field(None, ge=0, description="Cap on money for one run.")
+    per_provider: dict[str, ProviderBudget] = Field(default_factory=dict)
+    on_forecast_over: Literal["stop", "proceed_to_cap"] = "stop"
+
+
+class ExecutionConfig(_Strict):
+    shard_size: int = Field(250, ge=1, le=100_000, description="Jobs per Prefect task.")
+    concurrency: int = Field(16, ge=1, le=1024, description="Jobs in flight within one shard.")
+    parallel_shards: int = Field(2, ge=1, le=64, description="Shards run at once by the task runner.")
+    checkpoint_seconds: float = Field(5.0, gt=0, description="Longest time a finished job waits to be made durable.")
+    checkpoint_rows: int = Field(500, ge=1, description="Results buffered before a checkpoint is forced.")
+
+
+class PipelineConfig(_Strict):
+    catalog: CatalogConfig
+    edits: list[EditVariant] = Field(min_length=1)
+    providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+    output: OutputConfig
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
+    pricing: dict[str, Any] = Field(default_factory=dict, description="Price table overrides (see costs).")
+
+    @model_validator(mode="after")
+    def _names_unique_and_providers_known(self) -> PipelineConfig:
+        names = [edit.name for edit in self.edits]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"edit names must be unique; repeated: {', '.join(duplicates)}")
+        from tasks.providers.registry import known_providers
+
+        unknown = sorted(set(self.providers) - set(known_providers()))
+        if unknown:
+            raise ValueError(f"providers has unknown names {unknown}; known: {', '.join(known_providers())}")
+        return self
+
+    def provider_settings(self, name: str) -> ProviderSettings:
+        return self.providers.get(name) or ProviderSettings()
+
+
+def load_config(path: str | Path, *, env: dict[str, str] | None = None) -> PipelineConfig:
+    """Read, resolve ${ENV} references in, and validate a YAML config file.
+
+    Raises:
+        ConfigError: the file is missing or not YAML, an env var is unset, or a value is invalid;
+            the message names the YAML path, the value and what was expected.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"cannot read config {path}: {error.strerror or error}", path=str(path)) from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}", path=str(path)) from None
+    return parse_config(raw, source=str(path), env=env)
+
+
+def parse_config(raw: Any, *, source: str = "<config>", env: dict[str, str] | None = None) -> PipelineConfig:
+    """Validate an already-parsed YAML document (see `load_config`)."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level, got {type(raw).__name__}")
+    resolved = _resolve_env(raw, env if env is not None else dict(os.environ), "")
+    try:
+        return PipelineConfig.model_validate(resolved)
+    except ValidationError as error:
+        raise ConfigError(_describe(error, source), source=source) from None
+
+
+def config_hash(config: PipelineConfig) -> str:
+    """A stable hash of the config's content (secrets excluded), recorded in run manifests."""
+    payload = config.model_dump(mode="json", exclude={"providers": {"__all__": {"api_key"}}})
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _resolve_env(node: Any, env: dict[str, str], where: str) -> Any:
+    if isinstance(node, dict):
+        return {key: _resolve_env(value, env, f"{where}.{key}" if where else str(key)) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_resolve_env(value, env, f"{where}[{i}]") for i, value in enumerate(node)]
+    if isinstance(node, str):
+        return _ENV_REF.sub(lambda match: _env_value(match, env, where), node)
+    return node
+
+
+def _env_value(match: re.Match[str], env: dict[str, str], where: str) -> str:
+    name, default = match.group(1), match.group(2)
+    if name in env:
+        return env[name]
+    if default is not None:
+        return default
+    raise ConfigError(
+        f"{where}: environment variable {name} is not set (referenced as ${{{name}}}); "
+        f"set it or write ${{{name}:-default}}",
+        path=where,
+    )
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    lines = [f"invalid config {source}:"]
+    for item in error.errors():
+        where = _yaml_path(item["loc"])
+        value = item.get("input")
+        secret = any(isinstance(part, str) and "key" in part for part in item["loc"])
+        hidden = secret or item["type"] == "missing" or isinstance(value, dict)
+        shown = "" if hidden else f" (got {value!r})"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key; check its spelling and where it sits"
+        lines.append(f"  {where or '<top>'}: {message}{shown}")
+    return "\n".join(lines)
+
+
+def _yaml_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path

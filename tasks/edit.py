@@ -1,0 +1,45 @@
+"""Thin Prefect tasks over the library: one task run per shard of jobs, never one per image."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from tasks.config import PipelineConfig
+from tasks.executor import ShardSummary, run_shard
+from tasks.models import Accepted, EditJob
+
+__all__ = ["edit_shard", "resolve_api_keys"]
+
+
+def resolve_api_keys(config: PipelineConfig, providers: Iterable[str]) -> dict[str, str | None]:
+    """Each provider's key from the config, its env var, or a Prefect Secret block (in that order)."""
+    keys: dict[str, str | None] = {}
+    for name in providers:
+        settings = config.provider_settings(name)
+        key = settings.resolve_api_key()
+        if key is None and settings.api_key_secret_block:
+            from prefect.blocks.system import Secret
+
+            key = str(Secret.load(settings.api_key_secret_block).get())
+        keys[name] = key
+    return keys
+
+
+# NO_CACHE: hashing hundreds of jobs per call costs time and could pull catalog bytes into a key.
+@task(name="edit-shard", cache_policy=NO_CACHE, task_run_name="shard-{index}")
+def edit_shard(index: int, jobs: list[EditJob], config: PipelineConfig, run_id: str, pending: dict[str, Accepted]) -> ShardSummary:
+    """Run one shard on its own event loop (the thread pool runs shards side by side)."""
+    logger = get_run_logger()
+    keys = resolve_api_keys(config, {job.provider for job in jobs})
+    summary = asyncio.run(run_shard(jobs, config, run_id=run_id, api_keys=keys, pending=pending))
+    logger.info("shard %d: %d jobs, %s, %d images", index, len(jobs), _counts(summary.counts), summary.images)
+    return summary
+
+
+def _counts(counts: dict[str, Any]) -> str:
+    return ", ".join(f"{count} {status}" for status, count in sorted(counts.items())) or "nothing"

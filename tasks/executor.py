@@ -1,0 +1,202 @@
+"""Run one shard of jobs: asyncio inside, one lane per provider, every job ending as one result."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+
+import httpx
+
+from tasks.checkpoint import Checkpointer
+from tasks.config import PipelineConfig, ProviderSettings
+from tasks.errors import RetouchError
+from tasks.http import Clock, LimiterRegistry, RateLimit, RetryPolicy, SystemClock
+from tasks.lane import ProviderLane
+from tasks.models import Accepted, EditJob, EditResult, JobInputs
+from tasks.outputs import store_output
+from tasks.progress import emit
+from tasks.providers.registry import provider_class
+from tasks.storage.fs import Storage
+from tasks.storage.sources import load_image
+
+__all__ = ["ShardSummary", "run_shard", "PROCESS_LIMITERS"]
+
+# One limiter per provider per process, shared by every shard of every run in it.
+PROCESS_LIMITERS = LimiterRegistry()
+
+
+@dataclass
+class ShardSummary:
+    """What one shard did; summed by the flow."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    images: int = 0
+    credits: float = 0.0
+    billing_risk: int = 0
+    parts: list[str] = field(default_factory=list)
+
+
+async def run_shard(
+    jobs: Sequence[EditJob],
+    config: PipelineConfig,
+    *,
+    run_id: str,
+    api_keys: Mapping[str, str | None],
+    pending: Mapping[str, Accepted] | None = None,
+    limiters: LimiterRegistry = PROCESS_LIMITERS,
+    clock: Clock | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> ShardSummary:
+    """Run `jobs`, write their images and result rows, and return the shard's counts.
+
+    Args:
+        jobs: the shard (jobs already done were filtered out by the planner).
+        config: the pipeline config.
+        run_id: recorded on every row.
+        api_keys: resolved keys by provider name (never logged).
+        pending: async jobs accepted by earlier runs, by job key: polled, not re-submitted.
+        limiters: where per-provider limiters live.
+        clock: the clock lanes wait on (tests inject a fake one).
+        transport: an httpx transport for every client (tests inject an ASGI or mock transport).
+    """
+    clock = clock or SystemClock()
+    storage = Storage(config.output.uri, config.output.storage_options)
+    summary = ShardSummary()
+    pending = pending or {}
+    async with AsyncExitStack() as stack:
+        http = await stack.enter_async_context(httpx.AsyncClient(transport=transport, timeout=60.0))
+        lanes = await _open_lanes(stack, {job.provider for job in jobs}, config, api_keys, limiters, clock, transport)
+        checkpoint = await stack.enter_async_context(
+            Checkpointer(storage, run_id=run_id, every_seconds=config.execution.checkpoint_seconds, every_rows=config.execution.checkpoint_rows)
+        )
+        gate = asyncio.Semaphore(config.execution.concurrency)
+
+        async def one(job: EditJob) -> None:
+            async with gate:
+                result = await _run_job(job, lanes[job.provider], config, storage, http, pending.get(job.job_key), checkpoint, run_id)
+            await checkpoint.add(result)
+            _count(summary, result)
+            emit(run_id, result.status, len(result.outputs))
+
+        await asyncio.gather(*(one(job) for job in jobs))
+    summary.parts = list(checkpoint.parts)
+    return summary
+
+
+async def _open_lanes(
+    stack: AsyncExitStack,
+    providers: set[str],
+    config: PipelineConfig,
+    api_keys: Mapping[str, str | None],
+    limiters: LimiterRegistry,
+    clock: Clock,
+    transport: httpx.AsyncBaseTransport | None,
+) -> dict[str, ProviderLane]:
+    lanes = {}
+    for name in sorted(providers):
+        settings = config.provider_settings(name)
+        client = await stack.enter_async_context(httpx.AsyncClient(transport=transport, timeout=settings.timeout))
+        adapter = provider_class(name)(settings=settings, client=client, api_key=api_keys.get(name))
+        stack.push_async_callback(adapter.aclose)
+        lanes[name] = ProviderLane(adapter, settings=settings, policy=_policy(settings), clock=clock, limiter=_limiter(name, settings, limiters))
+    return lanes
+
+
+def _policy(settings: ProviderSettings) -> RetryPolicy:
+    retry = settings.retry
+    return RetryPolicy(attempts=retry.attempts, base=retry.base, cap=retry.cap, jitter=retry.jitter, total=retry.total)
+
+
+def _limiter(name: str, settings: ProviderSettings, limiters: LimiterRegistry):  # type: ignore[no-untyped-def]
+    if settings.rate_limit is None:
+        return None
+    limit = settings.rate_limit
+    wanted = RateLimit(requests=limit.requests, period=limit.period, max_in_flight=limit.max_in_flight)
+    try:
+        return limiters.get(name, wanted)
+    except ValueError:
+        # A later run in this process configured another limit for the provider: the newest config wins.
+        limiters.discard(name)
+        return limiters.get(name, wanted)
+
+
+async def _run_job(
+    job: EditJob,
+    lane: ProviderLane,
+    config: PipelineConfig,
+    storage: Storage,
+    http: httpx.AsyncClient,
+    accepted: Accepted | None,
+    checkpoint: Checkpointer,
+    run_id: str,
+) -> EditResult:
+    started = time.time()
+    try:
+        inputs = None
+        if accepted is None:
+            inputs = await _load_inputs(job, lane, http, config)
+        else:
+            checkpoint.track(job.job_key)
+        outcome = await lane.run(job, inputs, accepted=accepted, on_accepted=checkpoint.record_accepted)
+        result = outcome.result
+        stored = await asyncio.to_thread(
+            lambda: tuple(store_output(storage, job, i, image, config.output.format) for i, image in enumerate(result.outputs))
+        )
+        return EditResult(
+            job=job,
+            status="succeeded",
+            run_id=run_id,
+            outputs=stored,
+            attempts=outcome.attempts,
+            started_at=started,
+            finished_at=time.time(),
+            provider_job_id=result.provider_job_id or (accepted.provider_job_id if accepted else None),
+            request_id=result.request_id,
+            correlation_id=result.correlation_id,
+            credits=result.credits_used,
+            cost=0.0 if result.credits_used == 0 else None,
+            billing_risk=outcome.billing_risk,
+        )
+    except Exception as error:  # every job ends as a row; unexpected errors are recorded, not raised
+        return _failed(job, error, run_id, started, accepted)
+
+
+async def _load_inputs(job: EditJob, lane: ProviderLane, http: httpx.AsyncClient, config: PipelineConfig) -> JobInputs:
+    options = config.catalog.storage_options
+    need_bytes = not lane.adapter.accepts_urls
+
+    async def load(ref, role):  # type: ignore[no-untyped-def]
+        if ref is None:
+            return None
+        return await load_image(ref, http=http, storage_options=options, need_bytes=need_bytes, role=role, row_id=job.row_id)
+
+    image, mask, context = await asyncio.gather(load(job.image, "image"), load(job.mask, "mask"), load(job.image_context, "image_context"))
+    return JobInputs(image=image, mask=mask, image_context=context)
+
+
+def _failed(job: EditJob, error: Exception, run_id: str, started: float, accepted: Accepted | None) -> EditResult:
+    context = error.context if isinstance(error, RetouchError) else {}
+    message = str(error) if isinstance(error, RetouchError) else f"unexpected {type(error).__name__}: {error}"
+    return EditResult(
+        job=job,
+        status="failed",
+        run_id=run_id,
+        attempts=int(context.get("attempts", 1)),
+        started_at=started,
+        finished_at=time.time(),
+        provider_job_id=context.get("provider_job_id") or (accepted.provider_job_id if accepted else None),
+        request_id=context.get("request_id"),
+        error_type=type(error).__name__,
+        error_message=message[:2000],
+        billing_risk=bool(context.get("billing_risk", False)),
+    )
+
+
+def _count(summary: ShardSummary, result: EditResult) -> None:
+    summary.counts[result.status] = summary.counts.get(result.status, 0) + 1
+    summary.images += len(result.outputs)
+    summary.credits += result.credits or 0.0
+    summary.billing_risk += int(result.billing_risk)

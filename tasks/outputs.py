@@ -1,0 +1,62 @@
+"""Turn a provider's output images into stored, hashed, measured files under `output.uri`."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+
+from PIL import Image, UnidentifiedImageError
+
+from tasks.errors import ProviderUnavailable
+from tasks.models import EditJob, OutputImage, StoredOutput
+from tasks.plan import output_path
+from tasks.storage.fs import Storage
+
+__all__ = ["store_output"]
+
+_EXTENSIONS = {"png": "png", "jpeg": "jpg", "jpg": "jpg", "webp": "webp"}
+_PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG", "jpg": "JPEG", "webp": "WEBP"}
+
+
+def store_output(storage: Storage, job: EditJob, index: int, output: OutputImage, convert_to: str | None) -> StoredOutput:
+    """Verify the image decodes, convert it if asked, write it atomically, and describe it.
+
+    Raises:
+        ProviderUnavailable: the provider's bytes are not a decodable image (a truncated download);
+            retryable, since fetching the output again may succeed.
+    """
+    data, fmt = output.data, _normalise(output.format)
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            width, height = image.size
+            actual = _normalise(image.format or fmt)
+            if convert_to and _normalise(convert_to) != actual:
+                data, fmt = _convert(image, _normalise(convert_to)), _normalise(convert_to)
+            else:
+                fmt = actual
+    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+        raise ProviderUnavailable(
+            f"{job.provider} returned output {index} of row {job.row_id} that does not decode: {error}",
+            provider=job.provider,
+            row_id=job.row_id,
+        ) from None
+    uri = storage.write_bytes(output_path(job, index, _EXTENSIONS[fmt]), data)
+    return StoredOutput(
+        index=index, uri=uri, width=width, height=height, format=fmt, bytes=len(data), sha256=hashlib.sha256(data).hexdigest()
+    )
+
+
+def _normalise(fmt: str) -> str:
+    lowered = fmt.lower().lstrip(".")
+    return "jpeg" if lowered in ("jpg", "jpeg") else lowered if lowered in _EXTENSIONS else "png"
+
+
+def _convert(image: Image.Image, fmt: str) -> bytes:
+    if fmt == "jpeg" and image.mode not in ("RGB", "L"):
+        background = Image.new("RGB", image.size, "white")
+        background.paste(image.convert("RGBA"), mask=image.convert("RGBA").getchannel("A"))
+        image = background
+    buffer = io.BytesIO()
+    image.save(buffer, format=_PIL_FORMATS[fmt])
+    return buffer.getvalue()

@@ -1,0 +1,108 @@
+"""The provider adapter interface: translate one retouch job to a provider's HTTP contract and back.
+
+An adapter never schedules, sleeps, retries, rate-limits, stores or prices: the executor does that once
+for every provider. Its two calls map onto every contract in providers.md:
+
+    submit(job, inputs) -> ProviderResult   finished in one request (sync APIs, or a fast async job)
+                        -> Accepted         accepted for async processing; the executor makes the id
+                                            durable, then calls poll() every `poll_interval`
+    poll(accepted)      -> ProviderResult | None (None: still pending)
+"""
+
+from __future__ import annotations
+
+import io
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import httpx
+
+from PIL import Image, UnidentifiedImageError
+
+from tasks.config import ProviderSettings
+from tasks.errors import JobFailed, ProviderTimeout, ProviderUnavailable
+from tasks.models import Accepted, EditJob, JobInputs, OutputImage, ProviderResult
+
+__all__ = ["Provider", "ProviderFactory"]
+
+
+class Provider(ABC):
+    """Base class of every adapter.
+
+    Args:
+        settings: this provider's section of the config.
+        client: the HTTP client to use (tests inject MockTransport or an ASGI/sandbox transport).
+        api_key: the resolved key, or None for providers that need none. Never logged or echoed.
+    """
+
+    name: ClassVar[str]
+    default_base_url: ClassVar[str] = ""
+    # True when an http(s) source may be passed on as a URL instead of being downloaded and uploaded.
+    accepts_urls: ClassVar[bool] = False
+    # True when the adapter talks HTTP at all (the local provider does not).
+    remote: ClassVar[bool] = True
+
+    def __init__(self, *, settings: ProviderSettings, client: httpx.AsyncClient, api_key: str | None) -> None:
+        self.settings = settings
+        self.client = client
+        self._api_key = api_key
+
+    @property
+    def base_url(self) -> str:
+        return (self.settings.base_url or self.default_base_url).rstrip("/")
+
+    @classmethod
+    def check_params(cls, params: dict[str, Any], *, model: str | None, count: int, seed: int | None) -> None:
+        """Validate a variant's params against the documented ranges before anything is sent.
+
+        Raises:
+            ValueError: naming the bad param, its value and the accepted range.
+        """
+
+    @abstractmethod
+    async def submit(self, job: EditJob, inputs: JobInputs) -> ProviderResult | Accepted:
+        """Send the job; return its result, or the accepted async job to poll."""
+
+    async def poll(self, accepted: Accepted) -> ProviderResult | None:
+        """Ask once how an accepted job is doing; None while it is still pending."""
+        raise NotImplementedError(f"{self.name} has no async jobs")
+
+    async def fetch_output(self, output: OutputImage) -> OutputImage:
+        """Download an output given as a URL (a plain GET, safe to retry) and check it decodes.
+
+        Raises:
+            ProviderUnavailable: network error, 5xx, or bytes that do not decode (truncated).
+            JobFailed: 404/410, the output expired or never existed.
+        """
+        if output.data is not None:
+            return output
+        assert output.source_url is not None
+        try:
+            response = await self.client.get(output.source_url, follow_redirects=True)
+        except httpx.TimeoutException:
+            raise ProviderTimeout(f"{self.name}: timed out fetching an output", provider=self.name) from None
+        except httpx.HTTPError as error:
+            raise ProviderUnavailable(f"{self.name}: fetching an output failed: {type(error).__name__}", provider=self.name) from None
+        if response.status_code in (404, 410):
+            raise JobFailed(f"{self.name}: output is gone (HTTP {response.status_code}); it may have expired", provider=self.name, status_code=response.status_code)
+        if response.status_code != 200:
+            raise ProviderUnavailable(f"{self.name}: fetching an output gave HTTP {response.status_code}", provider=self.name, status_code=response.status_code)
+        _check_decodes(response.content, self.name)
+        return OutputImage(data=response.content, format=output.format, source_url=output.source_url)
+
+    async def aclose(self) -> None:
+        """Release what the adapter holds (the injected client is closed by its owner)."""
+
+    def __repr__(self) -> str:  # never show the key
+        return f"{type(self).__name__}(base_url={self.base_url!r})"
+
+
+ProviderFactory = type[Provider]
+
+
+def _check_decodes(data: bytes, provider: str) -> None:
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise ProviderUnavailable(f"{provider}: an output's bytes do not decode (truncated?)", provider=provider) from None

@@ -1,0 +1,104 @@
+"""Run bookkeeping that flows share: run ids, catalog checks, the plan of one run, and manifests."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from tasks.catalog import iter_catalog
+from tasks.config import PipelineConfig, config_hash
+from tasks.models import EditJob
+from tasks.plan import plan_jobs
+from tasks.storage.fs import Storage
+
+__all__ = ["PlanCounts", "RunSummary", "count_catalog_rows", "iter_shards", "new_run_id", "write_manifest"]
+
+
+def new_run_id() -> str:
+    """Sortable and unique: UTC time plus a random suffix."""
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+def count_catalog_rows(config: PipelineConfig, *, limit: int | None = None) -> int:
+    """Read and validate the whole catalog once (raises CatalogError); the number of rows to edit."""
+    return sum(len(batch) for batch in iter_catalog(config.catalog, limit=limit))
+
+
+@dataclass
+class PlanCounts:
+    planned: int = 0
+    already_done: int = 0
+    to_run: int = 0
+
+
+def iter_shards(
+    config: PipelineConfig,
+    *,
+    done: set[str],
+    counts: PlanCounts,
+    limit: int | None = None,
+    on_skip: Callable[[], None] | None = None,
+) -> Iterator[list[EditJob]]:
+    """Jobs not yet done, in shards of `execution.shard_size`, generated lazily from the catalog."""
+    shard: list[EditJob] = []
+    for batch in iter_catalog(config.catalog, limit=limit):
+        for job in plan_jobs(batch, config):
+            counts.planned += 1
+            if job.job_key in done:
+                counts.already_done += 1
+                if on_skip is not None:
+                    on_skip()
+                continue
+            counts.to_run += 1
+            shard.append(job)
+            if len(shard) >= config.execution.shard_size:
+                yield shard
+                shard = []
+    if shard:
+        yield shard
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    output_uri: str
+    results_uri: str
+    config_hash: str
+    dry_run: bool = False
+    planned: int = 0
+    already_done: int = 0
+    to_run: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    images: int = 0
+    credits: float = 0.0
+    billing_risk: int = 0
+    shards: int = 0
+    started_at: float = field(default_factory=time.time)
+    finished_at: float | None = None
+    manifest_uri: str | None = None
+
+    @property
+    def seconds(self) -> float:
+        return (self.finished_at or time.time()) - self.started_at
+
+    def as_dict(self) -> dict[str, Any]:
+        data = {key: value for key, value in self.__dict__.items()}
+        data["seconds"] = round(self.seconds, 3)
+        return data
+
+
+def write_manifest(storage: Storage, summary: RunSummary, config: PipelineConfig) -> str:
+    """runs/<run_id>.json: config hash, counts by status, time taken, where results are."""
+    payload = summary.as_dict()
+    payload.pop("manifest_uri", None)  # the manifest's own address is where the reader found it
+    payload["config_hash"] = config_hash(config)
+    payload["started_at"] = datetime.fromtimestamp(summary.started_at, tz=timezone.utc).isoformat()
+    if summary.finished_at:
+        payload["finished_at"] = datetime.fromtimestamp(summary.finished_at, tz=timezone.utc).isoformat()
+    data = json.dumps(payload, indent=2, sort_keys=True, default=str).encode()
+    return storage.write_bytes(f"runs/{summary.run_id}.json", data)

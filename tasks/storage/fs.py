@@ -1,0 +1,100 @@
+"""One fsspec location (local path, file://, memory://, s3://, ...) with atomic writes under it."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Any
+
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
+
+from tasks.errors import StorageError
+
+__all__ = ["Storage"]
+
+
+class Storage:
+    """A root URL plus storage options; every path argument is relative to the root.
+
+    Args:
+        uri: local path or fsspec URL of the root.
+        storage_options: passed to fsspec (endpoint, credentials, ...). Never logged.
+    """
+
+    def __init__(self, uri: str, storage_options: dict[str, Any] | None = None) -> None:
+        self.uri = uri.rstrip("/")
+        try:
+            self.fs, root = fsspec.core.url_to_fs(self.uri, **(storage_options or {}))
+        except (ImportError, ValueError) as error:
+            raise StorageError(f"cannot open storage {self.uri!r}: {error}", uri=self.uri) from None
+        self.root = root.rstrip("/")
+        self.is_local = isinstance(self.fs, LocalFileSystem)
+
+    def url(self, relative: str) -> str:
+        """The full URL (or absolute local path) of a relative path, as users will open it."""
+        if self.is_local:
+            return os.path.join(self.root, relative)
+        return f"{self.uri}/{relative}"
+
+    def path(self, relative: str) -> str:
+        """The path of `relative` as the filesystem object understands it."""
+        return f"{self.root}/{relative}" if relative else self.root
+
+    def write_bytes(self, relative: str, data: bytes) -> str:
+        """Write atomically: a reader sees the old object, or the whole new one, never half.
+
+        Local files go to a temporary name in the same directory and are renamed; object stores
+        get a single PUT, which is atomic there. Returns the object's URL.
+        """
+        target = self.path(relative)
+        try:
+            if self.is_local:
+                directory = os.path.dirname(target)
+                os.makedirs(directory, exist_ok=True)
+                temporary = os.path.join(directory, f".{os.path.basename(target)}.{uuid.uuid4().hex}.tmp")
+                with open(temporary, "wb") as handle:
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(temporary, target)
+            else:
+                self.fs.pipe_file(target, data)
+        except OSError as error:
+            raise StorageError(f"cannot write {self.url(relative)}: {error}", uri=self.url(relative)) from None
+        return self.url(relative)
+
+    def read_bytes(self, relative: str) -> bytes:
+        try:
+            return bytes(self.fs.cat_file(self.path(relative)))
+        except FileNotFoundError:
+            raise
+        except OSError as error:
+            raise StorageError(f"cannot read {self.url(relative)}: {error}", uri=self.url(relative)) from None
+
+    def exists(self, relative: str) -> bool:
+        return bool(self.fs.exists(self.path(relative)))
+
+    def delete(self, relative: str) -> None:
+        try:
+            self.fs.rm_file(self.path(relative))
+        except FileNotFoundError:
+            pass
+
+    def list(self, relative: str, suffix: str = "") -> list[str]:
+        """Relative paths of the files directly under `relative` ending in `suffix`, sorted."""
+        directory = self.path(relative)
+        try:
+            if not self.fs.exists(directory):
+                return []
+            names = self.fs.ls(directory, detail=False)
+        except FileNotFoundError:
+            return []
+        prefix = self.root + "/" if self.root else ""
+        found = []
+        for name in names:
+            name = str(name).rstrip("/")
+            base = name.rsplit("/", 1)[-1]
+            if base.endswith(suffix) and not base.startswith("."):
+                found.append(name[len(prefix):] if name.startswith(prefix) else f"{relative}/{base}")
+        return sorted(found)
