@@ -17,7 +17,7 @@ from tasks.plan import check_variants
 from tasks.progress import emit
 from tasks.run import PlanCounts, RunSummary, count_catalog_rows, iter_shards, new_run_id, write_manifest
 from tasks.storage.fs import Storage
-from tasks.storage.tables import RESULTS_DIR, succeeded_keys
+from tasks.storage.tables import RESULTS_DIR, prior_work
 
 __all__ = ["edit_catalog", "prepare"]
 
@@ -55,17 +55,20 @@ def edit_catalog(
     storage = Storage(config.output.uri, config.output.storage_options)
     summary = RunSummary(run_id=run_id or new_run_id(), output_uri=config.output.uri,
                          results_uri=storage.url(RESULTS_DIR), config_hash=config_hash(config), dry_run=dry_run)
-    done = set() if force else succeeded_keys(storage)
+    prior = prior_work(storage)
+    if force:
+        prior.done.clear()
     pending = {} if force else read_pending(storage)
-    logger.info("run %s: %d catalog rows, %d jobs already done", summary.run_id, rows, len(done))
+    logger.info("run %s: %d catalog rows, %d jobs already done", summary.run_id, rows, len(prior.done))
     counts = PlanCounts()
-    shards = iter_shards(config, done=done, counts=counts, limit=limit, on_skip=lambda: emit(summary.run_id, "already_done"))
+    shards = iter_shards(config, prior=prior, counts=counts, limit=limit, on_skip=lambda: emit(summary.run_id, "already_done"))
     if dry_run:
         for _ in shards:
             pass
     else:
         _run_shards(shards, config, summary, pending)
-    summary.planned, summary.already_done, summary.to_run = counts.planned, counts.already_done, counts.to_run
+    for name in ("planned", "already_done", "to_run", "new", "changed", "removed"):
+        setattr(summary, name, getattr(counts, name))
     summary.finished_at = time.time()
     if not dry_run:
         summary.manifest_uri = write_manifest(storage, summary, config)

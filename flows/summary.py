@@ -17,7 +17,9 @@ def print_run_summary(console: Console, summary: dict[str, Any]) -> None:
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_row("jobs planned", str(summary["planned"]))
     table.add_row("already done (skipped)", str(summary["already_done"]))
-    table.add_row("to run", str(summary["to_run"]))
+    table.add_row("to run", f"{summary['to_run']} ({summary.get('new', 0)} new, {summary.get('changed', 0)} changed)")
+    if summary.get("removed"):
+        table.add_row("earlier jobs no longer planned", str(summary["removed"]))
     for status in ("succeeded", "failed", "skipped"):
         if status in counts:
             table.add_row(f"  {status}", str(counts[status]))

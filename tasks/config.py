@@ -193,7 +193,10 @@ class PipelineConfig(_Strict):
         return self
 
     def provider_settings(self, name: str) -> ProviderSettings:
-        return self.providers.get(name) or ProviderSettings()
+        """The provider's settings, with its documented defaults under what the config sets."""
+        from tasks.providers.defaults import with_defaults
+
+        return with_defaults(name, self.providers.get(name))
 
 
 def load_config(path: str | Path, *, env: dict[str, str] | None = None) -> PipelineConfig:

@@ -15,6 +15,7 @@ from tasks.config import PipelineConfig, config_hash
 from tasks.models import EditJob
 from tasks.plan import plan_jobs
 from tasks.storage.fs import Storage
+from tasks.storage.tables import PriorWork, job_identity
 
 __all__ = ["PlanCounts", "RunSummary", "count_catalog_rows", "iter_shards", "new_run_id", "write_manifest"]
 
@@ -31,34 +32,49 @@ def count_catalog_rows(config: PipelineConfig, *, limit: int | None = None) -> i
 
 @dataclass
 class PlanCounts:
+    """How this run's jobs relate to earlier runs' (an incremental refresh reports these)."""
+
     planned: int = 0
     already_done: int = 0
     to_run: int = 0
+    new: int = 0
+    changed: int = 0
+    removed: int = 0
 
 
 def iter_shards(
     config: PipelineConfig,
     *,
-    done: set[str],
+    prior: PriorWork,
     counts: PlanCounts,
     limit: int | None = None,
     on_skip: Callable[[], None] | None = None,
 ) -> Iterator[list[EditJob]]:
-    """Jobs not yet done, in shards of `execution.shard_size`, generated lazily from the catalog."""
+    """Jobs not yet done, in shards of `execution.shard_size`, generated lazily from the catalog.
+
+    Counts as it goes: unchanged jobs (key already succeeded) are skipped; a job whose (row, variant,
+    seed) succeeded before under another key is changed; the rest are new. Slots of earlier runs that
+    this plan never reached are counted as removed once the plan is exhausted.
+    """
+    unseen = dict(prior.latest)
     shard: list[EditJob] = []
     for batch in iter_catalog(config.catalog, limit=limit):
         for job in plan_jobs(batch, config):
             counts.planned += 1
-            if job.job_key in done:
+            previous = unseen.pop(job_identity(job.row_id, job.variant, job.seed), None)
+            if job.job_key in prior.done:
                 counts.already_done += 1
                 if on_skip is not None:
                     on_skip()
                 continue
             counts.to_run += 1
+            counts.changed += previous is not None
+            counts.new += previous is None
             shard.append(job)
             if len(shard) >= config.execution.shard_size:
                 yield shard
                 shard = []
+    counts.removed = len(unseen)
     if shard:
         yield shard
 
@@ -73,6 +89,9 @@ class RunSummary:
     planned: int = 0
     already_done: int = 0
     to_run: int = 0
+    new: int = 0
+    changed: int = 0
+    removed: int = 0
     counts: dict[str, int] = field(default_factory=dict)
     images: int = 0
     credits: float = 0.0

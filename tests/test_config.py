@@ -103,3 +103,13 @@ def test_missing_file_and_bad_yaml_are_config_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(bad)
     assert load_config(write_config(tmp_path, minimal())).output.uri == "out"
+
+
+def test_provider_defaults_come_from_configs_and_merge_under_the_config() -> None:
+    config = parse_config(minimal(providers={"fashn.edit": {"rate_limit": {"requests": 3}, "poll_interval": 0.5}}))
+    fashn = config.provider_settings("fashn.edit")
+    assert (fashn.rate_limit.requests, fashn.rate_limit.max_in_flight) == (3, 6)  # the documented 6 stays
+    assert (fashn.poll_interval, fashn.poll_deadline) == (0.5, 300)
+    picsart = config.provider_settings("picsart.edit")
+    assert (picsart.rate_limit.requests, picsart.rate_limit.period) == (500, 60)
+    assert config.provider_settings("local").rate_limit is None

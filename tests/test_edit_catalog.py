@@ -84,6 +84,11 @@ def test_changed_rows_are_edited_again_and_nothing_else(tmp_path: Path) -> None:
     refresh = edit_catalog(config)
     # S1 changed its prompt: only its "as_written" jobs change (mono ignores the catalog prompt); S9 is new.
     assert refresh["to_run"] == 2 + 3 and refresh["already_done"] == 3 * 3 - 2
+    assert (refresh["new"], refresh["changed"], refresh["removed"]) == (3, 2, 0)
+    frame = pl.read_parquet(catalog).filter(pl.col("sku") != "S0")
+    frame.write_parquet(catalog)
+    shrunk = edit_catalog(config)
+    assert (shrunk["to_run"], shrunk["removed"], shrunk["already_done"]) == (0, 3, 9)
 
 
 def test_bad_config_and_missing_column_stop_before_any_edit(tmp_path: Path) -> None:

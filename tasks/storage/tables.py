@@ -6,6 +6,7 @@ import io
 import json
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -19,6 +20,9 @@ __all__ = [
     "RESULT_SCHEMA",
     "read_results",
     "result_rows",
+    "PriorWork",
+    "job_identity",
+    "prior_work",
     "succeeded_keys",
     "write_results_part",
 ]
@@ -146,8 +150,32 @@ def read_results(storage: Storage, *, columns: Sequence[str] | None = None) -> p
 
 def succeeded_keys(storage: Storage) -> set[str]:
     """Job keys that already have a succeeded row: a re-run skips these."""
-    frame = read_results(storage, columns=["job_key", "status"])
-    return set(frame.filter(pl.col("status") == "succeeded").get_column("job_key").unique().to_list())
+    return prior_work(storage).done
+
+
+@dataclass
+class PriorWork:
+    """What earlier runs finished: succeeded keys, and each (row, variant, seed)'s latest succeeded key."""
+
+    done: set[str]
+    latest: dict[str, str]
+
+
+def job_identity(row_id: str, variant: str, seed: int | None) -> str:
+    """The slot a job fills, whatever its content: a new key in an old slot is a changed job."""
+    return f"{row_id}\x1f{variant}\x1f{seed}"
+
+
+def prior_work(storage: Storage) -> PriorWork:
+    """Read the results table once for what a re-run must skip and how the catalog changed."""
+    frame = read_results(storage, columns=["job_key", "row_id", "variant", "seed", "status", "finished_at"])
+    succeeded = frame.filter(pl.col("status") == "succeeded").sort("finished_at")
+    latest = succeeded.unique(subset=["row_id", "variant", "seed"], keep="last")
+    slots = {
+        job_identity(row_id, variant, seed): key
+        for key, row_id, variant, seed in latest.select("job_key", "row_id", "variant", "seed").iter_rows()
+    }
+    return PriorWork(done=set(succeeded.get_column("job_key").to_list()), latest=slots)
 
 
 def _timestamp(epoch: float | None) -> datetime | None:
