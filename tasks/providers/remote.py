@@ -1,0 +1,174 @@
+"""The base of the HTTP adapters: key check, one guarded send, and error replies mapped into the tree."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import httpx
+
+from tasks.config import ProviderSettings
+from tasks.errors import (
+    AuthError,
+    ConfigError,
+    InsufficientCredits,
+    InvalidRequest,
+    JobFailed,
+    ProviderError,
+    ProviderUnavailable,
+    SubmitOutcomeUnknown,
+)
+from tasks.models import EditJob, InputImage
+from tasks.providers import wire
+from tasks.providers.base import Provider
+
+__all__ = ["RemoteProvider"]
+
+# What to do about each permanent family, appended to the provider's own words.
+_HINTS: dict[type[ProviderError], str] = {
+    AuthError: "check the key set by providers.{name}.api_key_env (or api_key)",
+    InsufficientCredits: "top up the {name} account; retrying will not help",
+    InvalidRequest: "fix the variant's params or the row's inputs",
+}
+
+
+class RemoteProvider(Provider):
+    """An adapter that talks HTTP to a provider: subclasses build requests and parse bodies.
+
+    Subclasses set `error_names` (documented error name → family; names win over the status code)
+    and implement `_auth_headers` and `_error_fields`.
+    """
+
+    error_names: ClassVar[Mapping[str, type[ProviderError]]] = {}
+    # Keys `settings.options` may hold for this adapter; any other key is a config error.
+    known_options: ClassVar[frozenset[str]] = frozenset()
+    # The provider's reset-time header, read when a 429 carries no Retry-After.
+    reset_header: ClassVar[str | None] = None
+    # Reply headers carrying a correlation id and credit counts, where the provider documents them.
+    correlation_header: ClassVar[str | None] = None
+    credits_available_header: ClassVar[str | None] = None
+    credits_used_header: ClassVar[str | None] = None
+
+    def __init__(self, *, settings: ProviderSettings, client: httpx.AsyncClient, api_key: str | None) -> None:
+        super().__init__(settings=settings, client=client, api_key=api_key)
+        unknown = sorted(set(settings.options) - self.known_options)
+        if unknown:
+            known = ", ".join(sorted(self.known_options)) or "none"
+            raise ConfigError(
+                f"providers.{self.name}.options: unknown option(s) {', '.join(unknown)}; known: {known}",
+                path=f"providers.{self.name}.options",
+            )
+
+    @abstractmethod
+    def _auth_headers(self, key: str) -> dict[str, str]:
+        """The header(s) carrying the key; used for nothing else."""
+
+    @abstractmethod
+    def _error_fields(self, body: dict[str, Any]) -> tuple[str | None, str]:
+        """(documented error name or None, human message) of an error body."""
+
+    def _headers(self) -> dict[str, str]:
+        """The auth header; AuthError before any request when there is no key."""
+        if not self._api_key:
+            raise AuthError(
+                f"{self.name}: no API key; set providers.{self.name}.api_key_env to the name of an environment "
+                "variable holding it (or api_key / api_key_secret_block)",
+                provider=self.name,
+            )
+        return self._auth_headers(self._api_key)
+
+    def _bad_option(self, option: str, value: Any, expected: str) -> ConfigError:
+        path = f"providers.{self.name}.options.{option}"
+        return ConfigError(f"{path}={value!r}: use {expected}", path=path)
+
+    def _submit_headers(self, job: EditJob) -> dict[str, str]:
+        # A client-side request id: the job key, the same on every attempt of one job.
+        return {**self._headers(), "X-Request-Id": job.job_key}
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Request:
+        url = f"{self.base_url}/{path.lstrip('/')}"
+        return self.client.build_request(method, url, timeout=self.settings.timeout, **kwargs)
+
+    def _context(self, job: EditJob | None = None, **extra: Any) -> dict[str, Any]:
+        context: dict[str, Any] = {"provider": self.name, **extra}
+        if job is not None:
+            context.update(row_id=job.row_id, job_key=job.job_key)
+        return context
+
+    def _refuse_input(self, job: EditJob, role: str, image: InputImage | None) -> None:
+        """InvalidRequest, before any request, for an input the provider has no field for (never drop it)."""
+        if image is not None:
+            raise InvalidRequest(
+                f"{self.name} takes no {role}; row {job.row_id} has one (drop the {role} column mapping "
+                "or use another provider)",
+                **self._context(job, field=role),
+            )
+
+    def _checked(self, job: EditJob) -> dict[str, Any]:
+        """The job's params, re-checked before sending (the planner checked the variant already)."""
+        params = job.params
+        try:
+            self.check_params(params, model=job.model, count=job.count, seed=job.seed)
+        except ValueError as error:
+            raise InvalidRequest(f"{self.name}: row {job.row_id}: {error}", **self._context(job)) from None
+        return params
+
+    async def _call(self, request: httpx.Request, *, submit: bool, context: dict[str, Any]) -> httpx.Response:
+        """Send; return a 2xx reply, or raise the mapped error (transport or answered)."""
+        response = await wire.send(self.client, request, submit=submit, context=context)
+        if not 200 <= response.status_code < 300:
+            raise self._answer_error(response, submit=submit, context=context)
+        return response
+
+    def _answer_error(self, response: httpx.Response, *, submit: bool, context: dict[str, Any]) -> ProviderError:
+        body = wire.json_object(response) or {}
+        name, detail = self._error_fields(body)
+        status = response.status_code
+        family = self._family(status, name, submit=submit)
+        meta = self._meta(response)
+        wait = wire.retry_after(response.headers, reset_header=self.reset_header) if status in (429, 503) else None
+        what = "submit" if submit else "status check"
+        message = f"{self.name}: {what} failed with HTTP {status}" + (f" {name}" if name else "")
+        if detail:
+            message += f": {detail[:300]}"
+        if family in _HINTS:
+            message += f" ({_HINTS[family].format(name=self.name)})"
+        message = wire.redact(message, self._api_key)  # a provider may echo a bad key
+        extra = {
+            "status_code": status,
+            "error_name": name,
+            "retry_after": wait,
+            "request_id": meta.request_id,
+            "correlation_id": meta.correlation_id,
+        }
+        return family(message, **{**context, **extra})
+
+    def _family(self, status: int, name: str | None, *, submit: bool) -> type[ProviderError]:
+        if name is not None and name in self.error_names:
+            return self.error_names[name]
+        if status == 404 and not submit:
+            return JobFailed  # the job id is no longer tracked (expired or never existed)
+        return wire.status_error_class(status)
+
+    def _meta(self, response: httpx.Response) -> wire.ReplyMeta:
+        return wire.reply_meta(
+            response.headers,
+            correlation_header=self.correlation_header,
+            credits_available_header=self.credits_available_header,
+            credits_used_header=self.credits_used_header,
+        )
+
+    def _unknown_outcome(self, response: httpx.Response, context: dict[str, Any]) -> SubmitOutcomeUnknown:
+        meta = self._meta(response)
+        return SubmitOutcomeUnknown(
+            f"{self.name}: submit got HTTP {response.status_code} with a body that is not a result or a job id; "
+            "the job may exist and be billed, so it is not re-sent",
+            **{**context, "status_code": response.status_code, "request_id": meta.request_id},
+        )
+
+    def _unreadable_poll(self, response: httpx.Response, context: dict[str, Any]) -> ProviderError:
+        return ProviderUnavailable(
+            f"{self.name}: status check got HTTP {response.status_code} with an unreadable body; polling again",
+            **{**context, "status_code": response.status_code},
+        )
