@@ -67,7 +67,7 @@ def edit_catalog(
             pass
     else:
         _run_shards(shards, config, summary, pending)
-    for name in ("planned", "already_done", "to_run", "new", "changed", "removed"):
+    for name in ("planned", "already_done", "to_run", "new", "changed", "removed", "held_unknown"):
         setattr(summary, name, getattr(counts, name))
     summary.finished_at = time.time()
     if not dry_run:

@@ -18,9 +18,11 @@ def print_run_summary(console: Console, summary: dict[str, Any]) -> None:
     table.add_row("jobs planned", str(summary["planned"]))
     table.add_row("already done (skipped)", str(summary["already_done"]))
     table.add_row("to run", f"{summary['to_run']} ({summary.get('new', 0)} new, {summary.get('changed', 0)} changed)")
+    if summary.get("held_unknown"):
+        table.add_row("[yellow]held: outcome unknown[/]", f"{summary['held_unknown']} (set resubmit_unknown to risk re-sending)")
     if summary.get("removed"):
         table.add_row("earlier jobs no longer planned", str(summary["removed"]))
-    for status in ("succeeded", "failed", "skipped"):
+    for status in ("succeeded", "failed", "skipped", "unknown"):
         if status in counts:
             table.add_row(f"  {status}", str(counts[status]))
     table.add_row("images written", str(summary.get("images", 0)))

@@ -12,7 +12,7 @@ import httpx
 
 from tasks.checkpoint import Checkpointer
 from tasks.config import PipelineConfig, ProviderSettings
-from tasks.errors import RetouchError
+from tasks.errors import RetouchError, SubmitOutcomeUnknown
 from tasks.http import Clock, LimiterRegistry, RateLimit, RetryPolicy, SystemClock
 from tasks.lane import ProviderLane
 from tasks.models import Accepted, EditJob, EditResult, JobInputs
@@ -182,7 +182,7 @@ def _failed(job: EditJob, error: Exception, run_id: str, started: float, accepte
     message = str(error) if isinstance(error, RetouchError) else f"unexpected {type(error).__name__}: {error}"
     return EditResult(
         job=job,
-        status="failed",
+        status="unknown" if isinstance(error, SubmitOutcomeUnknown) else "failed",
         run_id=run_id,
         attempts=int(context.get("attempts", 1)),
         started_at=started,
@@ -191,7 +191,7 @@ def _failed(job: EditJob, error: Exception, run_id: str, started: float, accepte
         request_id=context.get("request_id"),
         error_type=type(error).__name__,
         error_message=message[:2000],
-        billing_risk=bool(context.get("billing_risk", False)),
+        billing_risk=bool(context.get("billing_risk", False)) or isinstance(error, SubmitOutcomeUnknown),
     )
 
 

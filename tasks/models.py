@@ -21,7 +21,8 @@ __all__ = [
 ]
 
 ImageKind = Literal["path", "url", "data", "bytes"]
-JobStatus = Literal["succeeded", "failed", "skipped"]
+# unknown: a submit got no answer, so the job may exist (and be billed) at the provider.
+JobStatus = Literal["succeeded", "failed", "skipped", "unknown"]
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ class PlanCounts:
     new: int = 0
     changed: int = 0
     removed: int = 0
+    held_unknown: int = 0
 
 
 def iter_shards(
@@ -57,13 +58,16 @@ def iter_shards(
     this plan never reached are counted as removed once the plan is exhausted.
     """
     unseen = dict(prior.latest)
+    may_resubmit = {name: config.provider_settings(name).resubmit_unknown for name in {e.provider for e in config.edits}}
     shard: list[EditJob] = []
     for batch in iter_catalog(config.catalog, limit=limit):
         for job in plan_jobs(batch, config):
             counts.planned += 1
             previous = unseen.pop(job_identity(job.row_id, job.variant, job.seed), None)
-            if job.job_key in prior.done:
-                counts.already_done += 1
+            if job.job_key in prior.done or (job.job_key in prior.unknown and not may_resubmit[job.provider]):
+                # An unknown-outcome job may exist at the provider: re-sending it risks paying twice.
+                counts.already_done += job.job_key in prior.done
+                counts.held_unknown += job.job_key not in prior.done
                 if on_skip is not None:
                     on_skip()
                 continue
@@ -92,6 +96,7 @@ class RunSummary:
     new: int = 0
     changed: int = 0
     removed: int = 0
+    held_unknown: int = 0
     counts: dict[str, int] = field(default_factory=dict)
     images: int = 0
     credits: float = 0.0

@@ -6,7 +6,7 @@ import io
 import json
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -159,6 +159,7 @@ class PriorWork:
 
     done: set[str]
     latest: dict[str, str]
+    unknown: set[str] = field(default_factory=set)
 
 
 def job_identity(row_id: str, variant: str, seed: int | None) -> str:
@@ -175,7 +176,9 @@ def prior_work(storage: Storage) -> PriorWork:
         job_identity(row_id, variant, seed): key
         for key, row_id, variant, seed in latest.select("job_key", "row_id", "variant", "seed").iter_rows()
     }
-    return PriorWork(done=set(succeeded.get_column("job_key").to_list()), latest=slots)
+    done = set(succeeded.get_column("job_key").to_list())
+    unknown = set(frame.filter(pl.col("status") == "unknown").get_column("job_key").to_list()) - done
+    return PriorWork(done=done, latest=slots, unknown=unknown)
 
 
 def _timestamp(epoch: float | None) -> datetime | None:
