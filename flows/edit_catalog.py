@@ -11,9 +11,10 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from tasks.checkpoint import read_pending
 from tasks.config import PipelineConfig, config_hash, load_config
-from tasks.edit import edit_shard
+from tasks.edit import edit_shard, resolve_api_keys
 from tasks.executor import ShardSummary
 from tasks.plan import check_variants
+from tasks.preflight import check_providers
 from tasks.progress import emit
 from tasks.run import PlanCounts, RunSummary, count_catalog_rows, iter_shards, new_run_id, write_manifest
 from tasks.storage.fs import Storage
@@ -30,6 +31,7 @@ def prepare(config_path: str, *, limit: int | None = None) -> tuple[PipelineConf
     """
     config = load_config(config_path)
     check_variants(config)
+    check_providers(config, resolve_api_keys(config, {edit.provider for edit in config.edits}))
     return config, count_catalog_rows(config, limit=limit)
 
 

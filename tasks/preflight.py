@@ -1,0 +1,33 @@
+"""Checks that must pass before a run spends anything: provider settings and keys."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import httpx
+
+from tasks.config import PipelineConfig
+from tasks.errors import ConfigError
+from tasks.providers.registry import provider_class
+
+__all__ = ["check_providers"]
+
+
+def check_providers(config: PipelineConfig, api_keys: Mapping[str, str | None]) -> None:
+    """Build each used adapter once (validating its options) and require a key for remote ones.
+
+    Raises:
+        ConfigError: naming `providers.<name>...` and what to set.
+    """
+    # A transport that refuses to send: building an adapter must never touch the network.
+    offline = httpx.MockTransport(lambda request: httpx.Response(599))
+    for name in sorted({edit.provider for edit in config.edits}):
+        adapter_class = provider_class(name)
+        if adapter_class.remote and not api_keys.get(name):
+            raise ConfigError(
+                f"providers.{name}: no API key; set api_key_env to the name of an environment variable that "
+                f"holds it (or api_key: ${{ENV_VAR}}, or api_key_secret_block)",
+                path=f"providers.{name}",
+            )
+        client = httpx.AsyncClient(transport=offline)
+        adapter_class(settings=config.provider_settings(name), client=client, api_key=api_keys.get(name))
