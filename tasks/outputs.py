@@ -25,10 +25,11 @@ def store_output(storage: Storage, job: EditJob, index: int, output: OutputImage
         ProviderUnavailable: the provider's bytes are not a decodable image (a truncated download);
             retryable, since fetching the output again may succeed.
     """
+    assert output.data is not None, "outputs are fetched before they are stored"
     data, fmt = output.data, _normalise(output.format)
     try:
+        # Reading the header is enough for the size; the bytes were checked when they were fetched.
         with Image.open(io.BytesIO(data)) as image:
-            image.load()
             width, height = image.size
             actual = _normalise(image.format or fmt)
             if convert_to and _normalise(convert_to) != actual:

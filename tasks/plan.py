@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from tasks.catalog import CatalogRow
@@ -39,11 +40,28 @@ def check_variants(config: PipelineConfig) -> None:
 
 def plan_jobs(rows: Iterable[CatalogRow], config: PipelineConfig) -> Iterator[EditJob]:
     """Jobs for every row × variant × seed, generated lazily in catalog order."""
+    variants = [_VariantPlan.of(variant) for variant in config.edits]
     for row in rows:
-        for variant in config.edits:
-            prompt = render_prompt(variant, row)
-            for seed in variant.seeds:
-                yield _job(row, variant, prompt, seed)
+        row_fragment = _row_fragment(row.id, row.image, row.mask, row.image_context)
+        extras_json = json.dumps(row.extras, sort_keys=True, default=str)
+        for plan in variants:
+            prompt = render_prompt(plan.variant, row)
+            for seed in plan.variant.seeds:
+                yield EditJob(
+                    job_key=_digest(row_fragment, plan.fragment, prompt, seed),
+                    row_id=row.id,
+                    variant=plan.variant.name,
+                    provider=plan.variant.provider,
+                    model=plan.variant.model,
+                    prompt=prompt,
+                    params_json=plan.params_json,
+                    seed=seed,
+                    count=plan.variant.count,
+                    image=row.image,
+                    mask=row.mask,
+                    image_context=row.image_context,
+                    extras_json=extras_json,
+                )
 
 
 def render_prompt(variant: EditVariant, row: CatalogRow) -> str:
@@ -74,56 +92,49 @@ def job_key(
     image_context: ImageRef | None = None,
 ) -> str:
     """The sha256 (hex, 32 chars) of the canonical request: equal keys mean the same work."""
-    canonical = {
+    row = _row_fragment(row_id, image, mask, image_context)
+    return _digest(row, _variant_fragment(variant, provider, model, params, count), prompt, seed)
+
+
+@dataclass(frozen=True)
+class _VariantPlan:
+    variant: EditVariant
+    params_json: str
+    fragment: str
+
+    @classmethod
+    def of(cls, variant: EditVariant) -> _VariantPlan:
+        params = dict(variant.params)
+        fragment = _variant_fragment(variant.name, variant.provider, variant.model, params, variant.count)
+        return cls(variant, json.dumps(params, sort_keys=True, default=str), fragment)
+
+
+# The canonical request is serialised in fragments, once per row and once per variant, because at a
+# million rows the per-job cost matters. JSON never holds a raw newline and the seed comes last, so
+# joining the parts with newlines is unambiguous.
+def _row_fragment(row_id: str, image: ImageRef, mask: ImageRef | None, context: ImageRef | None) -> str:
+    return _canonical({
         "v": KEY_VERSION,
         "row": row_id,
-        "variant": variant,
         "image": image.identity,
         "mask": mask.identity if mask else None,
-        "context": image_context.identity if image_context else None,
-        "prompt": prompt,
-        "provider": provider,
-        "model": model,
-        "params": params,
-        "seed": seed,
-        "count": count,
-    }
-    encoded = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(encoded.encode()).hexdigest()[:32]
+        "context": context.identity if context else None,
+    })
+
+
+def _variant_fragment(name: str, provider: str, model: str | None, params: dict[str, Any], count: int) -> str:
+    return _canonical({"variant": name, "provider": provider, "model": model, "params": params, "count": count})
+
+
+def _canonical(value: dict[str, Any]) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _digest(row_fragment: str, variant_fragment: str, prompt: str, seed: int | None) -> str:
+    text = f"{row_fragment}\n{variant_fragment}\n{prompt}\n{seed}"
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def output_path(job: EditJob, index: int, extension: str) -> str:
     """Where output `index` of `job` is stored, relative to `output.uri`."""
     return f"images/{job.variant}/{job.job_key[:2]}/{job.job_key}_{index}.{extension}"
-
-
-def _job(row: CatalogRow, variant: EditVariant, prompt: str, seed: int) -> EditJob:
-    params = dict(variant.params)
-    key = job_key(
-        row_id=row.id,
-        variant=variant.name,
-        image=row.image,
-        prompt=prompt,
-        provider=variant.provider,
-        model=variant.model,
-        params=params,
-        seed=seed,
-        count=variant.count,
-        mask=row.mask,
-        image_context=row.image_context,
-    )
-    return EditJob(
-        job_key=key,
-        row_id=row.id,
-        variant=variant.name,
-        provider=variant.provider,
-        model=variant.model,
-        prompt=prompt,
-        params_json=json.dumps(params, sort_keys=True, default=str),
-        seed=seed,
-        count=variant.count,
-        image=row.image,
-        mask=row.mask,
-        image_context=row.image_context,
-        extras_json=json.dumps(row.extras, sort_keys=True, default=str),
-    )

@@ -54,3 +54,16 @@ def test_keys_change_with_the_request_and_only_with_it(tmp_path: Path) -> None:
     ]
     for edits in changed:
         assert keys_for(catalog, edits) != key, edits
+
+
+def test_public_job_key_matches_the_planner(tmp_path: Path) -> None:
+    from tasks.plan import job_key
+
+    catalog = make_catalog(tmp_path, rows=1)
+    config = parse_config(local_config(catalog, tmp_path / "out"))
+    job = next(plan_jobs(next(iter_catalog(config.catalog)), config))
+    recomputed = job_key(
+        row_id=job.row_id, variant=job.variant, image=job.image, prompt=job.prompt, provider=job.provider,
+        model=job.model, params=job.params, seed=job.seed, count=job.count,
+    )
+    assert recomputed == job.job_key

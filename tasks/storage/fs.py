@@ -30,6 +30,7 @@ class Storage:
             raise StorageError(f"cannot open storage {self.uri!r}: {error}", uri=self.uri) from None
         self.root = root.rstrip("/")
         self.is_local = isinstance(self.fs, LocalFileSystem)
+        self._made_dirs: set[str] = set()
 
     def url(self, relative: str) -> str:
         """The full URL (or absolute local path) of a relative path, as users will open it."""
@@ -51,12 +52,14 @@ class Storage:
         try:
             if self.is_local:
                 directory = os.path.dirname(target)
-                os.makedirs(directory, exist_ok=True)
+                if directory not in self._made_dirs:  # one makedirs per folder, not per image
+                    os.makedirs(directory, exist_ok=True)
+                    self._made_dirs.add(directory)
                 temporary = os.path.join(directory, f".{os.path.basename(target)}.{uuid.uuid4().hex}.tmp")
+                # No fsync: the rename makes the write atomic for readers and survives a killed process;
+                # fsync would add only power-loss durability at a cost of milliseconds per image.
                 with open(temporary, "wb") as handle:
                     handle.write(data)
-                    handle.flush()
-                    os.fsync(handle.fileno())
                 os.replace(temporary, target)
             else:
                 self.fs.pipe_file(target, data)

@@ -74,9 +74,11 @@ async def load_image(
 
 
 def _read_fsspec(ref: ImageRef, storage_options: dict[str, Any], role: str, row_id: str) -> bytes:
-    options = storage_options if ref.kind == "url" else {}
     try:
-        with fsspec.open(ref.value, "rb", **options) as handle:
+        if ref.kind == "path":  # plain open: fsspec's costs ~1 ms a file, which counts at a million rows
+            with open(ref.value, "rb") as local:
+                return local.read()
+        with fsspec.open(ref.value, "rb", **storage_options) as handle:
             return bytes(handle.read())
     except FileNotFoundError:
         raise SourceError(f"row {row_id}: {role} {ref.value} does not exist", row_id=row_id, column=role) from None

@@ -1,0 +1,191 @@
+"""Scale: plan and diff a 1,000,000-row × 3-variant catalog, then run 100,000 local jobs.
+
+    python bench/scale.py [--rows 1000000] [--jobs 100000]
+
+Prints, each phase in its own process so peak RSS belongs to that phase alone:
+  plan   time and peak RSS to plan every job (targets: <= 60 s, <= 2 GB)
+  diff   time and peak RSS to read a results table holding half the jobs and plan against it
+  run    RSS after 10k and after all jobs (target: within 20%), jobs/s, and jobs/s of a bare Pillow loop
+         doing the same edits on the same cores (target ratio >= 0.8)
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from common import peak_rss_mb, write_catalog, write_yaml
+
+VARIANTS = [
+    {"name": "sepia", "provider": "local", "prompt": "sepia", "seeds": [1]},
+    {"name": "blur", "provider": "local", "prompt": "blur 1", "seeds": [1]},
+    {"name": "flip", "provider": "local", "prompt": "mirror", "seeds": [1]},
+]
+PROMPT = "sepia, then blur 1"
+
+
+def current_rss_mb() -> float:
+    with open("/proc/self/statm") as handle:
+        pages = int(handle.read().split()[1])
+    return pages * 4096 / 2**20
+
+
+def phase_plan(config_path: str, with_prior: bool) -> dict:
+    from tasks.config import load_config
+    from tasks.run import PlanCounts, iter_shards
+    from tasks.storage.fs import Storage
+    from tasks.storage.tables import PriorWork, prior_work
+
+    config = load_config(config_path)
+    started = time.perf_counter()
+    prior = prior_work(Storage(config.output.uri)) if with_prior else PriorWork(done=set(), latest={})
+    loaded = time.perf_counter() - started
+    counts = PlanCounts()
+    shards = sum(1 for _ in iter_shards(config, prior=prior, counts=counts))
+    return {"seconds": time.perf_counter() - started, "read_prior_s": loaded, "planned": counts.planned,
+            "to_run": counts.to_run, "done": counts.already_done, "shards": shards, "peak_rss_mb": peak_rss_mb()}
+
+
+def write_half_results(config_path: str) -> int:
+    """A results table holding every other job as succeeded (keys from a real plan)."""
+    import polars as pl
+
+    from tasks.config import load_config
+    from tasks.run import PlanCounts, iter_shards
+    from tasks.storage.fs import Storage
+    from tasks.storage.tables import PriorWork
+
+    config = load_config(config_path)
+    storage = Storage(config.output.uri)
+    columns: dict[str, list] = {"job_key": [], "row_id": [], "variant": [], "seed": []}
+    index = 0
+    for shard in iter_shards(config, prior=PriorWork(set(), {}), counts=PlanCounts()):
+        for job in shard:
+            if index % 2 == 0:
+                for name in columns:
+                    columns[name].append(getattr(job, name))
+            index += 1
+    frame = pl.DataFrame(columns).with_columns(
+        pl.lit("succeeded").alias("status"), pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("finished_at")
+    )
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer)
+    storage.write_bytes("results/part-bench.parquet", buffer.getvalue())
+    return frame.height
+
+
+def phase_run(config_path: str, jobs: int) -> dict:
+    from flows.edit_catalog import edit_catalog
+    from tasks import progress
+
+    samples: dict[int, float] = {}
+    finished = [0]
+    marks = {min(10_000, jobs // 10), jobs}
+
+    def on_job(status: str, images: int) -> None:
+        finished[0] += 1
+        if finished[0] in marks:
+            samples[finished[0]] = current_rss_mb()
+
+    run_id = "bench-scale"
+    stop = progress.listen(run_id, on_job)
+    started = time.perf_counter()
+    summary = edit_catalog(config_path, run_id=run_id)
+    wall = time.perf_counter() - started
+    stop()
+    return {"seconds": wall, "jobs": summary["to_run"], "jobs_per_s": summary["to_run"] / wall,
+            "succeeded": summary["counts"].get("succeeded", 0), "rss_at": samples, "peak_rss_mb": peak_rss_mb()}
+
+
+def bare_edit(args: tuple[str, str]) -> int:
+    """The same edit as the local provider's prompt, straight in Pillow: decode, sepia, blur, encode, write."""
+    from PIL import Image, ImageFilter, ImageOps
+
+    source, target = args
+    with Image.open(source) as image:
+        gray = ImageOps.grayscale(image.convert("RGB"))
+        sepia = ImageOps.colorize(gray, black=(40, 26, 13), white=(255, 240, 192))
+        out = sepia.filter(ImageFilter.GaussianBlur(1))
+        buffer = io.BytesIO()
+        out.save(buffer, format="PNG")
+    Path(target).write_bytes(buffer.getvalue())
+    return len(buffer.getvalue())
+
+
+def phase_bare(directory: str, jobs: int, workers: int) -> dict:
+    sources = sorted(Path(directory, "images").glob("*.png"))
+    out = Path(directory, "bare")
+    out.mkdir(exist_ok=True)
+    work = [(str(sources[i % len(sources)]), str(out / f"{i}.png")) for i in range(jobs)]
+    started = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for _ in pool.map(bare_edit, work, chunksize=64):
+            pass
+    wall = time.perf_counter() - started
+    return {"seconds": wall, "jobs_per_s": jobs / wall, "workers": workers}
+
+
+def in_subprocess(phase: str, *args: str) -> dict:
+    command = [sys.executable, __file__, "--phase", phase, *args]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--jobs", type=int, default=100_000)
+    parser.add_argument("--phase", help=argparse.SUPPRESS)
+    parser.add_argument("--config", help=argparse.SUPPRESS)
+    parser.add_argument("--dir", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.phase:
+        result = {
+            "plan": lambda: phase_plan(args.config, with_prior=False),
+            "diff": lambda: phase_plan(args.config, with_prior=True),
+            "half": lambda: {"written": write_half_results(args.config)},
+            "run": lambda: phase_run(args.config, args.jobs),
+            "bare": lambda: phase_bare(args.dir, args.jobs, workers=2),
+        }[args.phase]()
+        print(json.dumps(result))
+        return
+    with tempfile.TemporaryDirectory(prefix="retouch-scale-") as scratch:
+        directory = Path(scratch)
+        catalog = write_catalog(directory, args.rows, prompt=PROMPT)
+        big = write_yaml(directory / "big.yaml", {"catalog": {"uri": str(catalog)}, "edits": VARIANTS,
+                                                   "output": {"uri": str(directory / "big-out")}})
+        plan = in_subprocess("plan", "--config", str(big))
+        print(f"plan  {args.rows:,} rows × 3 variants = {plan['planned']:,} jobs: {plan['seconds']:.1f} s, "
+              f"peak RSS {plan['peak_rss_mb']:.0f} MB  (targets: <= 60 s, <= 2048 MB)")
+        half = in_subprocess("half", "--config", str(big))
+        diff = in_subprocess("diff", "--config", str(big))
+        print(f"diff  against {half['written']:,} done jobs: {diff['seconds']:.1f} s "
+              f"(reading the table {diff['read_prior_s']:.1f} s), {diff['to_run']:,} to run, "
+              f"peak RSS {diff['peak_rss_mb']:.0f} MB  (targets: <= 60 s, <= 2048 MB)")
+        small = write_catalog(directory / "run", args.jobs, prompt=PROMPT)
+        run_config = write_yaml(directory / "run.yaml", {
+            "catalog": {"uri": str(small)},
+            "edits": [{"name": "v", "provider": "local", "seeds": [1]}],
+            "output": {"uri": str(directory / "run-out")},
+            "execution": {"shard_size": 500, "parallel_shards": 2, "concurrency": 8},
+        })
+        run = in_subprocess("run", "--config", str(run_config), "--jobs", str(args.jobs))
+        marks = sorted(int(k) for k in run["rss_at"])
+        first, last = run["rss_at"][str(marks[0])], run["rss_at"][str(marks[-1])]
+        print(f"run   {run['jobs']:,} local jobs: {run['seconds']:.1f} s, {run['jobs_per_s']:.0f} jobs/s; "
+              f"RSS at {marks[0]:,}: {first:.0f} MB, at {marks[-1]:,}: {last:.0f} MB "
+              f"(growth {100 * (last - first) / first:+.1f}%, target within 20%)")
+        bare = in_subprocess("bare", "--dir", str(directory / "run"), "--jobs", str(args.jobs))
+        print(f"bare  Pillow loop, {bare['workers']} processes: {bare['jobs_per_s']:.0f} jobs/s; "
+              f"retouch / bare = {run['jobs_per_s'] / bare['jobs_per_s']:.2f} (target >= 0.8)")
+
+
+if __name__ == "__main__":
+    main()
