@@ -2,6 +2,7 @@
 
     RetouchError
     ├── ConfigError                 bad YAML / value: names the YAML path, value, expectation
+    │   └── UnknownPrice            no price for a provider / model / options: says how to add one
     ├── CatalogError                bad catalog: names the column and the offending row ids
     ├── StorageError                reading or writing object storage failed
     ├── InputError                  one job's input is unusable (permanent, per job)
@@ -52,6 +53,7 @@ __all__ = [
     "SourceError",
     "StorageError",
     "SubmitOutcomeUnknown",
+    "UnknownPrice",
 ]
 
 
@@ -89,6 +91,14 @@ def _rebuild(cls: type[RetouchError], message: str, context: dict[str, Any]) -> 
 
 class ConfigError(RetouchError):
     """The config is invalid; raised before anything is spent."""
+
+
+class UnknownPrice(ConfigError):
+    """The price table has no entry for a job's provider, model and options at the quoted date.
+
+    Context: provider, model, options. Add the entry to `pricing:` in the config (or configs/pricing.yaml),
+    or set `pricing: {allow_unknown: true}` to run with the cost shown as unknown.
+    """
 
 
 class CatalogError(RetouchError):
