@@ -1,4 +1,4 @@
-"""The main flow: config → catalog → jobs → shards of edits → images, results table, run manifest."""
+"""The main flow: config → catalog → jobs → forecast and budget → shards of edits → results, costs, report."""
 
 from __future__ import annotations
 
@@ -6,17 +6,20 @@ import time
 from typing import Any
 
 from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.futures import PrefectFuture, as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from tasks.checkpoint import read_pending
 from tasks.config import PipelineConfig, config_hash, load_config
+from tasks.costs import BudgetTracker, Forecast, load_price_table, write_cost_report, write_forecast
 from tasks.edit import edit_shard, resolve_api_keys
+from tasks.errors import BudgetExceeded
 from tasks.executor import ShardSummary
 from tasks.plan import check_variants
 from tasks.preflight import check_providers
 from tasks.progress import emit
-from tasks.run import PlanCounts, RunSummary, count_catalog_rows, iter_shards, new_run_id, write_manifest
+from tasks.run import PlanCounts, RunSummary, count_catalog_rows, forecast_run, iter_shards, new_run_id, write_manifest
 from tasks.storage.fs import Storage
 from tasks.storage.tables import RESULTS_DIR, prior_work
 
@@ -24,7 +27,7 @@ __all__ = ["edit_catalog", "prepare"]
 
 
 def prepare(config_path: str, *, limit: int | None = None) -> tuple[PipelineConfig, int]:
-    """Everything that can fail before work starts: config, provider params, the whole catalog.
+    """Everything that can fail before work starts: config, provider params and keys, the whole catalog.
 
     Raises:
         ConfigError / CatalogError: with the YAML path or the catalog rows at fault.
@@ -32,9 +35,11 @@ def prepare(config_path: str, *, limit: int | None = None) -> tuple[PipelineConf
     config = load_config(config_path)
     check_variants(config)
     check_providers(config, resolve_api_keys(config, {edit.provider for edit in config.edits}))
+    load_price_table(config.pricing)  # a bad pricing override is a config error too
     return config, count_catalog_rows(config, limit=limit)
 
 
+# Threads start on demand; how many shards run at once is execution.parallel_shards.
 @flow(name="edit-catalog", task_runner=ThreadPoolTaskRunner(max_workers=16))  # type: ignore[arg-type]
 def edit_catalog(
     config_path: str,
@@ -42,15 +47,21 @@ def edit_catalog(
     force: bool = False,
     dry_run: bool = False,
     run_id: str | None = None,
+    proceed_to_cap: bool = False,
 ) -> dict[str, Any]:
-    """Edit every catalog row × variant × seed not already done, and record the results.
+    """Edit every catalog row × variant × seed not already done, within budget, and record everything.
 
     Args:
         config_path: the YAML config.
         limit: edit only the first N catalog rows (overrides catalog.limit).
         force: run every job again, even those already succeeded.
-        dry_run: plan and count, edit nothing, write nothing.
+        dry_run: plan, count and forecast; edit nothing, write nothing.
         run_id: set by the caller to follow progress; generated when None.
+        proceed_to_cap: when the forecast exceeds a budget cap, run up to the cap instead of stopping.
+
+    Raises:
+        ConfigError / CatalogError: before any work.
+        BudgetExceeded: the forecast is over a cap and proceeding to the cap was not asked for.
     """
     logger = get_run_logger()
     config, rows = prepare(config_path, limit=limit)
@@ -60,7 +71,16 @@ def edit_catalog(
     prior = prior_work(storage)
     if force:
         prior.done.clear()
-    pending = {} if force else read_pending(storage)
+    table = load_price_table(config.pricing)
+    forecast = forecast_run(config, prior=prior, table=table, limit=limit)
+    _publish_forecast(forecast, summary)
+    budget = BudgetTracker(config.budget, table, at=forecast.at)
+    summary.budget_stop = budget.check_forecast(forecast)
+    if summary.budget_stop and not (proceed_to_cap or config.budget.on_forecast_over == "proceed_to_cap"):
+        raise BudgetExceeded(
+            "the forecast is over budget: " + "; ".join(summary.budget_stop)
+            + " — nothing was sent. Raise the cap, or run with --proceed-to-cap to edit up to it.",
+        )
     logger.info("run %s: %d catalog rows, %d jobs already done", summary.run_id, rows, len(prior.done))
     counts = PlanCounts()
     shards = iter_shards(config, prior=prior, counts=counts, limit=limit, on_skip=lambda: emit(summary.run_id, "already_done"))
@@ -68,17 +88,20 @@ def edit_catalog(
         for _ in shards:
             pass
     else:
-        _run_shards(shards, config, summary, pending)
+        write_forecast(storage, forecast, run_id=summary.run_id)
+        pending = {} if force else read_pending(storage)
+        _run_shards(shards, config, summary, pending, budget)
     for name in ("planned", "already_done", "to_run", "new", "changed", "removed", "held_unknown"):
         setattr(summary, name, getattr(counts, name))
     summary.finished_at = time.time()
     if not dry_run:
         summary.manifest_uri = write_manifest(storage, summary, config)
+        _publish_report(storage, summary, table.currency)
     logger.info("run %s: %s", summary.run_id, summary.as_dict())
     return summary.as_dict()
 
 
-def _run_shards(shards: Any, config: PipelineConfig, summary: RunSummary, pending: dict[str, Any]) -> None:
+def _run_shards(shards: Any, config: PipelineConfig, summary: RunSummary, pending: dict[str, Any], budget: BudgetTracker) -> None:
     """Submit shards as they are planned, keeping at most `parallel_shards` in flight (flat memory)."""
     active: list[PrefectFuture[ShardSummary]] = []
     for index, shard in enumerate(shards):
@@ -87,7 +110,7 @@ def _run_shards(shards: Any, config: PipelineConfig, summary: RunSummary, pendin
             active.remove(finished)
             _add(summary, finished.result())
         shard_pending = {job.job_key: pending[job.job_key] for job in shard if job.job_key in pending}
-        active.append(edit_shard.submit(index, shard, config, summary.run_id, shard_pending))
+        active.append(edit_shard.submit(index, shard, config, summary.run_id, shard_pending, budget))
         summary.shards += 1
     for future in active:
         _add(summary, future.result())
@@ -98,4 +121,19 @@ def _add(summary: RunSummary, shard: ShardSummary) -> None:
         summary.counts[status] = summary.counts.get(status, 0) + count
     summary.images += shard.images
     summary.credits += shard.credits
+    summary.cost += shard.cost
     summary.billing_risk += shard.billing_risk
+
+
+def _publish_forecast(forecast: Forecast, summary: RunSummary) -> None:
+    summary.forecast = forecast.to_dict()
+    summary.currency = forecast.currency
+    create_markdown_artifact(markdown=forecast.to_markdown(), key="retouch-forecast", description=f"forecast for run {summary.run_id}")
+
+
+def _publish_report(storage: Storage, summary: RunSummary, currency: str) -> None:
+    report = write_cost_report(storage, run_id=summary.run_id, currency=currency)
+    create_markdown_artifact(markdown=report.markdown, key="retouch-cost-report", description=f"costs of run {summary.run_id}")
+    rows = report.tables.get("actual_vs_forecast")
+    if rows:
+        create_table_artifact(table=rows, key="retouch-actual-vs-forecast")

@@ -7,6 +7,9 @@ import asyncio
 import json
 from dataclasses import asdict
 
+from typing import Any
+
+from tasks.costs.ledger import write_ledger_part
 from tasks.models import Accepted, EditJob, EditResult
 from tasks.storage.fs import Storage
 from tasks.storage.tables import write_results_part
@@ -42,6 +45,7 @@ class Checkpointer:
         self.every_rows = every_rows
         self.parts: list[str] = []
         self._buffer: list[EditResult] = []
+        self._ledger: list[dict[str, Any]] = []
         self._journaled: set[str] = set()
         self._lock = asyncio.Lock()
         self._ticker: asyncio.Task[None] | None = None
@@ -65,16 +69,21 @@ class Checkpointer:
         """A job resumed from an earlier run's journal: clear its entry once its result is durable."""
         self._journaled.add(job_key)
 
-    async def add(self, result: EditResult) -> None:
+    async def add(self, result: EditResult, ledger_rows: list[dict[str, Any]] | None = None) -> None:
         self._buffer.append(result)
+        self._ledger.extend(ledger_rows or ())
         if len(self._buffer) >= self.every_rows:
             await self.flush()
 
     async def flush(self) -> None:
         async with self._lock:
             batch, self._buffer = self._buffer, []
+            ledger, self._ledger = self._ledger, []
             if not batch:
                 return
+            # The cost ledger first: a crash between the two writes can then only over-report a bill
+            # (the job runs again and is billed again), never hide one.
+            await asyncio.to_thread(write_ledger_part, self.storage, ledger, run_id=self.run_id)
             part = await asyncio.to_thread(write_results_part, self.storage, batch, run_id=self.run_id)
             if part:
                 self.parts.append(part)

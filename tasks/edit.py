@@ -10,6 +10,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.config import PipelineConfig
+from tasks.costs import BudgetTracker
 from tasks.executor import ShardSummary, run_shard
 from tasks.models import Accepted, EditJob
 
@@ -32,11 +33,22 @@ def resolve_api_keys(config: PipelineConfig, providers: Iterable[str]) -> dict[s
 
 # NO_CACHE: hashing hundreds of jobs per call costs time and could pull catalog bytes into a key.
 @task(name="edit-shard", cache_policy=NO_CACHE, task_run_name="shard-{index}")
-def edit_shard(index: int, jobs: list[EditJob], config: PipelineConfig, run_id: str, pending: dict[str, Accepted]) -> ShardSummary:
-    """Run one shard on its own event loop (the thread pool runs shards side by side)."""
+def edit_shard(
+    index: int,
+    jobs: list[EditJob],
+    config: PipelineConfig,
+    run_id: str,
+    pending: dict[str, Accepted],
+    budget: BudgetTracker,
+) -> ShardSummary:
+    """Run one shard on its own event loop (the thread pool runs shards side by side).
+
+    The budget tracker is shared in memory by the run's shards, so shards must run in this process
+    (the thread pool task runner); a process-based runner would give each shard its own copy of a cap.
+    """
     logger = get_run_logger()
     keys = resolve_api_keys(config, {job.provider for job in jobs})
-    summary = asyncio.run(run_shard(jobs, config, run_id=run_id, api_keys=keys, pending=pending))
+    summary = asyncio.run(run_shard(jobs, config, run_id=run_id, api_keys=keys, budget=budget, pending=pending))
     logger.info("shard %d: %d jobs, %s, %d images", index, len(jobs), _counts(summary.counts), summary.images)
     return summary
 

@@ -6,12 +6,13 @@ import asyncio
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import httpx
 
 from tasks.checkpoint import Checkpointer
 from tasks.config import PipelineConfig, ProviderSettings
+from tasks.costs import BudgetTracker, billed_credits, ledger_rows, load_price_table
 from tasks.errors import RetouchError, SubmitOutcomeUnknown
 from tasks.http import Clock, LimiterRegistry, RateLimit, RetryPolicy, SystemClock
 from tasks.lane import ProviderLane
@@ -36,6 +37,7 @@ class ShardSummary:
     images: int = 0
     credits: float = 0.0
     billing_risk: int = 0
+    cost: float = 0.0
     parts: list[str] = field(default_factory=list)
 
 
@@ -45,6 +47,7 @@ async def run_shard(
     *,
     run_id: str,
     api_keys: Mapping[str, str | None],
+    budget: BudgetTracker | None = None,
     pending: Mapping[str, Accepted] | None = None,
     limiters: LimiterRegistry = PROCESS_LIMITERS,
     clock: Clock | None = None,
@@ -57,12 +60,14 @@ async def run_shard(
         config: the pipeline config.
         run_id: recorded on every row.
         api_keys: resolved keys by provider name (never logged).
+        budget: the run's budget tracker, shared by its shards (one with no caps when None).
         pending: async jobs accepted by earlier runs, by job key: polled, not re-submitted.
         limiters: where per-provider limiters live.
         clock: the clock lanes wait on (tests inject a fake one).
         transport: an httpx transport for every client (tests inject an ASGI or mock transport).
     """
     clock = clock or SystemClock()
+    budget = budget or BudgetTracker(config.budget, load_price_table(config.pricing))
     storage = Storage(config.output.uri, config.output.storage_options)
     summary = ShardSummary()
     pending = pending or {}
@@ -75,9 +80,20 @@ async def run_shard(
         gate = asyncio.Semaphore(config.execution.concurrency)
 
         async def one(job: EditJob) -> None:
-            async with gate:
-                result = await _run_job(job, lanes[job.provider], config, storage, http, pending.get(job.job_key), checkpoint, run_id)
-            await checkpoint.add(result)
+            accepted = pending.get(job.job_key)
+            async with gate:  # reserving inside the gate: reservations follow jobs in flight, not queued
+                reservation = None if accepted else budget.reserve(job)
+                if reservation is not None and not reservation:
+                    result = _skipped(job, run_id, reservation.reason or "budget cap reached")
+                else:
+                    result = await _run_job(job, lanes[job.provider], config, storage, http, accepted, checkpoint, run_id)
+            quote = reservation.quote if reservation is not None else budget.table.quote_job(job, budget.at)
+            rows: list[dict[str, object]] = []
+            if result.status != "skipped":
+                rows = ledger_rows(result, quote)
+                spend = budget.settle(job, reservation, billed_credits(result, quote))
+                result = replace(result, credits=spend.credits if rows else result.credits, cost=spend.money if rows else 0.0)
+            await checkpoint.add(result, rows)
             _count(summary, result)
             emit(run_id, result.status, len(result.outputs))
 
@@ -157,7 +173,6 @@ async def _run_job(
             request_id=result.request_id,
             correlation_id=result.correlation_id,
             credits=result.credits_used,
-            cost=0.0 if result.credits_used == 0 else None,
             billing_risk=outcome.billing_risk,
         )
     except Exception as error:  # every job ends as a row; unexpected errors are recorded, not raised
@@ -195,8 +210,17 @@ def _failed(job: EditJob, error: Exception, run_id: str, started: float, accepte
     )
 
 
+def _skipped(job: EditJob, run_id: str, reason: str) -> EditResult:
+    now = time.time()
+    return EditResult(
+        job=job, status="skipped", run_id=run_id, attempts=0, started_at=now, finished_at=now,
+        error_type="BudgetExceeded", error_message=reason, credits=0.0, cost=0.0,
+    )
+
+
 def _count(summary: ShardSummary, result: EditResult) -> None:
     summary.counts[result.status] = summary.counts.get(result.status, 0) + 1
     summary.images += len(result.outputs)
     summary.credits += result.credits or 0.0
+    summary.cost += result.cost or 0.0
     summary.billing_risk += int(result.billing_risk)

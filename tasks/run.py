@@ -7,17 +7,33 @@ import secrets
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
 from tasks.catalog import iter_catalog
 from tasks.config import PipelineConfig, config_hash
+from tasks.costs import Forecast, PriceTable, forecast
 from tasks.models import EditJob
 from tasks.plan import plan_jobs
 from tasks.storage.fs import Storage
 from tasks.storage.tables import PriorWork, job_identity
 
-__all__ = ["PlanCounts", "RunSummary", "count_catalog_rows", "iter_shards", "new_run_id", "write_manifest"]
+__all__ = ["PlanCounts", "RunSummary", "count_catalog_rows", "forecast_run", "iter_shards", "new_run_id", "write_manifest"]
+
+
+def forecast_run(
+    config: PipelineConfig, *, prior: PriorWork, table: PriceTable, limit: int | None = None, at: date | None = None
+) -> Forecast:
+    """Price exactly the jobs a run would send (filter, limit, done work skipped); calls no provider.
+
+    Raises:
+        UnknownPrice: a job has no price and `pricing.allow_unknown` is not set.
+    """
+    jobs = (job for shard in iter_shards(config, prior=prior, counts=PlanCounts(), limit=limit) for job in shard)
+    providers = {edit.provider for edit in config.edits}
+    settings = {name: config.provider_settings(name) for name in providers}
+    in_flight = config.execution.concurrency * config.execution.parallel_shards
+    return forecast(jobs, table, settings, at or datetime.now(timezone.utc).date(), concurrency=in_flight)
 
 
 def new_run_id() -> str:
@@ -100,6 +116,10 @@ class RunSummary:
     counts: dict[str, int] = field(default_factory=dict)
     images: int = 0
     credits: float = 0.0
+    cost: float = 0.0
+    currency: str = ""
+    forecast: dict[str, Any] | None = None
+    budget_stop: list[str] = field(default_factory=list)
     billing_risk: int = 0
     shards: int = 0
     started_at: float = field(default_factory=time.time)
