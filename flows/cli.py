@@ -1,4 +1,4 @@
-"""The `retouch` command line: run, validate, show."""
+"""The `retouch` command line: run, validate, forecast, show, report, sandbox."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from typing import Annotated, Any, Optional  # noqa: E402
 
 import typer  # noqa: E402
 from rich.console import Console  # noqa: E402
+from rich.markdown import Markdown  # noqa: E402
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 
 from flows.summary import print_run_summary, print_results_summary  # noqa: E402
-from tasks.errors import CatalogError, ConfigError, StorageError  # noqa: E402
+from tasks.errors import BudgetExceeded, CatalogError, ConfigError, StorageError  # noqa: E402
 
 app = typer.Typer(help="retouch: declarative dataset-scale AI image editing.", no_args_is_help=True, add_completion=False)
 console = Console()
@@ -26,9 +27,19 @@ ConfigArg = Annotated[Path, typer.Argument(help="The pipeline config (YAML).", e
 LimitOpt = Annotated[Optional[int], typer.Option("--limit", min=1, help="Edit only the first N catalog rows.")]
 
 
-def _fail(error: Exception) -> None:
+def _fail(error: Exception, code: int = 2) -> None:
     err_console.print(f"[bold red]error:[/] {error}", markup=True, highlight=False)
-    raise typer.Exit(code=2)
+    raise typer.Exit(code=code)
+
+
+def _output_target(target: str) -> tuple[str, dict[str, Any]]:
+    """An output URI as given, or a config file's output.uri and storage options."""
+    if target.endswith((".yaml", ".yml")) and Path(target).is_file():
+        from tasks.config import load_config
+
+        output = load_config(target).output
+        return output.uri, dict(output.storage_options)
+    return target, {}
 
 
 @app.command()
@@ -37,9 +48,12 @@ def run(
     limit: LimitOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan and count; edit nothing.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Re-run jobs that already succeeded.")] = False,
+    proceed_to_cap: Annotated[
+        bool, typer.Option("--proceed-to-cap", help="If the forecast is over budget, edit up to the cap.")
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's logs.")] = False,
 ) -> None:
-    """Edit the catalog as the config says, then print a summary."""
+    """Forecast, then edit the catalog as the config says, then print a summary."""
     if verbose:
         os.environ["PREFECT_LOGGING_LEVEL"] = "INFO"
     from flows.edit_catalog import edit_catalog, prepare
@@ -56,11 +70,19 @@ def run(
         bar = progress.add_task("editing", total=rows * jobs_per_row)
         stop = listen(run_id, lambda status, images: progress.advance(bar))
         try:
-            summary = edit_catalog(str(config), limit=limit, force=force, dry_run=dry_run, run_id=run_id)
+            summary = edit_catalog(
+                str(config), limit=limit, force=force, dry_run=dry_run, run_id=run_id, proceed_to_cap=proceed_to_cap
+            )
         except (ConfigError, CatalogError, StorageError) as error:
             _fail(error)
+        except BudgetExceeded as error:
+            _fail(error, code=3)
         finally:
             stop()
+    if dry_run and summary.get("forecast"):
+        from tasks.costs import Forecast
+
+        console.print(Markdown(Forecast.from_dict(summary["forecast"]).to_markdown()))
     print_run_summary(console, summary)
 
 
@@ -85,8 +107,23 @@ def validate(config: ConfigArg, limit: LimitOpt = None) -> None:
 
 
 @app.command()
+def forecast(config: ConfigArg, limit: LimitOpt = None) -> None:
+    """Price the jobs a run would send (done work skipped) and estimate its duration; calls no provider."""
+    from flows.forecast import forecast_catalog
+
+    try:
+        result = forecast_catalog(str(config), limit=limit)
+    except (ConfigError, CatalogError, StorageError) as error:
+        _fail(error)
+    console.print(Markdown(result["markdown"]))
+    console.print(f"forecast table: {result['uri']}")
+    for line in result["over_budget"]:
+        console.print(f"[yellow]over budget:[/] {line}")
+
+
+@app.command()
 def show(
-    output_uri: Annotated[str, typer.Argument(help="The output.uri of a run (local path or fsspec URL).")],
+    target: Annotated[str, typer.Argument(help="A run's output.uri (local path or fsspec URL), or its config file.")],
     rows: Annotated[int, typer.Option("--rows", min=0, help="How many result rows to print.")] = 5,
 ) -> None:
     """Summarise a results table: counts by variant and status, failures, a few rows."""
@@ -94,10 +131,52 @@ def show(
     from tasks.storage.tables import read_results
 
     try:
-        frame = read_results(Storage(output_uri))
-    except StorageError as error:
+        uri, options = _output_target(target)
+        frame = read_results(Storage(uri, options))
+    except (ConfigError, StorageError) as error:
         _fail(error)
-    print_results_summary(console, frame, output_uri, rows=rows)
+    print_results_summary(console, frame, uri, rows=rows)
+
+
+@app.command()
+def report(
+    target: Annotated[str, typer.Argument(help="A run's output.uri, or its config file.")],
+    run_id: Annotated[Optional[str], typer.Option("--run", help="The run to report (default: the newest).")] = None,
+) -> None:
+    """Actual cost against forecast for a run, its spend chart, and the monthly picture across runs."""
+    from flows.report import cost_report
+
+    try:
+        uri, options = _output_target(target)
+        result = cost_report(uri, run_id=run_id, storage_options=options)
+    except (ConfigError, StorageError) as error:
+        _fail(error)
+    console.print(Markdown(result["markdown"]))
+    console.print(Markdown(result["monthly"]))
+    console.print(f"written: {', '.join(sorted(result['uris'].values()))}", highlight=False)
+
+
+@app.command()
+def sandbox(
+    host: Annotated[str, typer.Option(help="Interface to listen on (keep loopback unless others must reach it).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8787,
+    settings: Annotated[Optional[Path], typer.Option("--settings", help="Sandbox settings YAML.")] = None,
+    latency: Annotated[Optional[str], typer.Option(help="Seconds per request: 0.2, or a range 0.1-0.4.")] = None,
+    faults: Annotated[Optional[str], typer.Option(help="Fault rates, e.g. http_5xx=0.1,http_429=0.05.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of the fault and latency draws.")] = None,
+) -> None:
+    """Serve the four providers' HTTP contracts on this machine, for free dry runs and tests."""
+    from tasks.sandbox import SandboxSettings, load_sandbox_settings, serve
+    from tasks.sandbox.cli_options import apply_options
+
+    try:
+        loaded = load_sandbox_settings(settings) if settings else SandboxSettings()
+        loaded = apply_options(loaded, latency=latency, faults=faults, seed=seed)
+    except (ConfigError, ValueError) as error:
+        _fail(error)
+    console.print(f"retouch sandbox on http://{host}:{port} — picsart /picsart/v1, pixapi /pixapi, fashn /fashn; "
+                  f"ledger at /_sandbox/ledger", highlight=False)
+    serve(loaded, host=host, port=port)
 
 
 def _progress() -> Progress:

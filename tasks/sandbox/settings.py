@@ -170,7 +170,7 @@ class FashnSettings(ProviderSettings):
     output_ttl_seconds: float = Field(default=259_200.0, gt=0, description="CDN outputs live 72 h.")
     base64_ttl_seconds: float = Field(default=3_600.0, gt=0, description="return_base64 results live 60 min.")
     # The edit page's newest version charges more for larger resolutions; the matrix is unconfirmed.
-    prices: dict[str, PriceRule] = Field(default_factory=lambda: _prices({"edit": {"1k": 1, "2k": 4, "4k": 16}}))
+    prices: dict[str, PriceRule] = Field(default_factory=lambda: _prices({"edit": {"1k": 1, "2k": 3, "4k": 5}}))
     webhook_retry_delays: list[float] = Field(
         default_factory=lambda: [5.0, 15.0, 30.0, 60.0, 180.0],
         description="Waits before each webhook retry (5 retries over about 5 minutes, as documented).",

@@ -98,10 +98,13 @@ def result_rows(result: EditResult) -> list[dict[str, Any]]:
     if not result.outputs:
         return [{**base, "output_index": None, **extras}]
     rows = []
+    share = len(result.outputs)  # each image row carries its share of the job's cost, so sums add up
     for output in result.outputs:
         rows.append(
             {
                 **base,
+                "credits": None if result.credits is None else result.credits / share,
+                "cost": None if result.cost is None else result.cost / share,
                 "output_index": output.index,
                 "output_uri": output.uri,
                 "width": output.width,

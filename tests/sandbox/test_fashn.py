@@ -122,10 +122,10 @@ def test_credits_endpoint_tracks_debits_by_resolution(client: httpx.Client, png:
     _run(client, png)
     _run(client, png, resolution="2k", num_images=2)
 
-    total = 1_000_000 - 1 - 8
+    total = 1_000_000 - 1 - 6  # 1k: 1 credit; 2k: 3 per image × 2
     credits = client.get("/fashn/v1/credits", headers=BEARER).json()
     assert credits == {"credits": {"total": total, "subscription": 0, "on_demand": total}}
-    assert [entry["credits"] for entry in ledger(client)] == [1, 8]
+    assert [entry["credits"] for entry in ledger(client)] == [1, 6]
 
 
 def test_webhook_gets_the_final_payload_with_retries(server: SandboxServer, png: bytes) -> None:

@@ -1,0 +1,43 @@
+"""The report flow: a run's actual cost against its forecast, and the monthly picture across runs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from prefect import flow
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from tasks.costs import load_price_table, write_cost_report, write_monthly_summary
+from tasks.errors import StorageError
+from tasks.storage.fs import Storage
+
+__all__ = ["cost_report", "latest_run_id"]
+
+
+def latest_run_id(storage: Storage) -> str | None:
+    """The newest run under the storage root that has a manifest (run ids sort by time)."""
+    manifests = storage.list("runs", ".json")
+    return manifests[-1].rsplit("/", 1)[-1].removesuffix(".json") if manifests else None
+
+
+@flow(name="cost-report")
+def cost_report(output_uri: str, run_id: str | None = None, storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write `reports/<run_id>/` (report.md, spend.png, tables) and `reports/monthly/`; publish both.
+
+    Raises:
+        StorageError: there is no run (or no such run) under `output_uri`.
+    """
+    storage = Storage(output_uri, storage_options)
+    run_id = run_id or latest_run_id(storage)
+    if run_id is None or not storage.exists(f"runs/{run_id}.json"):
+        raise StorageError(f"no run {run_id or ''} under {output_uri}: runs/ has {len(storage.list('runs', '.json'))} manifest(s)")
+    currency = load_price_table().currency
+    manifest = json.loads(storage.read_bytes(f"runs/{run_id}.json"))
+    report = write_cost_report(storage, run_id=run_id, currency=manifest.get("currency") or currency)
+    monthly = write_monthly_summary(storage, currency=manifest.get("currency") or currency)
+    create_markdown_artifact(markdown=report.markdown, key="retouch-cost-report", description=f"costs of run {run_id}")
+    create_markdown_artifact(markdown=monthly.markdown, key="retouch-monthly-costs", description=f"monthly costs under {output_uri}")
+    if report.tables.get("actual_vs_forecast"):
+        create_table_artifact(table=report.tables["actual_vs_forecast"], key="retouch-actual-vs-forecast")
+    return {"run_id": run_id, "markdown": report.markdown, "monthly": monthly.markdown, "uris": report.uris}
