@@ -10,6 +10,7 @@ from dataclasses import asdict
 from typing import Any
 
 from tasks.costs.ledger import write_ledger_part
+from tasks.http.clock import Clock, SystemClock
 from tasks.models import Accepted, EditJob, EditResult
 from tasks.storage.fs import Storage
 from tasks.storage.tables import write_results_part
@@ -25,7 +26,11 @@ def read_pending(storage: Storage) -> dict[str, Accepted]:
     for path in storage.list(PENDING_DIR, ".json"):
         try:
             record = json.loads(storage.read_bytes(path))
-            found[record.pop("job_key")] = Accepted(**record)
+            # Pop the key first: in `found[record.pop(...)] = Accepted(**record)` Python evaluates the
+            # right-hand side before the subscript, so `job_key` reached Accepted() and every entry was
+            # dropped as a TypeError, silently re-submitting (and re-billing) every journaled job.
+            key = record.pop("job_key")
+            found[key] = Accepted(**record)
         except (ValueError, TypeError, KeyError, FileNotFoundError):
             continue  # a journal entry that cannot be read only costs a re-submit
     return found
@@ -38,11 +43,14 @@ class Checkpointer:
     (its images are overwritten at the same key-derived paths, so nothing is orphaned or duplicated).
     """
 
-    def __init__(self, storage: Storage, *, run_id: str, every_seconds: float, every_rows: int) -> None:
+    def __init__(
+        self, storage: Storage, *, run_id: str, every_seconds: float, every_rows: int, clock: Clock | None = None
+    ) -> None:
         self.storage = storage
         self.run_id = run_id
         self.every_seconds = every_seconds
         self.every_rows = every_rows
+        self.clock = clock or SystemClock()  # what the periodic flush waits on; tests pass a fake one
         self.parts: list[str] = []
         self._buffer: list[EditResult] = []
         self._ledger: list[dict[str, Any]] = []
@@ -56,7 +64,10 @@ class Checkpointer:
 
     async def __aexit__(self, *exc: object) -> None:
         if self._ticker is not None:
-            self._ticker.cancel()
+            # Under the lock, so a flush the ticker has begun ends first: cancelling it mid-write would
+            # drop the batch it had already taken from the buffer.
+            async with self._lock:
+                self._ticker.cancel()
         await self.flush()
 
     async def record_accepted(self, job: EditJob, accepted: Accepted) -> None:
@@ -82,9 +93,18 @@ class Checkpointer:
             if not batch:
                 return
             # The cost ledger first: a crash between the two writes can then only over-report a bill
-            # (the job runs again and is billed again), never hide one.
-            await asyncio.to_thread(write_ledger_part, self.storage, ledger, run_id=self.run_id)
-            part = await asyncio.to_thread(write_results_part, self.storage, batch, run_id=self.run_id)
+            # (the job runs again and is billed again), never hide one. A failed write puts its rows
+            # back for the next flush (ledger rows only if the ledger itself failed: never twice).
+            try:
+                await asyncio.to_thread(write_ledger_part, self.storage, ledger, run_id=self.run_id)
+            except Exception:
+                self._buffer[:0], self._ledger[:0] = batch, ledger
+                raise
+            try:
+                part = await asyncio.to_thread(write_results_part, self.storage, batch, run_id=self.run_id)
+            except Exception:
+                self._buffer[:0] = batch
+                raise
             if part:
                 self.parts.append(part)
             # Only now is the result durable, so only now may its journal entry go.
@@ -95,5 +115,8 @@ class Checkpointer:
 
     async def _tick(self) -> None:
         while True:
-            await asyncio.sleep(self.every_seconds)
-            await self.flush()
+            await self.clock.sleep(self.every_seconds)
+            try:
+                await self.flush()
+            except Exception:  # the rows stay buffered; the next tick or the exit flush tries again
+                continue
