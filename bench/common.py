@@ -61,3 +61,77 @@ def peak_rss_mb() -> float:
 def cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_sandbox(settings: dict[str, Any], directory: Path) -> tuple[Any, str]:
+    """The sandbox in its own process on a free loopback port; returns (process, base URL)."""
+    import subprocess
+    import time as clock
+
+    import httpx
+
+    path = write_yaml(directory / "sandbox-settings.yaml", settings)
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "sandbox", "--port", str(port), "--settings", str(path)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = clock.monotonic() + 30
+    while clock.monotonic() < deadline:
+        try:
+            httpx.get(f"{base}/_sandbox/stats", timeout=1).raise_for_status()
+            return process, base
+        except httpx.HTTPError:
+            clock.sleep(0.2)
+    process.kill()
+    raise RuntimeError("the sandbox did not start within 30 s")
+
+
+class StatsSampler:
+    """Samples the sandbox's request counters twice a second, to measure steady-state rates server-side."""
+
+    def __init__(self, base_url: str) -> None:
+        import threading
+
+        self.base_url = base_url
+        self.samples: list[tuple[float, dict[str, Any]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> StatsSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        import time as clock
+
+        import httpx
+
+        with httpx.Client(timeout=5) as client:
+            while not self._stop.is_set():
+                self.samples.append((clock.monotonic(), client.get(f"{self.base_url}/_sandbox/stats").json()))
+                self._stop.wait(0.5)
+
+    def steady_rate(self, area: str, trim: float = 0.15) -> float:
+        """Requests/s for `area` over the middle of its active period (trim the ramp-up and the tail)."""
+        points = [(t, stats.get(area, {}).get("requests", 0)) for t, stats in self.samples]
+        active = [i for i in range(1, len(points)) if points[i][1] > points[i - 1][1]]
+        if len(active) < 4:
+            return 0.0
+        first, last = active[0] - 1, active[-1]
+        span = last - first
+        start, end = points[first + int(span * trim)], points[last - int(span * trim)]
+        return (end[1] - start[1]) / (end[0] - start[0])

@@ -105,6 +105,9 @@ class RateLimitSettings(_Strict):
     requests: float = Field(gt=0, description="Requests allowed per period.")
     period: float = Field(1.0, gt=0, description="Seconds.")
     max_in_flight: int | None = Field(None, ge=1)
+    # Even spacing by default: a client burst lands on the server bunched by network jitter and costs
+    # 429s; the server's own burst allowance is better left as slack.
+    burst: int = Field(1, ge=1, description="Requests that may go back to back.")
 
 
 class RetrySettings(_Strict):
@@ -165,7 +168,7 @@ class BudgetConfig(_Strict):
 class ExecutionConfig(_Strict):
     shard_size: int = Field(250, ge=1, le=100_000, description="Jobs per Prefect task.")
     concurrency: int = Field(16, ge=1, le=1024, description="Jobs in flight within one shard.")
-    parallel_shards: int = Field(2, ge=1, le=64, description="Shards run at once by the task runner.")
+    parallel_shards: int = Field(2, ge=1, le=16, description="Shards of one provider run at once.")
     checkpoint_seconds: float = Field(5.0, gt=0, description="Longest time a finished job waits to be made durable.")
     checkpoint_rows: int = Field(500, ge=1, description="Results buffered before a checkpoint is forced.")
 

@@ -27,6 +27,11 @@ __all__ = ["ShardSummary", "run_shard", "PROCESS_LIMITERS"]
 
 # One limiter per provider per process, shared by every shard of every run in it.
 PROCESS_LIMITERS = LimiterRegistry()
+# httpcore scans every pooled connection on every request (two syscalls each): a small keep-alive pool
+# keeps that cheap (measured: 27% of the CPU with ~32 idle connections per client).
+_POOL_LIMITS = httpx.Limits(max_connections=64, max_keepalive_connections=8)
+# Building an SSL context costs milliseconds; every client of the process shares one.
+_SSL_CONTEXT = httpx.create_ssl_context()
 
 
 @dataclass
@@ -72,7 +77,7 @@ async def run_shard(
     summary = ShardSummary()
     pending = pending or {}
     async with AsyncExitStack() as stack:
-        http = await stack.enter_async_context(httpx.AsyncClient(transport=transport, timeout=60.0))
+        http = await stack.enter_async_context(_client(transport, 60.0))
         lanes = await _open_lanes(stack, {job.provider for job in jobs}, config, api_keys, limiters, clock, transport)
         checkpoint = await stack.enter_async_context(
             Checkpointer(storage, run_id=run_id, every_seconds=config.execution.checkpoint_seconds, every_rows=config.execution.checkpoint_rows)
@@ -114,11 +119,15 @@ async def _open_lanes(
     lanes = {}
     for name in sorted(providers):
         settings = config.provider_settings(name)
-        client = await stack.enter_async_context(httpx.AsyncClient(transport=transport, timeout=settings.timeout))
+        client = await stack.enter_async_context(_client(transport, settings.timeout))
         adapter = provider_class(name)(settings=settings, client=client, api_key=api_keys.get(name))
         stack.push_async_callback(adapter.aclose)
         lanes[name] = ProviderLane(adapter, settings=settings, policy=_policy(settings), clock=clock, limiter=_limiter(name, settings, limiters))
     return lanes
+
+
+def _client(transport: httpx.AsyncBaseTransport | None, timeout: float) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=transport, timeout=timeout, limits=_POOL_LIMITS, verify=_SSL_CONTEXT)
 
 
 def _policy(settings: ProviderSettings) -> RetryPolicy:
@@ -130,7 +139,7 @@ def _limiter(name: str, settings: ProviderSettings, limiters: LimiterRegistry): 
     if settings.rate_limit is None:
         return None
     limit = settings.rate_limit
-    wanted = RateLimit(requests=limit.requests, period=limit.period, max_in_flight=limit.max_in_flight)
+    wanted = RateLimit(requests=limit.requests, period=limit.period, max_in_flight=limit.max_in_flight, burst=limit.burst)
     try:
         return limiters.get(name, wanted)
     except ValueError:

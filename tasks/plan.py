@@ -38,9 +38,11 @@ def check_variants(config: PipelineConfig) -> None:
                 ) from None
 
 
-def plan_jobs(rows: Iterable[CatalogRow], config: PipelineConfig) -> Iterator[EditJob]:
-    """Jobs for every row × variant × seed, generated lazily in catalog order."""
-    variants = [_VariantPlan.of(variant) for variant in config.edits]
+def plan_jobs(
+    rows: Iterable[CatalogRow], config: PipelineConfig, *, provider: str | None = None
+) -> Iterator[EditJob]:
+    """Jobs for every row × variant × seed (only `provider`'s variants when given), lazily, in catalog order."""
+    variants = [_VariantPlan.of(variant) for variant in config.edits if provider in (None, variant.provider)]
     for row in rows:
         row_fragment = _row_fragment(row.id, row.image, row.mask, row.image_context)
         extras_json = json.dumps(row.extras, sort_keys=True, default=str)

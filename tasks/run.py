@@ -66,18 +66,26 @@ def iter_shards(
     counts: PlanCounts,
     limit: int | None = None,
     on_skip: Callable[[], None] | None = None,
+    provider: str | None = None,
+    unseen: dict[str, str] | None = None,
 ) -> Iterator[list[EditJob]]:
     """Jobs not yet done, in shards of `execution.shard_size`, generated lazily from the catalog.
 
     Counts as it goes: unchanged jobs (key already succeeded) are skipped; a job whose (row, variant,
     seed) succeeded before under another key is changed; the rest are new. Slots of earlier runs that
     this plan never reached are counted as removed once the plan is exhausted.
+
+    Args:
+        provider: plan only this provider's variants (one stream per provider, see `edit_catalog`).
+        unseen: the earlier runs' slots not yet planned, shared by several streams; the caller then
+            counts what is left as removed. None: this call owns a copy and counts removals itself.
     """
-    unseen = dict(prior.latest)
+    owns_unseen = unseen is None
+    unseen = dict(prior.latest) if unseen is None else unseen
     may_resubmit = {name: config.provider_settings(name).resubmit_unknown for name in {e.provider for e in config.edits}}
     shard: list[EditJob] = []
     for batch in iter_catalog(config.catalog, limit=limit):
-        for job in plan_jobs(batch, config):
+        for job in plan_jobs(batch, config, provider=provider):
             counts.planned += 1
             previous = unseen.pop(job_identity(job.row_id, job.variant, job.seed), None)
             if job.job_key in prior.done or (job.job_key in prior.unknown and not may_resubmit[job.provider]):
@@ -94,7 +102,8 @@ def iter_shards(
             if len(shard) >= config.execution.shard_size:
                 yield shard
                 shard = []
-    counts.removed = len(unseen)
+    if owns_unseen:
+        counts.removed = len(unseen)
     if shard:
         yield shard
 

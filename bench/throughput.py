@@ -1,0 +1,152 @@
+"""Throughput at the providers' limits: retouch's shards against one Prefect task per job.
+
+    python bench/throughput.py [--rate 25] [--rows 1250]
+
+Starts the sandbox in its own process (200 ms latency on every request, tiny images, each provider
+limited server-side to RATE requests/s per key) and runs ROWS × 4 variants (one per provider, >= 5,000
+jobs) with the same limits configured in retouch. Prints per provider the achieved requests/s over the
+steady state ÷ the configured limit (target >= 0.95), 429s received (target 0), retouch's CPU seconds
+per job (target <= 2 ms) and peak RSS (target <= 400 MB); then the same jobs as one Prefect @task per job
+(.map over a thread pool of the same concurrency) and the ratios of CPU per job and wall time.
+
+Picsart edit and outpaint use two keys, each limited to RATE, so the sandbox's `picsart` area carries
+2 × RATE. FASHN's in-flight cap is raised from 6 to 16 on both sides so that the rate, not the cap, binds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from common import StatsSampler, cpu_seconds, start_sandbox, write_catalog, write_yaml
+
+CONCURRENCY = 32
+SHARDS = 2
+
+
+def sandbox_settings(rate: float) -> dict[str, Any]:
+    limit = {"per_second": rate, "burst": 3}
+    keys = {"sandbox-key": {"credits": 10_000_000}, "outpaint-key": {"credits": 10_000_000}}
+    common = {"latency": 0.2, "rate_limit": limit, "async_seconds": 0.05, "keys": keys}
+    return {"picsart": dict(common), "pixapi": dict(common), "fashn": {**common, "concurrency": 16}}
+
+
+def pipeline(catalog: Path, output: Path, base: str, rate: float) -> dict[str, Any]:
+    def provider(path: str, key: str = "sandbox-key", **extra: Any) -> dict[str, Any]:
+        return {"base_url": f"{base}{path}", "api_key": key, "timeout": 10,
+                "rate_limit": {"requests": rate, "period": 1, **extra.pop("limit", {})}, **extra}
+
+    return {
+        "catalog": {"uri": str(catalog)},
+        "edits": [
+            {"name": "edit", "provider": "picsart.edit", "prompt": "sepia", "params": {"format": "PNG"}},
+            {"name": "outpaint", "provider": "picsart.outpaint", "prompt": "pad 2px", "params": {"format": "PNG"}},
+            {"name": "pixapi", "provider": "pixapi.edits", "model": "gemini-2.5-flash-image", "prompt": "invert",
+             "params": {"response_format": "b64_json"}},
+            {"name": "fashn", "provider": "fashn.edit", "prompt": "mirror", "params": {"return_base64": True}},
+        ],
+        "providers": {
+            "picsart.edit": provider("/picsart/v1", mode="sync"),
+            "picsart.outpaint": provider("/picsart/v1", "outpaint-key", mode="sync"),
+            "pixapi.edits": provider("/pixapi", mode="sync"),
+            "fashn.edit": provider("/fashn", poll_interval=0.3, limit={"max_in_flight": 16}),
+        },
+        "output": {"uri": str(output)},
+        "execution": {"shard_size": 500, "concurrency": CONCURRENCY, "parallel_shards": SHARDS, "checkpoint_seconds": 5},
+    }
+
+
+def run_retouch(config: Path) -> dict[str, Any]:
+    from flows.edit_catalog import edit_catalog
+
+    cpu, started = cpu_seconds(), time.perf_counter()
+    summary = edit_catalog(str(config))
+    return {"wall": time.perf_counter() - started, "cpu": cpu_seconds() - cpu, "summary": summary}
+
+
+def run_peer(config: Path) -> dict[str, Any]:
+    """The idiomatic pattern: one @task per job, mapped over a thread pool of the same concurrency."""
+    from prefect import flow, task
+    from prefect.cache_policies import NO_CACHE
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    from tasks.config import load_config
+    from tasks.executor import run_shard
+    from tasks.run import PlanCounts, iter_shards
+    from tasks.storage.tables import PriorWork
+
+    loaded = load_config(str(config))
+    jobs = [job for shard in iter_shards(loaded, prior=PriorWork(set(), {}), counts=PlanCounts()) for job in shard]
+    keys = {name: loaded.provider_settings(name).resolve_api_key() for name in loaded.providers}
+
+    @task(cache_policy=NO_CACHE)
+    def edit_one(job: Any) -> str:
+        summary = asyncio.run(run_shard([job], loaded, run_id="peer", api_keys=keys))
+        return next(iter(summary.counts))
+
+    @flow(task_runner=ThreadPoolTaskRunner(max_workers=CONCURRENCY * SHARDS))  # type: ignore[arg-type]
+    def peer_flow() -> list[str]:
+        return [future.result() for future in edit_one.map(jobs)]
+
+    cpu, started = cpu_seconds(), time.perf_counter()
+    statuses = peer_flow()
+    return {"wall": time.perf_counter() - started, "cpu": cpu_seconds() - cpu, "jobs": len(statuses),
+            "succeeded": statuses.count("succeeded")}
+
+
+def report_rates(sampler: StatsSampler, rate: float, stats: dict[str, Any], label: str) -> None:
+    print(f"{label}: achieved requests/s over the steady state ÷ configured limit")
+    for area, configured in (("picsart", 2 * rate), ("pixapi", rate), ("fashn", rate)):
+        achieved = sampler.steady_rate(area)
+        print(f"  {area:8s} {achieved:6.1f} / {configured:5.1f} = {achieved / configured:.3f}   "
+              f"429s received: {stats.get(area, {}).get('rate_limited', 0)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rate", type=float, default=25.0)
+    parser.add_argument("--rows", type=int, default=1250)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="retouch-throughput-") as scratch:
+        directory = Path(scratch)
+        catalog = write_catalog(directory / "catalog", args.rows, prompt="x")
+        process, base = start_sandbox(sandbox_settings(args.rate), directory)
+        try:
+            warm = write_yaml(directory / "warm.yaml", pipeline(catalog, directory / "warm", base, args.rate))
+            from flows.edit_catalog import edit_catalog
+
+            edit_catalog(str(warm), limit=1)  # Prefect's ephemeral API starts outside the timings
+            httpx.post(f"{base}/_sandbox/reset").raise_for_status()
+            config = write_yaml(directory / "run.yaml", pipeline(catalog, directory / "out", base, args.rate))
+            with StatsSampler(base) as sampler:
+                ours = run_retouch(config)
+            stats = httpx.get(f"{base}/_sandbox/stats").json()
+            jobs = ours["summary"]["to_run"]
+            print(f"retouch: {jobs} jobs ({ours['summary']['counts']}) in {ours['wall']:.1f} s")
+            report_rates(sampler, args.rate, stats, "retouch")
+            print(f"  CPU per job: {ours['cpu'] / jobs * 1000:.2f} ms (target <= 2 ms)")
+            print(f"  peak RSS:    {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB (target <= 400 MB)")
+            httpx.post(f"{base}/_sandbox/reset").raise_for_status()
+            peer_config = write_yaml(directory / "peer.yaml", pipeline(catalog, directory / "peer", base, args.rate))
+            with StatsSampler(base) as peer_sampler:
+                peer = run_peer(peer_config)
+            peer_stats = httpx.get(f"{base}/_sandbox/stats").json()
+            print(f"peer (one @task per job, .map, {CONCURRENCY * SHARDS} threads): {peer['jobs']} jobs "
+                  f"({peer['succeeded']} succeeded) in {peer['wall']:.1f} s")
+            report_rates(peer_sampler, args.rate, peer_stats, "peer")
+            print(f"  CPU per job: {peer['cpu'] / peer['jobs'] * 1000:.2f} ms")
+            print(f"ratios, peer ÷ retouch: CPU per job {peer['cpu'] / peer['jobs'] / (ours['cpu'] / jobs):.1f}×, "
+                  f"wall time {peer['wall'] / ours['wall']:.2f}×")
+        finally:
+            process.kill()
+            process.wait()
+
+
+if __name__ == "__main__":
+    main()
