@@ -25,7 +25,13 @@ from tasks.http.slots import InFlightSlots
 __all__ = ["Clock", "LimiterRegistry", "LimiterStats", "RateLimit", "RateLimiter", "SystemClock"]
 
 _DECREASE = 0.7  # multiplicative decrease on a 429
-_INCREASE = 0.02  # additive increase per success, as a fraction of the configured rate
+_INCREASE = 0.02  # additive increase per success below the ceiling, as a fraction of the configured rate
+# Above 90% of the rate that last drew a 429 (the ceiling) the limiter only probes, a step a fortieth as big:
+# rushing back to the rate that failed is what keeps a wrongly configured limit drawing 429s.
+_NEAR_CEILING = 0.9
+_PROBE = 0.0005
+_FORGET_CEILING = 1.10  # probing this far past the ceiling without a 429: the limit was raised
+_DECREASE_NEAR_CEILING = 0.9  # a 429 while probing near a known ceiling: the limit is close, back off less
 _BURST_FRACTION = 0.1  # default bucket capacity: a tenth of a second's worth of requests
 # A 429 without Retry-After: pause 1 s, doubling over consecutive pauses up to a minute.
 _PAUSE_BASE = 1.0
@@ -99,6 +105,7 @@ class _State:
     tat: float = -math.inf  # theoretical arrival time of the next request (GCRA)
     paused_until: float = -math.inf
     consecutive_pauses: int = 0
+    ceiling: float | None = None  # the rate in force when the last 429 arrived
     pending: deque[_Reservation] = field(default_factory=deque)  # in schedule order
     granted: int = 0
     rate_limited: int = 0
@@ -214,14 +221,25 @@ class RateLimiter:
         with self._lock:
             state = self._state
             state.consecutive_pauses = 0
-            state.rate = min(self.limit.requests, state.rate + self.limit.requests * _INCREASE)
+            near = state.ceiling is not None and state.rate >= state.ceiling * _NEAR_CEILING
+            step = self.limit.requests * (_PROBE if near else _INCREASE)
+            if state.ceiling is not None and not near:
+                state.rate = min(state.rate + step, state.ceiling * _NEAR_CEILING)
+            else:
+                state.rate += step
+            state.rate = min(self.limit.requests, state.rate)
+            if state.ceiling is not None and state.rate > state.ceiling * _FORGET_CEILING:
+                state.ceiling = None
 
     def _begin_pause_locked(self, retry_after: float | None) -> float:
         """Count a new pause, lower the rate, and say how long to pause."""
         state = self._state
         state.pauses += 1
         state.consecutive_pauses += 1
-        state.rate = max(self.limit.requests * self.limit.min_rate_fraction, state.rate * _DECREASE)
+        probing = state.ceiling is not None and abs(state.rate / state.ceiling - 1) <= 1 - _DECREASE_NEAR_CEILING
+        state.ceiling = state.rate
+        factor = _DECREASE_NEAR_CEILING if probing else _DECREASE
+        state.rate = max(self.limit.requests * self.limit.min_rate_fraction, state.rate * factor)
         if retry_after is not None:
             return retry_after
         return min(_PAUSE_MAX, _PAUSE_BASE * 2 ** (state.consecutive_pauses - 1))
