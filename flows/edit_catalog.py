@@ -11,7 +11,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.futures import PrefectFuture, as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from tasks.checkpoint import read_pending
+from tasks.checkpoint import prune_pending, read_pending
 from tasks.config import PipelineConfig, config_hash, load_config
 from tasks.costs import BudgetTracker, Forecast, load_price_table, write_cost_report, write_forecast
 from tasks.edit import edit_shard, resolve_api_keys
@@ -97,7 +97,7 @@ def edit_catalog(
                 pass
     else:
         write_forecast(storage, forecast, run_id=summary.run_id)
-        pending = {} if force else read_pending(storage)
+        pending = {} if force else prune_pending(storage, read_pending(storage), prior.done)
         _run_streams(streams, config, summary, pending, budget)
     counts.removed = len(unseen)
     for name in ("planned", "already_done", "to_run", "new", "changed", "removed", "held_unknown"):

@@ -15,7 +15,7 @@ from tasks.models import Accepted, EditJob, EditResult
 from tasks.storage.fs import Storage
 from tasks.storage.tables import write_results_part
 
-__all__ = ["Checkpointer", "PENDING_DIR", "read_pending"]
+__all__ = ["Checkpointer", "PENDING_DIR", "prune_pending", "read_pending"]
 
 PENDING_DIR = "pending"
 
@@ -34,6 +34,15 @@ def read_pending(storage: Storage) -> dict[str, Accepted]:
         except (ValueError, TypeError, KeyError, FileNotFoundError):
             continue  # a journal entry that cannot be read only costs a re-submit
     return found
+
+
+def prune_pending(storage: Storage, pending: dict[str, Accepted], done: set[str]) -> dict[str, Accepted]:
+    """Drop journal entries of jobs whose results are already durable (a crash between writing a part
+    and clearing its entries leaves them); returns the entries still worth polling."""
+    for key in [key for key in pending if key in done]:
+        storage.delete(f"{PENDING_DIR}/{key}.json")
+        del pending[key]
+    return pending
 
 
 class Checkpointer:

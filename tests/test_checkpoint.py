@@ -457,3 +457,14 @@ def test_a_failed_flush_keeps_its_rows_and_the_exit_flush_writes_them(tmp_path: 
     asyncio.run(scenario())
     assert sorted(read_results(storage)["job_key"]) == ["a", "b"]
     assert sorted(read_ledger(storage)["job_key"]) == ["a", "b"]  # "a"'s ledger row written once
+
+
+def test_journal_entries_of_jobs_already_done_are_pruned(storage: RecordingStorage) -> None:
+    """A crash between writing a part and clearing its journal entries leaves them: the next run drops them."""
+    from tasks.checkpoint import prune_pending
+
+    for key in ("done-job", "open-job"):
+        storage.write_bytes(f"{PENDING_DIR}/{key}.json", json.dumps({"job_key": key, "provider": "p", "provider_job_id": "x"}).encode())
+    left = prune_pending(storage, read_pending(storage), {"done-job"})
+    assert list(left) == ["open-job"]
+    assert list(read_pending(storage)) == ["open-job"]
