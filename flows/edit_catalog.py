@@ -100,8 +100,7 @@ def edit_catalog(
         pending = {} if force else prune_pending(storage, read_pending(storage), prior.done)
         _run_streams(streams, config, summary, pending, budget)
     counts.removed = len(unseen)
-    for name in ("planned", "already_done", "to_run", "new", "changed", "removed", "held_unknown"):
-        setattr(summary, name, getattr(counts, name))
+    summary.take_counts(counts)
     summary.finished_at = time.time()
     if not dry_run:
         summary.manifest_uri = write_manifest(storage, summary, config)

@@ -6,7 +6,7 @@ import json
 import secrets
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -108,20 +108,15 @@ def iter_shards(
         yield shard
 
 
-@dataclass
-class RunSummary:
+@dataclass(kw_only=True)
+class RunSummary(PlanCounts):
+    """A run's plan counts, outcomes, cost and timing: returned by the flow and saved as its manifest."""
+
     run_id: str
     output_uri: str
     results_uri: str
     config_hash: str
     dry_run: bool = False
-    planned: int = 0
-    already_done: int = 0
-    to_run: int = 0
-    new: int = 0
-    changed: int = 0
-    removed: int = 0
-    held_unknown: int = 0
     counts: dict[str, int] = field(default_factory=dict)
     images: int = 0
     credits: float = 0.0
@@ -138,6 +133,10 @@ class RunSummary:
     @property
     def seconds(self) -> float:
         return (self.finished_at or time.time()) - self.started_at
+
+    def take_counts(self, counts: PlanCounts) -> None:
+        for item in fields(PlanCounts):
+            setattr(self, item.name, getattr(counts, item.name))
 
     def as_dict(self) -> dict[str, Any]:
         data = {key: value for key, value in self.__dict__.items()}

@@ -113,12 +113,9 @@ class FashnEdit(RemoteProvider):
         )
 
     async def poll(self, accepted: Accepted) -> ProviderResult | None:
-        context = self._context(provider_job_id=accepted.provider_job_id)
-        request = self._request("GET", f"v1/status/{accepted.provider_job_id}", headers=self._headers())
-        response = await self._call(request, submit=False, context=context)
-        body = wire.json_object(response)
-        if body is None:
-            raise self._unreadable_poll(response, context)
+        response, body, context = await self._status(f"v1/status/{accepted.provider_job_id}", accepted)
+        if body is None:  # an empty 202: still queued
+            return None
         status = body.get("status")
         if status in _FAILED:
             raise self._prediction_failed(body, str(status), context)

@@ -84,15 +84,11 @@ class _PicsartPainting(RemoteProvider):
         return self._read_submit(response, _output_format(params), context)
 
     async def poll(self, accepted: Accepted) -> ProviderResult | None:
-        context = self._context(provider_job_id=accepted.provider_job_id)
         fmt = str(json.loads(accepted.detail_json).get("format", "jpeg"))
-        request = self._request("GET", f"painting/{accepted.provider_job_id}", headers=self._headers())
-        response = await self._call(request, submit=False, context=context)
+        response, body, context = await self._status(f"painting/{accepted.provider_job_id}", accepted)
         if response.status_code == 202:
             return None
-        body = wire.json_object(response)
-        if body is None:
-            raise self._unreadable_poll(response, context)
+        assert body is not None  # _status raised for an unreadable 200
         if body.get("status") == "error":
             raise self._failed(body, response, context)
         outputs = _outputs(body, fmt)

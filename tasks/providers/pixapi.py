@@ -109,12 +109,9 @@ class PixapiEdits(RemoteProvider):
         return Accepted(provider=self.name, provider_job_id=task_id, request_id=meta.request_id)
 
     async def poll(self, accepted: Accepted) -> ProviderResult | None:
-        context = self._context(provider_job_id=accepted.provider_job_id)
-        request = self._request("GET", f"v1/tasks/{accepted.provider_job_id}", headers=self._headers())
-        response = await self._call(request, submit=False, context=context)
-        body = wire.json_object(response)
-        if body is None:
-            raise self._unreadable_poll(response, context)
+        response, body, context = await self._status(f"v1/tasks/{accepted.provider_job_id}", accepted)
+        if body is None:  # an empty 202: still queued
+            return None
         status = body.get("status")
         if status == "failed":
             raise self._task_failed(body, context)

@@ -19,7 +19,7 @@ from tasks.errors import (
     ProviderUnavailable,
     SubmitOutcomeUnknown,
 )
-from tasks.models import EditJob, InputImage
+from tasks.models import Accepted, EditJob, InputImage
 from tasks.providers import wire
 from tasks.providers.base import Provider
 
@@ -166,6 +166,20 @@ class RemoteProvider(Provider):
             "the job may exist and be billed, so it is not re-sent",
             **{**context, "status_code": response.status_code, "request_id": meta.request_id},
         )
+
+    async def _status(self, path: str, accepted: Accepted) -> tuple[httpx.Response, dict[str, Any] | None, dict[str, Any]]:
+        """GET a job's status: (reply, its JSON object or None for an empty 202, the error context).
+
+        Raises:
+            ProviderError: the mapped error answer, or ProviderUnavailable for an unreadable body.
+        """
+        context = self._context(provider_job_id=accepted.provider_job_id)
+        request = self._request("GET", path, headers=self._headers())
+        response = await self._call(request, submit=False, context=context)
+        body = wire.json_object(response)
+        if body is None and response.status_code != 202:
+            raise self._unreadable_poll(response, context)
+        return response, body, context
 
     def _unreadable_poll(self, response: httpx.Response, context: dict[str, Any]) -> ProviderError:
         return ProviderUnavailable(
