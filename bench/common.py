@@ -26,18 +26,21 @@ from PIL import Image, ImageDraw  # noqa: E402
 
 def small_png(index: int, size: tuple[int, int] = (64, 48)) -> bytes:
     image = Image.new("RGB", size, ((index * 37) % 256, (index * 91) % 256, (index * 53) % 256))
-    ImageDraw.Draw(image).ellipse((8, 8, size[0] - 8, size[1] - 8), fill=(240, 200, 40))
+    ImageDraw.Draw(image).ellipse((size[0] // 8, size[1] // 8, size[0] * 7 // 8, size[1] * 7 // 8), fill=(240, 200, 40))
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
 
 
-def write_catalog(directory: Path, rows: int, *, distinct_images: int = 50, prompt: str = "sepia, then blur 1") -> Path:
-    """A catalog of `rows` rows pointing at `distinct_images` small PNG files on disk."""
+def write_catalog(
+    directory: Path, rows: int, *, distinct_images: int = 50, prompt: str = "sepia, then blur 1",
+    size: tuple[int, int] = (64, 48),
+) -> Path:
+    """A catalog of `rows` rows pointing at `distinct_images` PNG files of `size` on disk."""
     images = directory / "images"
     images.mkdir(parents=True, exist_ok=True)
     for index in range(distinct_images):
-        (images / f"{index}.png").write_bytes(small_png(index))
+        (images / f"{index}.png").write_bytes(small_png(index, size))
     frame = pl.DataFrame({
         "id": [f"r{i}" for i in range(rows)],
         "image": [f"images/{i % distinct_images}.png" for i in range(rows)],
