@@ -6,6 +6,7 @@ import asyncio
 import json
 from pathlib import Path
 
+import pytest
 from prefect.states import Failed
 
 from tasks.checkpoint import PENDING_DIR, read_pending
@@ -36,3 +37,25 @@ def test_a_retried_shard_drops_durable_jobs_and_polls_journaled_ones(tmp_path: P
     left, pending = _still_to_do(jobs, config, {})
     assert [job.job_key for job in left] == [job.job_key for job in jobs[2:]]
     assert list(pending) == [jobs[2].job_key] and pending[jobs[2].job_key] == read_pending(storage)[jobs[2].job_key]
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_api_keys_come_from_config_env_or_a_prefect_secret_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    from prefect.blocks.system import Secret
+
+    from tasks.edit import resolve_api_keys
+
+    Secret(value="sk-from-a-block").save("retouch-test-fashn-key", overwrite=True)
+    monkeypatch.setenv("RETOUCH_TEST_PIXAPI_KEY", "sk-from-env")
+    config = parse_config({
+        "catalog": {"uri": "c.parquet"},
+        "edits": [{"name": "a", "provider": "local"}],
+        "output": {"uri": "out"},
+        "providers": {
+            "fashn.edit": {"api_key_secret_block": "retouch-test-fashn-key"},
+            "pixapi.edits": {"api_key_env": "RETOUCH_TEST_PIXAPI_KEY"},
+            "picsart.edit": {"api_key": "sk-inline"},
+        },
+    })
+    keys = resolve_api_keys(config, ["fashn.edit", "pixapi.edits", "picsart.edit", "local"])
+    assert keys == {"fashn.edit": "sk-from-a-block", "pixapi.edits": "sk-from-env", "picsart.edit": "sk-inline", "local": None}
