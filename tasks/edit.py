@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -31,7 +31,9 @@ def resolve_api_keys(config: PipelineConfig, providers: Iterable[str]) -> dict[s
         if key is None and settings.api_key_secret_block:
             from prefect.blocks.system import Secret
 
-            key = str(Secret.load(settings.api_key_secret_block).get())
+            # Block.load is typed as sync-or-async; called from synchronous code it returns the block.
+            block = cast(Secret[str], Secret.load(settings.api_key_secret_block))
+            key = str(block.get())
         keys[name] = key
     return keys
 

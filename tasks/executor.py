@@ -14,9 +14,9 @@ from tasks.checkpoint import Checkpointer
 from tasks.config import PipelineConfig, ProviderSettings
 from tasks.costs import BudgetTracker, billed_credits, ledger_rows, load_price_table
 from tasks.errors import RetouchError, SubmitOutcomeUnknown
-from tasks.http import Clock, LimiterRegistry, RateLimit, RetryPolicy, SystemClock
+from tasks.http import Clock, LimiterRegistry, RateLimit, RateLimiter, RetryPolicy, SystemClock
 from tasks.lane import ProviderLane
-from tasks.models import Accepted, EditJob, EditResult, JobInputs
+from tasks.models import Accepted, EditJob, EditResult, ImageRef, InputImage, JobInputs
 from tasks.outputs import store_output
 from tasks.progress import emit
 from tasks.providers.registry import provider_class
@@ -135,7 +135,7 @@ def _policy(settings: ProviderSettings) -> RetryPolicy:
     return RetryPolicy(attempts=retry.attempts, base=retry.base, cap=retry.cap, jitter=retry.jitter, total=retry.total)
 
 
-def _limiter(name: str, settings: ProviderSettings, limiters: LimiterRegistry):  # type: ignore[no-untyped-def]
+def _limiter(name: str, settings: ProviderSettings, limiters: LimiterRegistry) -> RateLimiter | None:
     if settings.rate_limit is None:
         return None
     limit = settings.rate_limit
@@ -192,12 +192,13 @@ async def _load_inputs(job: EditJob, lane: ProviderLane, http: httpx.AsyncClient
     options = config.catalog.storage_options
     need_bytes = not lane.adapter.accepts_urls
 
-    async def load(ref, role):  # type: ignore[no-untyped-def]
+    async def load(ref: ImageRef | None, role: str) -> InputImage | None:
         if ref is None:
             return None
         return await load_image(ref, http=http, storage_options=options, need_bytes=need_bytes, role=role, row_id=job.row_id)
 
     image, mask, context = await asyncio.gather(load(job.image, "image"), load(job.mask, "mask"), load(job.image_context, "image_context"))
+    assert image is not None
     return JobInputs(image=image, mask=mask, image_context=context)
 
 

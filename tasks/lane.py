@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -10,7 +11,7 @@ from typing import TypeVar
 from tasks.config import ProviderSettings
 from tasks.errors import ProviderTimeout, RateLimited, RetryableProviderError, SubmitOutcomeUnknown
 from tasks.http import AttemptLog, Clock, RateLimiter, RetryPolicy, retry_call
-from tasks.models import Accepted, EditJob, JobInputs, ProviderResult
+from tasks.models import Accepted, EditJob, JobInputs, OutputImage, ProviderResult
 from tasks.providers.base import Provider
 
 __all__ = ["LaneOutcome", "ProviderLane"]
@@ -122,10 +123,10 @@ class ProviderLane:
     async def _fetch_outputs(self, result: ProviderResult) -> ProviderResult:
         if all(output.data is not None for output in result.outputs):
             return result
-        fetched = []
+        fetched: list[OutputImage] = []
         for output in result.outputs:
             # Output URLs are plain GETs on a CDN, outside the provider's API rate limit.
-            image, _ = await self._retried(lambda output=output: self.adapter.fetch_output(output))
+            image, _ = await self._retried(functools.partial(self.adapter.fetch_output, output))
             fetched.append(image)
         return replace(result, outputs=tuple(fetched))
 

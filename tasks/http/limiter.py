@@ -242,7 +242,7 @@ class RateLimiter:
         state.rate = max(self.limit.requests * self.limit.min_rate_fraction, state.rate * factor)
         if retry_after is not None:
             return retry_after
-        return min(_PAUSE_MAX, _PAUSE_BASE * 2 ** (state.consecutive_pauses - 1))
+        return float(min(_PAUSE_MAX, _PAUSE_BASE * 2 ** (state.consecutive_pauses - 1)))
 
     def _interval(self) -> float:
         return self.limit.period / self._state.rate

@@ -55,7 +55,7 @@ class RetryPolicy:
         computed = self.base * 2 ** (attempt - 1)
         if self.jitter:
             computed += rng.uniform(0, self.jitter)
-        return min(self.cap, computed)
+        return float(min(self.cap, computed))
 
     def is_retryable(self, error: BaseException) -> bool:
         """Only transient provider errors, by type: never a bare Exception, never SubmitOutcomeUnknown."""
