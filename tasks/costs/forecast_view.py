@@ -46,7 +46,7 @@ def forecast_markdown(forecast: Forecast) -> str:
 
 def _display(group: ForecastGroup, currency: str) -> dict[str, Any]:
     # A partly unknown group shows its known part plus "unknown", never a bare number.
-    known = group.unknown_jobs < group.jobs
+    known = group.unknown_jobs < group.jobs or group.jobs == 0  # nothing to run costs 0, not "unknown"
     return {
         "provider": group.provider, "model": group.model, "variant": group.variant,
         "jobs": fmt_count(group.jobs), "images": fmt_count(group.images),

@@ -148,3 +148,12 @@ def test_round_trips_through_json_and_parquet(table: PriceTable, tmp_path: objec
     frame = read_forecast(storage, run_id="run-1")
     assert frame is not None and frame.equals(result.to_frame())
     assert read_forecast(storage, run_id="nope") is None
+
+
+def test_a_forecast_with_nothing_to_run_costs_zero_not_unknown() -> None:
+    from datetime import date
+
+    from tasks.costs import Forecast
+
+    markdown = Forecast(at=date(2026, 1, 1), currency="USD", groups=(), durations=()).to_markdown()
+    assert "unknown" not in markdown.split("total")[1].split("\n")[0] and "0" in markdown
