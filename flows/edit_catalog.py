@@ -7,13 +7,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_markdown_artifact
 from prefect.futures import PrefectFuture, as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.report import publish_cost_report
 from tasks.checkpoint import prune_pending, read_pending
 from tasks.config import PipelineConfig, config_hash, load_config
-from tasks.costs import BudgetTracker, Forecast, load_price_table, write_cost_report, write_forecast
+from tasks.costs import BudgetTracker, Forecast, load_price_table, write_forecast
 from tasks.edit import edit_shard, resolve_api_keys
 from tasks.errors import BudgetExceeded
 from tasks.executor import ShardSummary
@@ -104,7 +105,7 @@ def edit_catalog(
     summary.finished_at = time.time()
     if not dry_run:
         summary.manifest_uri = write_manifest(storage, summary, config)
-        _publish_report(storage, summary, table.currency)
+        publish_cost_report(storage, summary.run_id, table.currency)
     logger.info("run %s: %s", summary.run_id, summary.as_dict())
     return summary.as_dict()
 
@@ -155,10 +156,3 @@ def _publish_forecast(forecast: Forecast, summary: RunSummary) -> None:
     summary.currency = forecast.currency
     create_markdown_artifact(markdown=forecast.to_markdown(), key="retouch-forecast", description=f"forecast for run {summary.run_id}")
 
-
-def _publish_report(storage: Storage, summary: RunSummary, currency: str) -> None:
-    report = write_cost_report(storage, run_id=summary.run_id, currency=currency)
-    create_markdown_artifact(markdown=report.markdown, key="retouch-cost-report", description=f"costs of run {summary.run_id}")
-    rows = report.tables.get("actual_vs_forecast")
-    if rows:
-        create_table_artifact(table=rows, key="retouch-actual-vs-forecast")

@@ -8,17 +8,26 @@ from typing import Any
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from tasks.costs import load_price_table, write_cost_report, write_monthly_summary
+from tasks.costs import CostReport, load_price_table, write_cost_report, write_monthly_summary
 from tasks.errors import StorageError
 from tasks.storage.fs import Storage
 
-__all__ = ["cost_report", "latest_run_id"]
+__all__ = ["cost_report", "latest_run_id", "publish_cost_report"]
 
 
 def latest_run_id(storage: Storage) -> str | None:
     """The newest run under the storage root that has a manifest (run ids sort by time)."""
     manifests = storage.list("runs", ".json")
     return manifests[-1].rsplit("/", 1)[-1].removesuffix(".json") if manifests else None
+
+
+def publish_cost_report(storage: Storage, run_id: str, currency: str) -> CostReport:
+    """Write a run's report under `reports/<run_id>/` and publish it as Prefect artifacts."""
+    report = write_cost_report(storage, run_id=run_id, currency=currency)
+    create_markdown_artifact(markdown=report.markdown, key="retouch-cost-report", description=f"costs of run {run_id}")
+    if report.tables.get("actual_vs_forecast"):
+        create_table_artifact(table=report.tables["actual_vs_forecast"], key="retouch-actual-vs-forecast")
+    return report
 
 
 @flow(name="cost-report")
@@ -32,12 +41,9 @@ def cost_report(output_uri: str, run_id: str | None = None, storage_options: dic
     run_id = run_id or latest_run_id(storage)
     if run_id is None or not storage.exists(f"runs/{run_id}.json"):
         raise StorageError(f"no run {run_id or ''} under {output_uri}: runs/ has {len(storage.list('runs', '.json'))} manifest(s)")
-    currency = load_price_table().currency
     manifest = json.loads(storage.read_bytes(f"runs/{run_id}.json"))
-    report = write_cost_report(storage, run_id=run_id, currency=manifest.get("currency") or currency)
-    monthly = write_monthly_summary(storage, currency=manifest.get("currency") or currency)
-    create_markdown_artifact(markdown=report.markdown, key="retouch-cost-report", description=f"costs of run {run_id}")
+    currency = manifest.get("currency") or load_price_table().currency
+    report = publish_cost_report(storage, run_id, currency)
+    monthly = write_monthly_summary(storage, currency=currency)
     create_markdown_artifact(markdown=monthly.markdown, key="retouch-monthly-costs", description=f"monthly costs under {output_uri}")
-    if report.tables.get("actual_vs_forecast"):
-        create_table_artifact(table=report.tables["actual_vs_forecast"], key="retouch-actual-vs-forecast")
     return {"run_id": run_id, "markdown": report.markdown, "monthly": monthly.markdown, "uris": report.uris}

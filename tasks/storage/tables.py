@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -193,6 +192,3 @@ def _latency_ms(result: EditResult) -> float | None:
         return None
     return round((result.finished_at - result.started_at) * 1000, 3)
 
-
-def manifest_json(payload: dict[str, Any]) -> bytes:
-    return json.dumps(payload, indent=2, sort_keys=True, default=str).encode()
