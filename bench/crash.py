@@ -94,9 +94,9 @@ def pipeline_config(catalog: Path, out: Path, base: str) -> dict:
 
 
 def planned_keys(config_path: Path) -> dict[str, str]:
-    from tasks.config import load_config
-    from tasks.run import PlanCounts, iter_shards
-    from tasks.storage.tables import PriorWork
+    from tasks.core.config import load_config
+    from tasks.pipeline.run import PlanCounts, iter_shards
+    from tasks.storage.results import PriorWork
 
     config = load_config(str(config_path))
     jobs = (job for shard in iter_shards(config, prior=PriorWork(set(), {}), counts=PlanCounts()) for job in shard)

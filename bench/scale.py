@@ -39,10 +39,10 @@ def current_rss_mb() -> float:
 
 
 def phase_plan(config_path: str, with_prior: bool) -> dict:
-    from tasks.config import load_config
-    from tasks.run import PlanCounts, iter_shards
+    from tasks.core.config import load_config
+    from tasks.pipeline.run import PlanCounts, iter_shards
     from tasks.storage.fs import Storage
-    from tasks.storage.tables import PriorWork, prior_work
+    from tasks.storage.results import PriorWork, prior_work
 
     config = load_config(config_path)
     started = time.perf_counter()
@@ -58,10 +58,10 @@ def write_half_results(config_path: str) -> int:
     """A results table holding every other job as succeeded (keys from a real plan)."""
     import polars as pl
 
-    from tasks.config import load_config
-    from tasks.run import PlanCounts, iter_shards
+    from tasks.core.config import load_config
+    from tasks.pipeline.run import PlanCounts, iter_shards
     from tasks.storage.fs import Storage
-    from tasks.storage.tables import PriorWork
+    from tasks.storage.results import PriorWork
 
     config = load_config(config_path)
     storage = Storage(config.output.uri)

@@ -78,10 +78,10 @@ def run_peer(config: Path) -> dict[str, Any]:
     from prefect.cache_policies import NO_CACHE
     from prefect.task_runners import ThreadPoolTaskRunner
 
-    from tasks.config import load_config
-    from tasks.executor import run_shard
-    from tasks.run import PlanCounts, iter_shards
-    from tasks.storage.tables import PriorWork
+    from tasks.core.config import load_config
+    from tasks.pipeline.executor import run_shard
+    from tasks.pipeline.run import PlanCounts, iter_shards
+    from tasks.storage.results import PriorWork
 
     loaded = load_config(str(config))
     jobs = [job for shard in iter_shards(loaded, prior=PriorWork(set(), {}), counts=PlanCounts()) for job in shard]

@@ -17,7 +17,7 @@ from rich.markdown import Markdown  # noqa: E402
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 
 from flows.summary import print_run_summary, print_results_summary  # noqa: E402
-from tasks.errors import BudgetExceeded, CatalogError, ConfigError, StorageError  # noqa: E402
+from tasks.core.errors import BudgetExceeded, CatalogError, ConfigError, StorageError  # noqa: E402
 
 app = typer.Typer(help="retouch: declarative dataset-scale AI image editing.", no_args_is_help=True, add_completion=False)
 console = Console()
@@ -35,7 +35,7 @@ def _fail(error: Exception, code: int = 2) -> None:
 def _output_target(target: str) -> tuple[str, dict[str, Any]]:
     """An output URI as given, or a config file's output.uri and storage options."""
     if target.endswith((".yaml", ".yml")) and Path(target).is_file():
-        from tasks.config import load_config
+        from tasks.core.config import load_config
 
         output = load_config(target).output
         return output.uri, dict(output.storage_options)
@@ -57,8 +57,8 @@ def run(
     if verbose:
         os.environ["PREFECT_LOGGING_LEVEL"] = "INFO"
     from flows.edit_catalog import edit_catalog, prepare
-    from tasks.progress import listen
-    from tasks.run import new_run_id
+    from tasks.pipeline.progress import listen
+    from tasks.pipeline.run import new_run_id
 
     try:
         loaded, rows = prepare(str(config), limit=limit)
@@ -81,8 +81,9 @@ def run(
             stop()
     if dry_run and summary.get("forecast"):
         from tasks.costs import Forecast
+        from tasks.reports import forecast_markdown
 
-        console.print(Markdown(Forecast.from_dict(summary["forecast"]).to_markdown()))
+        console.print(Markdown(forecast_markdown(Forecast.from_dict(summary["forecast"]))))
     print_run_summary(console, summary)
 
 
@@ -91,7 +92,7 @@ def validate(config: ConfigArg, limit: LimitOpt = None) -> None:
     """Check the config and the whole catalog, and count the jobs; edits nothing."""
     from flows.edit_catalog import prepare
     from tasks.storage.fs import Storage
-    from tasks.storage.tables import succeeded_keys
+    from tasks.storage.results import succeeded_keys
 
     try:
         loaded, rows = prepare(str(config), limit=limit)
@@ -128,7 +129,7 @@ def show(
 ) -> None:
     """Summarise a results table: counts by variant and status, failures, a few rows."""
     from tasks.storage.fs import Storage
-    from tasks.storage.tables import read_results
+    from tasks.storage.results import read_results
 
     try:
         uri, options = _output_target(target)

@@ -12,19 +12,20 @@ from prefect.futures import PrefectFuture, as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.report import publish_cost_report
-from tasks.checkpoint import prune_pending, read_pending
-from tasks.config import PipelineConfig, config_hash, load_config
+from tasks.pipeline.checkpoint import prune_pending, read_pending
+from tasks.core.config import PipelineConfig, config_hash, load_config
 from tasks.costs import BudgetTracker, Forecast, load_price_table, write_forecast
+from tasks.reports import forecast_markdown
 from tasks.edit import edit_shard, resolve_api_keys
-from tasks.errors import BudgetExceeded
-from tasks.executor import ShardSummary
-from tasks.models import EditJob
-from tasks.plan import check_variants
-from tasks.preflight import check_providers
-from tasks.progress import emit
-from tasks.run import PlanCounts, RunSummary, count_catalog_rows, forecast_run, iter_shards, new_run_id, write_manifest
+from tasks.core.errors import BudgetExceeded
+from tasks.pipeline.executor import ShardSummary
+from tasks.core.models import EditJob
+from tasks.pipeline.plan import check_variants
+from tasks.pipeline.preflight import check_providers
+from tasks.pipeline.progress import emit
+from tasks.pipeline.run import PlanCounts, RunSummary, count_catalog_rows, forecast_run, iter_shards, new_run_id, write_manifest
 from tasks.storage.fs import Storage
-from tasks.storage.tables import RESULTS_DIR, prior_work
+from tasks.storage.results import RESULTS_DIR, prior_work
 
 __all__ = ["edit_catalog", "prepare"]
 
@@ -154,5 +155,5 @@ def _add(summary: RunSummary, shard: ShardSummary) -> None:
 def _publish_forecast(forecast: Forecast, summary: RunSummary) -> None:
     summary.forecast = forecast.to_dict()
     summary.currency = forecast.currency
-    create_markdown_artifact(markdown=forecast.to_markdown(), key="retouch-forecast", description=f"forecast for run {summary.run_id}")
+    create_markdown_artifact(markdown=forecast_markdown(forecast), key="retouch-forecast", description=f"forecast for run {summary.run_id}")
 

@@ -8,10 +8,11 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
 from flows.edit_catalog import prepare
+from tasks.reports import forecast_markdown
 from tasks.costs import BudgetTracker, load_price_table, write_forecast
-from tasks.run import forecast_run, new_run_id
+from tasks.pipeline.run import forecast_run, new_run_id
 from tasks.storage.fs import Storage
-from tasks.storage.tables import prior_work
+from tasks.storage.results import prior_work
 
 __all__ = ["forecast_catalog"]
 
@@ -26,7 +27,7 @@ def forecast_catalog(config_path: str, limit: int | None = None) -> dict[str, An
     storage = Storage(config.output.uri, config.output.storage_options)
     table = load_price_table(config.pricing)
     forecast = forecast_run(config, prior=prior_work(storage), table=table, limit=limit)
-    markdown = forecast.to_markdown()
+    markdown = forecast_markdown(forecast)
     uri = write_forecast(storage, forecast, run_id=f"forecast-{new_run_id()}")
     create_markdown_artifact(markdown=markdown, key="retouch-forecast", description=f"forecast for {config_path}")
     over = BudgetTracker(config.budget, table, at=forecast.at).check_forecast(forecast)

@@ -8,8 +8,9 @@ from typing import Any
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from tasks.costs import CostReport, load_price_table, write_cost_report, write_monthly_summary
-from tasks.errors import StorageError
+from tasks.costs import load_price_table
+from tasks.reports import CostReport, write_cost_report, write_monthly_summary
+from tasks.core.errors import StorageError
 from tasks.storage.fs import Storage
 
 __all__ = ["cost_report", "latest_run_id", "publish_cost_report"]

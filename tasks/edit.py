@@ -10,14 +10,14 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import task_run
 
-from tasks.checkpoint import read_pending
-from tasks.config import PipelineConfig
+from tasks.pipeline.checkpoint import read_pending
+from tasks.core.config import PipelineConfig
 from tasks.costs import BudgetTracker
-from tasks.errors import StorageError
-from tasks.executor import ShardSummary, run_shard
-from tasks.models import Accepted, EditJob
+from tasks.core.errors import StorageError
+from tasks.pipeline.executor import ShardSummary, run_shard
+from tasks.core.models import Accepted, EditJob
 from tasks.storage.fs import Storage
-from tasks.storage.tables import prior_work
+from tasks.storage.results import prior_work
 
 __all__ = ["edit_shard", "resolve_api_keys"]
 

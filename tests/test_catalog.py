@@ -10,9 +10,9 @@ import fsspec
 import polars as pl
 import pytest
 
-from tasks.catalog import iter_catalog
-from tasks.config import CatalogConfig
-from tasks.errors import CatalogError
+from tasks.pipeline.catalog import iter_catalog
+from tasks.core.config import CatalogConfig
+from tasks.core.errors import CatalogError
 from tests.helpers import make_catalog, make_png
 
 MAPPING = {"id": "sku", "image": "src", "prompt": "instruction"}

@@ -16,16 +16,16 @@ from typing import Any
 import polars as pl
 import pytest
 
-from tasks.checkpoint import PENDING_DIR, Checkpointer, read_pending
-from tasks.config import PipelineConfig, parse_config
+from tasks.pipeline.checkpoint import PENDING_DIR, Checkpointer, read_pending
+from tasks.core.config import PipelineConfig, parse_config
 from tasks.costs.ledger import LEDGER_DIR, read_ledger
-from tasks.errors import StorageError
-from tasks.executor import run_shard
+from tasks.core.errors import StorageError
+from tasks.pipeline.executor import run_shard
 from tasks.http import LimiterRegistry
-from tasks.models import Accepted, EditJob, EditResult, ImageRef, JobStatus
-from tasks.run import PlanCounts, iter_shards
+from tasks.core.models import Accepted, EditJob, EditResult, ImageRef, JobStatus
+from tasks.pipeline.run import PlanCounts, iter_shards
 from tasks.storage import Storage
-from tasks.storage.tables import RESULTS_DIR, prior_work, read_results, write_results_part
+from tasks.storage.results import RESULTS_DIR, prior_work, read_results, write_results_part
 from tests.fakes import FakeClock
 from tests.helpers import local_config, make_catalog
 
@@ -434,7 +434,7 @@ def test_an_unknown_outcome_is_held_unless_the_provider_allows_resubmits(tmp_pat
 
 def test_a_failed_flush_keeps_its_rows_and_the_exit_flush_writes_them(tmp_path: Path) -> None:
     """A storage hiccup during a flush loses nothing and writes no ledger row twice."""
-    from tasks.storage.tables import read_results
+    from tasks.storage.results import read_results
 
     class FlakyStorage(Storage):
         failures = 1
@@ -461,7 +461,7 @@ def test_a_failed_flush_keeps_its_rows_and_the_exit_flush_writes_them(tmp_path: 
 
 def test_journal_entries_of_jobs_already_done_are_pruned(storage: RecordingStorage) -> None:
     """A crash between writing a part and clearing its journal entries leaves them: the next run drops them."""
-    from tasks.checkpoint import prune_pending
+    from tasks.pipeline.checkpoint import prune_pending
 
     for key in ("done-job", "open-job"):
         storage.write_bytes(f"{PENDING_DIR}/{key}.json", json.dumps({"job_key": key, "provider": "p", "provider_job_id": "x"}).encode())

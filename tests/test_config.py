@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tasks.config import config_hash, load_config, parse_config
-from tasks.errors import ConfigError
-from tasks.plan import check_variants
+from tasks.core.config import config_hash, load_config, parse_config
+from tasks.core.errors import ConfigError
+from tasks.pipeline.plan import check_variants
 from tests.helpers import write_config
 
 

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from flows.edit_catalog import edit_catalog
-from tasks.errors import CatalogError, ConfigError
+from tasks.core.errors import CatalogError, ConfigError
 from tests.helpers import decode, local_config, make_catalog, write_config
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")

@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 from prefect.states import Failed
 
-from tasks.checkpoint import PENDING_DIR, read_pending
-from tasks.config import parse_config
+from tasks.pipeline.checkpoint import PENDING_DIR, read_pending
+from tasks.core.config import parse_config
 from tasks.edit import _infrastructure_fault, _still_to_do
-from tasks.errors import InvalidRequest, StorageError
-from tasks.executor import run_shard
-from tasks.run import PlanCounts, iter_shards
+from tasks.core.errors import InvalidRequest, StorageError
+from tasks.pipeline.executor import run_shard
+from tasks.pipeline.run import PlanCounts, iter_shards
 from tasks.storage.fs import Storage
-from tasks.storage.tables import PriorWork
+from tasks.storage.results import PriorWork
 from tests.helpers import local_config, make_catalog
 
 

@@ -10,8 +10,8 @@ from typing import Any, ClassVar
 import httpx
 import pytest
 
-from tasks.config import ProviderSettings
-from tasks.errors import (
+from tasks.core.config import ProviderSettings
+from tasks.core.errors import (
     AuthError,
     InsufficientCredits,
     InvalidRequest,
@@ -23,8 +23,8 @@ from tasks.errors import (
     SubmitOutcomeUnknown,
 )
 from tasks.http import RateLimit, RateLimiter, RetryPolicy
-from tasks.lane import LaneOutcome, ProviderLane
-from tasks.models import Accepted, EditJob, ImageRef, InputImage, JobInputs, OutputImage, ProviderResult
+from tasks.pipeline.lane import LaneOutcome, ProviderLane
+from tasks.core.models import Accepted, EditJob, ImageRef, InputImage, JobInputs, OutputImage, ProviderResult
 from tasks.providers.base import Provider
 from tests.fakes import FakeClock
 from tests.helpers import make_png

@@ -11,13 +11,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tasks.catalog import iter_catalog
-from tasks.checkpoint import PENDING_DIR, Checkpointer, read_pending
-from tasks.config import load_config
-from tasks.executor import run_shard
+from tasks.pipeline.catalog import iter_catalog
+from tasks.pipeline.checkpoint import PENDING_DIR, Checkpointer, read_pending
+from tasks.core.config import load_config
+from tasks.pipeline.executor import run_shard
 from tasks.http import LimiterRegistry
-from tasks.models import Accepted
-from tasks.plan import plan_jobs
+from tasks.core.models import Accepted
+from tasks.pipeline.plan import plan_jobs
 from tasks.sandbox import SandboxServer, SandboxSettings
 from tasks.storage.fs import Storage
 from tests.helpers import make_catalog, write_config

@@ -6,9 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tasks.catalog import iter_catalog
-from tasks.config import parse_config
-from tasks.plan import plan_jobs
+from tasks.pipeline.catalog import iter_catalog
+from tasks.core.config import parse_config
+from tasks.pipeline.plan import plan_jobs
 from tests.helpers import local_config, make_catalog
 
 
@@ -57,7 +57,7 @@ def test_keys_change_with_the_request_and_only_with_it(tmp_path: Path) -> None:
 
 
 def test_public_job_key_matches_the_planner(tmp_path: Path) -> None:
-    from tasks.plan import job_key
+    from tasks.pipeline.plan import job_key
 
     catalog = make_catalog(tmp_path, rows=1)
     config = parse_config(local_config(catalog, tmp_path / "out"))

@@ -16,11 +16,11 @@ import httpx
 import pytest
 from PIL import Image
 
-from tasks.config import ProviderSettings, RetrySettings
-from tasks.errors import AuthError, InsufficientCredits, InvalidRequest, JobFailed, ProviderError
+from tasks.core.config import ProviderSettings, RetrySettings
+from tasks.core.errors import AuthError, InsufficientCredits, InvalidRequest, JobFailed, ProviderError
 from tasks.http import RateLimit, RateLimiter, RetryPolicy, SystemClock
-from tasks.lane import LaneOutcome, ProviderLane
-from tasks.models import EditJob, ImageRef, InputImage, JobInputs
+from tasks.pipeline.lane import LaneOutcome, ProviderLane
+from tasks.core.models import EditJob, ImageRef, InputImage, JobInputs
 from tasks.providers.registry import known_providers, provider_class
 from tasks.sandbox import SandboxServer, SandboxSettings
 from tests.helpers import make_png
@@ -175,7 +175,7 @@ def limited_sandbox() -> Iterator[SandboxServer]:
 
 @pytest.mark.parametrize("name", REMOTE)
 def test_rate_limit_headers_are_read_and_honoured(limited_sandbox: SandboxServer, name: str) -> None:
-    from tasks.errors import RateLimited
+    from tasks.core.errors import RateLimited
 
     httpx.post(f"{limited_sandbox.base_url}/_sandbox/reset").raise_for_status()
     settings = ProviderSettings(base_url=limited_sandbox.provider_urls[SANDBOX_PATH[name]], timeout=5)

@@ -15,7 +15,7 @@ from PIL import Image
 
 from flows.edit_catalog import edit_catalog
 from flows.report import cost_report
-from tasks.errors import BudgetExceeded
+from tasks.core.errors import BudgetExceeded
 from tasks.sandbox import SandboxServer, SandboxSettings
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")

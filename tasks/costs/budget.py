@@ -12,11 +12,10 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from tasks.config import BudgetConfig
+from tasks.core.config import BudgetConfig
 from tasks.costs.forecast import Forecast
-from tasks.costs.markdown import fmt_jobs
 from tasks.costs.prices import PriceTable, Quote
-from tasks.models import EditJob
+from tasks.core.models import EditJob
 
 __all__ = ["BudgetTracker", "Reservation", "Spend"]
 
@@ -230,7 +229,7 @@ class _Caps:
                 found.append(f"forecast: {value:,.2f} {unit} for {scope} exceeds {self.label}.{name}={limit:g} "
                              f"(over by {value - limit:,.2f})")  # fmt: skip
             if unknown_jobs:
-                found.append(f"forecast: {fmt_jobs(unknown_jobs)} for {scope} without a known price, so "
+                found.append(f"forecast: {unknown_jobs:,} job{'' if unknown_jobs == 1 else 's'} for {scope} without a known price, so "
                              f"{self.label}.{name} cannot be checked for them")  # fmt: skip
         return found
 

@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from tasks.config import ProviderSettings
+from tasks.core.config import ProviderSettings
 from tasks.costs.schema import Estimate
 
 __all__ = ["DurationEstimate", "estimate_duration", "requests_per_job"]

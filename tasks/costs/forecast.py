@@ -10,12 +10,11 @@ from typing import Any
 
 import polars as pl
 
-from tasks.config import ProviderSettings
+from tasks.core.config import ProviderSettings
 from tasks.costs.duration import DurationEstimate, estimate_duration
 from tasks.costs.prices import PriceTable, Quote
 from tasks.costs.schema import Estimate
-from tasks.models import EditJob
-from tasks.providers.defaults import with_defaults
+from tasks.core.models import EditJob
 from tasks.storage.fs import Storage
 
 __all__ = ["FORECAST_SCHEMA", "Forecast", "ForecastGroup", "forecast", "read_forecast", "write_forecast"]
@@ -127,11 +126,6 @@ class Forecast:
             durations=tuple(DurationEstimate(**item) for item in data.get("durations", ())),
         )
 
-    def to_markdown(self) -> str:
-        """The forecast as Markdown: cost table with a total row, then expected durations."""
-        from tasks.costs.forecast_view import forecast_markdown  # the view imports this module
-
-        return forecast_markdown(self)
 
 
 def forecast(
@@ -244,7 +238,7 @@ def _duration(
     return estimate_duration(
         provider,
         jobs,
-        settings=settings.get(provider) or with_defaults(provider, None),
+        settings=settings.get(provider) or ProviderSettings(),
         estimate=prices.estimate if prices else Estimate(),
         latency=(latency or {}).get(provider),
         concurrency=concurrency,

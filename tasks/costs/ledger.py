@@ -11,7 +11,7 @@ from typing import Any
 import polars as pl
 
 from tasks.costs.prices import Quote
-from tasks.models import EditResult
+from tasks.core.models import EditResult
 from tasks.storage.fs import Storage
 
 __all__ = [

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from tasks.errors import RetouchError, RetryableProviderError
+from tasks.core.errors import RetouchError, RetryableProviderError
 from tasks.http.clock import Clock
 
 __all__ = ["NO_WAIT", "AttemptLog", "RetryPolicy", "retry_call"]

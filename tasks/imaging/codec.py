@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps
 
-from tasks.errors import InstructionError, SourceError
+from tasks.core.errors import InstructionError, SourceError
 
 __all__ = ["EditedImage", "check_quality", "decode", "encode", "normalize", "resolve_format"]
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from PIL import Image
 
-from tasks.errors import InstructionError, SourceError
+from tasks.core.errors import InstructionError, SourceError
 from tasks.imaging.codec import EditedImage, check_quality, decode, encode, normalize, resolve_format
 from tasks.imaging.color import PIXEL_OPS
 from tasks.imaging.geometry import plan_warp

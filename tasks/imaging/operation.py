@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from tasks.errors import InstructionError
+from tasks.core.errors import InstructionError
 from tasks.imaging.tokens import quote
 
 __all__ = ["GEOMETRY", "MAX_PIXELS", "MAX_SIDE", "REGIONS", "Context", "Operation", "step_error"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tasks.errors import InstructionError
+from tasks.core.errors import InstructionError
 from tasks.imaging.grammar import PARSERS
 from tasks.imaging.operation import GEOMETRY, MAX_SIDE, Operation
 from tasks.imaging.steps import Step, split_steps

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 
 from PIL import ImageColor
 
-from tasks.errors import InstructionError
+from tasks.core.errors import InstructionError
 
 __all__ = ["Tokens", "as_color", "as_number", "as_percent", "as_pixels", "as_size", "quote", "tokenize"]
 

@@ -19,9 +19,9 @@ import httpx
 
 from PIL import Image, UnidentifiedImageError
 
-from tasks.config import ProviderSettings
-from tasks.errors import JobFailed, ProviderTimeout, ProviderUnavailable
-from tasks.models import Accepted, EditJob, JobInputs, OutputImage, ProviderResult
+from tasks.core.config import ProviderSettings
+from tasks.core.errors import JobFailed, ProviderTimeout, ProviderUnavailable
+from tasks.core.models import Accepted, EditJob, JobInputs, OutputImage, ProviderResult
 
 __all__ = ["Provider", "ProviderFactory"]
 

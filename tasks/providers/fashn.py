@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from tasks.errors import (
+from tasks.core.errors import (
     AuthError,
     ConcurrencyLimited,
     ContentRejected,
@@ -24,9 +24,9 @@ from tasks.errors import (
     ProviderUnavailable,
     RateLimited,
 )
-from tasks.models import Accepted, EditJob, InputImage, JobInputs, OutputImage, ProviderResult
+from tasks.core.models import Accepted, EditJob, InputImage, JobInputs, OutputImage, ProviderResult
 from tasks.providers import params as p
-from tasks.providers import wire
+from tasks.http import transport as wire
 from tasks.providers.remote import RemoteProvider
 
 __all__ = ["FashnEdit"]

@@ -10,9 +10,9 @@ import threading
 from concurrent.futures import Executor, ProcessPoolExecutor
 from typing import Any, ClassVar
 
-from tasks.errors import ConfigError, SourceError
+from tasks.core.errors import ConfigError, SourceError
 from tasks.imaging import edit_image_bytes, parse_instructions
-from tasks.models import EditJob, JobInputs, OutputImage, ProviderResult
+from tasks.core.models import EditJob, JobInputs, OutputImage, ProviderResult
 from tasks.providers.base import Provider
 
 __all__ = ["LocalProvider"]

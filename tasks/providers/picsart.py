@@ -14,10 +14,10 @@ from typing import Any, ClassVar
 
 import httpx
 
-from tasks.errors import InsufficientCredits, InvalidRequest, JobFailed, ProviderError
-from tasks.models import Accepted, EditJob, InputImage, JobInputs, OutputImage, ProviderResult
+from tasks.core.errors import InsufficientCredits, InvalidRequest, JobFailed, ProviderError
+from tasks.core.models import Accepted, EditJob, InputImage, JobInputs, OutputImage, ProviderResult
 from tasks.providers import params as p
-from tasks.providers import wire
+from tasks.http import transport as wire
 from tasks.providers.remote import RemoteProvider
 
 __all__ = ["PicsartEdit", "PicsartOutpaint"]

@@ -8,8 +8,8 @@ from typing import Any, ClassVar
 
 import httpx
 
-from tasks.config import ProviderSettings
-from tasks.errors import (
+from tasks.core.config import ProviderSettings
+from tasks.core.errors import (
     AuthError,
     ConfigError,
     InsufficientCredits,
@@ -19,8 +19,8 @@ from tasks.errors import (
     ProviderUnavailable,
     SubmitOutcomeUnknown,
 )
-from tasks.models import Accepted, EditJob, InputImage
-from tasks.providers import wire
+from tasks.core.models import Accepted, EditJob, InputImage
+from tasks.http import transport as wire
 from tasks.providers.base import Provider
 
 __all__ = ["RemoteProvider"]

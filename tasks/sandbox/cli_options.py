@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tasks.errors import ConfigError
+from tasks.core.errors import ConfigError
 from tasks.sandbox.settings import SandboxSettings
 
 __all__ = ["apply_options"]

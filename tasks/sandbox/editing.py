@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Literal
 
-from tasks.errors import InstructionError
+from tasks.core.errors import InstructionError
 from tasks.imaging import EditedImage, edit_image_bytes
 
 __all__ = ["EditSpec", "derived_seed", "render_edits"]

@@ -12,12 +12,12 @@ from starlette.routing import Route
 
 from tasks.imaging import EditedImage
 from tasks.sandbox.editing import EditSpec
-from tasks.sandbox.fashn_inputs import MAX_SEED, EditInputs, read_run
+from tasks.sandbox.fashn_request import MAX_SEED, EditInputs, read_run
 from tasks.sandbox.files import base_url, cdn_url
 from tasks.sandbox.gate import ANY_METHOD, Problem, Rejected, accept, bearer_key, enter, not_found, pick, refund, reply
 from tasks.sandbox.inputs import LoadError, load_reference
 from tasks.sandbox.jobs import Failure, Job, JobError, JobState
-from tasks.sandbox.ledger import request_fingerprint
+from tasks.sandbox.fingerprints import request_fingerprint
 from tasks.sandbox.prices import PriceError, unit_price
 from tasks.sandbox.responses import json_reply
 from tasks.sandbox.settings import FashnSettings, ProviderName

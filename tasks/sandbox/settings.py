@@ -8,7 +8,8 @@ from typing import Any, Literal, Self, TypeAlias
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, ValidationError, field_validator, model_validator
 
-from tasks.errors import ConfigError
+from tasks.core.errors import ConfigError
+from tasks.sandbox.fingerprints import key_fingerprint
 
 __all__ = [
     "PROVIDERS",
@@ -198,8 +199,6 @@ class SandboxSettings(_Model):
 
     def public_dump(self) -> dict[str, Any]:
         """The settings as JSON, with each API key replaced by its fingerprint."""
-        from tasks.sandbox.ledger import key_fingerprint  # local: the ledger imports these settings
-
         data = self.model_dump(mode="json")
         for name in PROVIDERS:
             keys = data[name].pop("keys")

@@ -6,7 +6,7 @@ import asyncio
 import base64
 from collections.abc import Awaitable, Callable
 
-from tasks.errors import SourceError
+from tasks.core.errors import SourceError
 from tasks.imaging import EditedImage
 from tasks.sandbox.editing import EditSpec, render_edits
 from tasks.sandbox.faults import Fault

@@ -9,7 +9,7 @@ from typing import Any
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
-from tasks.errors import StorageError
+from tasks.core.errors import StorageError
 
 __all__ = ["Storage"]
 

@@ -11,8 +11,8 @@ from typing import Any
 import fsspec
 import httpx
 
-from tasks.errors import SourceError
-from tasks.models import ImageRef, InputImage
+from tasks.core.errors import SourceError
+from tasks.core.models import ImageRef, InputImage
 
 __all__ = ["load_image", "sniff_media_type"]
 

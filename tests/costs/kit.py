@@ -6,7 +6,7 @@ import json
 from datetime import date
 from typing import Any
 
-from tasks.models import EditJob, ImageRef
+from tasks.core.models import EditJob, ImageRef
 
 TODAY = date(2026, 3, 1)
 

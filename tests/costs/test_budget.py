@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from tasks.config import BudgetConfig, ProviderSettings
+from tasks.core.config import BudgetConfig, ProviderSettings
 from tasks.costs import BudgetTracker, PriceTable, forecast, load_price_table
-from tasks.errors import UnknownPrice
+from tasks.core.errors import UnknownPrice
 from tests.costs.kit import TODAY, make_job
 
 

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tasks.config import ProviderSettings
+from tasks.core.config import ProviderSettings, parse_config
+from tasks.reports import forecast_markdown
 from tasks.costs import (
     Forecast,
     PriceTable,
@@ -17,7 +18,7 @@ from tasks.costs import (
     requests_per_job,
     write_forecast,
 )
-from tasks.models import EditJob
+from tasks.core.models import EditJob
 from tasks.storage.fs import Storage
 from tests.costs.kit import TODAY, make_job
 
@@ -79,7 +80,7 @@ def test_unknown_prices_are_shown_as_unknown_never_zero() -> None:
     frame = result.to_frame()
     row = frame.filter(frame["variant"] == "mystery").to_dicts()[0]
     assert row["credits"] is None and row["unknown_jobs"] == 3
-    text = result.to_markdown()
+    text = forecast_markdown(result)
     mystery_line = next(line for line in text.splitlines() if "mystery" in line)
     assert mystery_line.endswith("| 3 | 3 | unknown | unknown | 3 |")
     assert "3 jobs without a known price: their cost is unknown, not zero." in text
@@ -88,7 +89,7 @@ def test_unknown_prices_are_shown_as_unknown_never_zero() -> None:
 
 
 def test_unknown_price_stops_the_forecast_unless_allowed(table: PriceTable) -> None:
-    from tasks.errors import UnknownPrice
+    from tasks.core.errors import UnknownPrice
 
     with pytest.raises(UnknownPrice, match="dall-e-9"):
         forecast([make_job("pixapi.edits", "dall-e-9")], table, SETTINGS, TODAY)
@@ -107,7 +108,7 @@ def test_duration_from_rate_limit_and_in_flight_cap(table: PriceTable) -> None:
     assert (fashn.requests_per_job, fashn.requests) == (31, 1860)
     assert (fashn.bound_by, fashn.seconds) == ("max_in_flight", pytest.approx(660.0))
     assert result.seconds == pytest.approx(660.0)  # providers run side by side
-    assert "0:11:00" in result.to_markdown()
+    assert "0:11:00" in forecast_markdown(result)
 
 
 def test_executor_concurrency_can_be_the_bound(table: PriceTable) -> None:
@@ -124,11 +125,16 @@ def test_no_configured_limit_is_unbounded_and_settings_mode_wins(table: PriceTab
     (estimate,) = result.durations
     assert (estimate.mode, estimate.requests_per_job, estimate.seconds) == ("async", 4, None)
     assert result.seconds is None
-    assert "unbounded" in result.to_markdown()
+    assert "unbounded" in forecast_markdown(result)
 
 
-def test_a_provider_missing_from_settings_uses_its_documented_defaults(table: PriceTable) -> None:
-    result = forecast([make_job("picsart.edit", None, count=2)], table, {}, TODAY)
+def test_a_provider_the_config_leaves_unset_is_forecast_at_its_documented_defaults(table: PriceTable) -> None:
+    config = parse_config({
+        "catalog": {"uri": "c.parquet"}, "output": {"uri": "out"},
+        "edits": [{"name": "e", "provider": "picsart.edit"}],
+    })
+    settings = {"picsart.edit": config.provider_settings("picsart.edit")}  # defaults merged once, at load
+    result = forecast([make_job("picsart.edit", None, count=2)], table, settings, TODAY)
     (estimate,) = result.durations
     assert estimate.bound_by == "rate_limit"  # 500 requests/min from configs/provider-defaults.yaml
 
@@ -155,5 +161,5 @@ def test_a_forecast_with_nothing_to_run_costs_zero_not_unknown() -> None:
 
     from tasks.costs import Forecast
 
-    markdown = Forecast(at=date(2026, 1, 1), currency="USD", groups=(), durations=()).to_markdown()
+    markdown = forecast_markdown(Forecast(at=date(2026, 1, 1), currency="USD", groups=(), durations=()))
     assert "unknown" not in markdown.split("total")[1].split("\n")[0] and "0" in markdown

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from tasks.config import parse_config
+from tasks.core.config import parse_config
 from tasks.costs import PriceTable, load_price_table, size_tier
 from tasks.costs.schema import SizeTier
-from tasks.errors import ConfigError, UnknownPrice
+from tasks.core.errors import ConfigError, UnknownPrice
 from tasks.providers.registry import known_providers
 from tests.costs.kit import TODAY, make_job
 

@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 from PIL import Image
 
-from tasks.config import BudgetConfig
+from tasks.core.config import BudgetConfig
 from tasks.costs import (
     LEDGER_SCHEMA,
     BudgetTracker,
@@ -19,15 +19,13 @@ from tasks.costs import (
     forecast,
     ledger_frame,
     ledger_rows,
-    monthly_summary,
-    write_cost_report,
     write_forecast,
     write_ledger_part,
-    write_monthly_summary,
 )
-from tasks.models import EditJob, EditResult
+from tasks.reports import monthly_summary, write_cost_report, write_monthly_summary
+from tasks.core.models import EditJob, EditResult
 from tasks.storage.fs import Storage
-from tasks.storage.tables import write_results_part
+from tasks.storage.results import write_results_part
 from tests.costs.kit import TODAY, make_job
 from tests.costs.test_ledger import finished
 

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from tasks.errors import (
+from tasks.core.errors import (
     InvalidRequest,
     ProviderTimeout,
     ProviderUnavailable,

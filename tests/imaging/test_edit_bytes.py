@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tasks.errors import InstructionError, SourceError
+from tasks.core.errors import InstructionError, SourceError
 from tasks.imaging import EditedImage, edit_image_bytes
 
 Encode = Callable[..., bytes]

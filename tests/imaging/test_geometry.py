@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tasks.errors import InstructionError
+from tasks.core.errors import InstructionError
 from tasks.imaging import apply_instructions
 
 RED = (255, 0, 0)

@@ -6,7 +6,7 @@ import pickle
 
 import pytest
 
-from tasks.errors import InstructionError
+from tasks.core.errors import InstructionError
 from tasks.imaging import KNOWN_WORDS, Operation, parse_instructions
 
 

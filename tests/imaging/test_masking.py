@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tasks.errors import InstructionError, SourceError
+from tasks.core.errors import InstructionError, SourceError
 from tasks.imaging import apply_instructions
 
 

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 from PIL import Image
 
-from tasks.config import ProviderSettings
-from tasks.models import EditJob, ImageRef, InputImage, JobInputs
+from tasks.core.config import ProviderSettings
+from tasks.core.models import EditJob, ImageRef, InputImage, JobInputs
 from tasks.providers.base import Provider
 
 KEY = "sk-TEST-never-shown-0123456789"

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tasks.errors import (
+from tasks.core.errors import (
     AuthError,
     ConfigError,
     InvalidRequest,
@@ -18,7 +18,7 @@ from tasks.errors import (
     ProviderUnavailable,
     SubmitOutcomeUnknown,
 )
-from tasks.models import Accepted
+from tasks.core.models import Accepted
 from tasks.providers.base import Provider
 from tasks.providers.registry import provider_class
 from tests.providers.provider_kit import KEY, Wire, assert_key_hidden, inputs, make_job, reply, run

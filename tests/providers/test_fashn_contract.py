@@ -8,7 +8,7 @@ import json
 import httpx
 import pytest
 
-from tasks.errors import (
+from tasks.core.errors import (
     AuthError,
     ConcurrencyLimited,
     ContentRejected,
@@ -20,7 +20,7 @@ from tasks.errors import (
     RateLimited,
     SubmitOutcomeUnknown,
 )
-from tasks.models import Accepted
+from tasks.core.models import Accepted
 from tasks.providers.fashn import FashnEdit
 from tests.providers.provider_kit import KEY, PNG, Wire, assert_key_hidden, inputs, make_job, png_input, reply, run
 

@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from tasks.errors import (
+from tasks.core.errors import (
     AuthError,
     InsufficientCredits,
     InvalidRequest,
@@ -18,7 +18,7 @@ from tasks.errors import (
     RateLimited,
     SubmitOutcomeUnknown,
 )
-from tasks.models import Accepted, ProviderResult
+from tasks.core.models import Accepted, ProviderResult
 from tasks.providers.picsart import PicsartEdit, PicsartOutpaint
 from tests.providers.provider_kit import (
     KEY,

@@ -9,7 +9,7 @@ import json
 import httpx
 import pytest
 
-from tasks.providers import wire
+from tasks.http import transport as wire
 from tests.providers.provider_kit import PNG
 
 NOW = 1_760_000_000.0

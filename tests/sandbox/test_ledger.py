@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tasks.sandbox import SandboxSettings
-from tasks.sandbox.ledger import Ledger, OutOfCredits, request_fingerprint
+from tasks.sandbox.fingerprints import request_fingerprint
+from tasks.sandbox.ledger import Ledger, OutOfCredits
 from tasks.sandbox.prices import PriceError, size_tier, unit_price
 
 

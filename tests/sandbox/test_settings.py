@@ -7,9 +7,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tasks.errors import ConfigError
+from tasks.core.errors import ConfigError
 from tasks.sandbox import SandboxServer, SandboxSettings, load_sandbox_settings
-from tasks.sandbox.ledger import key_fingerprint
+from tasks.sandbox.fingerprints import key_fingerprint
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "sandbox-server.yaml"
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from tasks.costs.duration import DurationEstimate
 from tasks.costs.forecast import Forecast, ForecastGroup
-from tasks.costs.markdown import fmt_count, fmt_credits, fmt_duration, fmt_jobs, fmt_money, markdown_table
+from tasks.reports.markdown import fmt_count, fmt_credits, fmt_duration, fmt_jobs, fmt_money, markdown_table
 
 __all__ = ["forecast_markdown"]
 
@@ -22,7 +22,7 @@ _DURATION_COLUMNS = {
 
 
 def forecast_markdown(forecast: Forecast) -> str:
-    """The forecast as Markdown (see `Forecast.to_markdown`)."""
+    """The forecast as Markdown : cost table with a total row, then expected durations."""
     currency = forecast.currency
     total = ForecastGroup(
         "**total**", "", "", forecast.jobs, forecast.images, forecast.known_credits, forecast.known_money,

@@ -7,9 +7,9 @@ import io
 
 from PIL import Image, UnidentifiedImageError
 
-from tasks.errors import ProviderUnavailable
-from tasks.models import EditJob, OutputImage, StoredOutput
-from tasks.plan import output_path
+from tasks.core.errors import ProviderUnavailable
+from tasks.core.models import EditJob, OutputImage, StoredOutput
+from tasks.pipeline.plan import output_path
 from tasks.storage.fs import Storage
 
 __all__ = ["store_output"]

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from tasks.errors import (
+from tasks.core.errors import (
     AuthError,
     InsufficientCredits,
     InvalidRequest,

@@ -11,9 +11,9 @@ from typing import Any
 
 from tasks.costs.ledger import write_ledger_part
 from tasks.http.clock import Clock, SystemClock
-from tasks.models import Accepted, EditJob, EditResult
+from tasks.core.models import Accepted, EditJob, EditResult
 from tasks.storage.fs import Storage
-from tasks.storage.tables import write_results_part
+from tasks.storage.results import write_results_part
 
 __all__ = ["Checkpointer", "PENDING_DIR", "prune_pending", "read_pending"]
 

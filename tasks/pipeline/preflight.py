@@ -6,8 +6,8 @@ from collections.abc import Mapping
 
 import httpx
 
-from tasks.config import PipelineConfig
-from tasks.errors import ConfigError
+from tasks.core.config import PipelineConfig
+from tasks.core.errors import ConfigError
 from tasks.providers.registry import provider_class
 
 __all__ = ["check_providers"]

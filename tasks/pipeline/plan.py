@@ -8,10 +8,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from tasks.catalog import CatalogRow
-from tasks.config import EditVariant, PipelineConfig
-from tasks.errors import ConfigError
-from tasks.models import EditJob, ImageRef
+from tasks.pipeline.catalog import CatalogRow
+from tasks.core.config import EditVariant, PipelineConfig
+from tasks.core.errors import ConfigError
+from tasks.core.models import EditJob, ImageRef
 from tasks.providers.registry import provider_class
 
 __all__ = ["KEY_VERSION", "check_variants", "job_key", "plan_jobs", "render_prompt", "output_path"]

@@ -13,7 +13,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
-from tasks.errors import ConfigError
+from tasks.core.defaults import merge_defaults
+from tasks.core.errors import ConfigError
+from tasks.core.registry import known_providers
 
 __all__ = [
     "BudgetConfig",
@@ -94,8 +96,6 @@ class EditVariant(_Strict):
     @field_validator("provider")
     @classmethod
     def _provider_known(cls, name: str) -> str:
-        from tasks.providers.registry import known_providers
-
         if name not in known_providers():
             raise ValueError(f"unknown provider {name!r}; known: {', '.join(known_providers())}")
         return name
@@ -188,18 +188,30 @@ class PipelineConfig(_Strict):
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ValueError(f"edit names must be unique; repeated: {', '.join(duplicates)}")
-        from tasks.providers.registry import known_providers
-
         unknown = sorted(set(self.providers) - set(known_providers()))
         if unknown:
             raise ValueError(f"providers has unknown names {unknown}; known: {', '.join(known_providers())}")
         return self
 
-    def provider_settings(self, name: str) -> ProviderSettings:
-        """The provider's settings, with its documented defaults under what the config sets."""
-        from tasks.providers.defaults import with_defaults
+    @model_validator(mode="before")
+    @classmethod
+    def _merge_provider_defaults(cls, data: Any) -> Any:
+        """Resolve once: each known provider the config names gets its documented defaults under what it sets."""
+        if not isinstance(data, dict) or not isinstance(data.get("providers", {}), dict):
+            return data  # the field validators name what is wrong
+        given: dict[str, Any] = data.get("providers") or {}
+        edits = data.get("edits") if isinstance(data.get("edits"), list) else []
+        used = {edit.get("provider") for edit in edits if isinstance(edit, dict)} | set(given)
+        merged = dict(given)  # unknown names stay, for the validator to name
+        for name in used & set(known_providers()):
+            raw = given.get(name)
+            if raw is None or isinstance(raw, dict):
+                merged[name] = merge_defaults(name, raw)
+        return {**data, "providers": merged}
 
-        return with_defaults(name, self.providers.get(name))
+    def provider_settings(self, name: str) -> ProviderSettings:
+        """The provider's effective settings: merged at load for every provider the config names."""
+        return self.providers.get(name) or ProviderSettings.model_validate(merge_defaults(name, None))
 
 
 def load_config(path: str | Path, *, env: dict[str, str] | None = None) -> PipelineConfig:

@@ -10,15 +10,15 @@ from dataclasses import dataclass, field, replace
 
 import httpx
 
-from tasks.checkpoint import Checkpointer
-from tasks.config import PipelineConfig, ProviderSettings
+from tasks.pipeline.checkpoint import Checkpointer
+from tasks.core.config import PipelineConfig, ProviderSettings
 from tasks.costs import BudgetTracker, billed_credits, ledger_rows, load_price_table
-from tasks.errors import RetouchError, SubmitOutcomeUnknown
+from tasks.core.errors import RetouchError, SubmitOutcomeUnknown
 from tasks.http import Clock, LimiterRegistry, RateLimit, RateLimiter, RetryPolicy, SystemClock
-from tasks.lane import ProviderLane
-from tasks.models import Accepted, EditJob, EditResult, ImageRef, InputImage, JobInputs
-from tasks.outputs import store_output
-from tasks.progress import emit
+from tasks.pipeline.lane import ProviderLane
+from tasks.core.models import Accepted, EditJob, EditResult, ImageRef, InputImage, JobInputs
+from tasks.pipeline.outputs import store_output
+from tasks.pipeline.progress import emit
 from tasks.providers.registry import provider_class
 from tasks.storage.fs import Storage
 from tasks.storage.sources import load_image

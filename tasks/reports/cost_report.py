@@ -10,13 +10,13 @@ from typing import Any
 
 import polars as pl
 
-from tasks.costs.chart import spend_chart_png
-from tasks.costs.compare import actual_vs_forecast, cost_per_image, failures
+from tasks.reports.chart import spend_chart_png
+from tasks.reports.compare import actual_vs_forecast, cost_per_image, failures
 from tasks.costs.forecast import Forecast, read_forecast
 from tasks.costs.ledger import read_ledger
-from tasks.costs.markdown import fmt_count, fmt_credits, fmt_money, fmt_percent, markdown_table
+from tasks.reports.markdown import fmt_count, fmt_credits, fmt_money, fmt_percent, markdown_table
 from tasks.storage.fs import Storage
-from tasks.storage.tables import read_results
+from tasks.storage.results import read_results
 
 __all__ = ["CostReport", "build_cost_report", "load_forecast", "write_cost_report", "write_tables"]
 

@@ -8,10 +8,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
-from tasks.config import ProviderSettings
-from tasks.errors import ProviderTimeout, RateLimited, RetryableProviderError, SubmitOutcomeUnknown
+from tasks.core.config import ProviderSettings
+from tasks.core.errors import ProviderTimeout, RateLimited, RetryableProviderError, SubmitOutcomeUnknown
 from tasks.http import AttemptLog, Clock, RateLimiter, RetryPolicy, retry_call
-from tasks.models import Accepted, EditJob, JobInputs, OutputImage, ProviderResult
+from tasks.core.models import Accepted, EditJob, JobInputs, OutputImage, ProviderResult
 from tasks.providers.base import Provider
 
 __all__ = ["LaneOutcome", "ProviderLane"]

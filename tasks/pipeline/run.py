@@ -10,13 +10,13 @@ from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timezone
 from typing import Any
 
-from tasks.catalog import iter_catalog
-from tasks.config import PipelineConfig, config_hash
+from tasks.pipeline.catalog import iter_catalog
+from tasks.core.config import PipelineConfig, config_hash
 from tasks.costs import Forecast, PriceTable, forecast
-from tasks.models import EditJob
-from tasks.plan import plan_jobs
+from tasks.core.models import EditJob
+from tasks.pipeline.plan import plan_jobs
 from tasks.storage.fs import Storage
-from tasks.storage.tables import PriorWork, job_identity
+from tasks.storage.results import PriorWork, job_identity
 
 __all__ = ["PlanCounts", "RunSummary", "count_catalog_rows", "forecast_run", "iter_shards", "new_run_id", "write_manifest"]
 

@@ -12,9 +12,9 @@ import fsspec
 import polars as pl
 import pyarrow.dataset as ds
 
-from tasks.config import CatalogConfig
-from tasks.errors import CatalogError
-from tasks.models import ImageRef
+from tasks.core.config import CatalogConfig
+from tasks.core.errors import CatalogError
+from tasks.core.models import ImageRef
 
 __all__ = ["CatalogRow", "iter_catalog", "read_catalog_schema"]
 

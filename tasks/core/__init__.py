@@ -1,0 +1,1 @@
+"""The core: config models with defaults resolved at load, domain models, the one exception tree."""

@@ -1,0 +1,1 @@
+"""The pipeline: catalog, planning, shards, the executor and its lanes, checkpoints, outputs, manifests."""
