@@ -33,7 +33,11 @@ def small_png(index: int, size: tuple[int, int] = (64, 48)) -> bytes:
 
 
 def write_catalog(
-    directory: Path, rows: int, *, distinct_images: int = 50, prompt: str = "sepia, then blur 1",
+    directory: Path,
+    rows: int,
+    *,
+    distinct_images: int = 50,
+    prompt: str = "sepia, then blur 1",
     size: tuple[int, int] = (64, 48),
 ) -> Path:
     """A catalog of `rows` rows pointing at `distinct_images` PNG files of `size` on disk."""
@@ -41,11 +45,13 @@ def write_catalog(
     images.mkdir(parents=True, exist_ok=True)
     for index in range(distinct_images):
         (images / f"{index}.png").write_bytes(small_png(index, size))
-    frame = pl.DataFrame({
-        "id": [f"r{i}" for i in range(rows)],
-        "image": [f"images/{i % distinct_images}.png" for i in range(rows)],
-        "prompt": [prompt] * rows,
-    })
+    frame = pl.DataFrame(
+        {
+            "id": [f"r{i}" for i in range(rows)],
+            "image": [f"images/{i % distinct_images}.png" for i in range(rows)],
+            "prompt": [prompt] * rows,
+        }
+    )
     path = directory / "catalog.parquet"
     frame.write_parquet(path)
     return path
@@ -85,7 +91,9 @@ def start_sandbox(settings: dict[str, Any], directory: Path) -> tuple[Any, str]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "flows.cli", "sandbox", "--port", str(port), "--settings", str(path)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = clock.monotonic() + 30

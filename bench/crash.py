@@ -44,9 +44,9 @@ from pathlib import Path
 SCRATCH = Path(tempfile.mkdtemp(prefix="retouch-crash-"))
 os.environ["PREFECT_HOME"] = str(SCRATCH / "prefect-home")
 
-import httpx
-import polars as pl
-from common import ROOT, write_catalog, write_yaml
+import httpx  # noqa: E402
+import polars as pl  # noqa: E402
+from common import ROOT, write_catalog, write_yaml  # noqa: E402
 
 SANDBOX_SETTINGS = {
     provider: {"latency": [0.05, 0.2], "async_seconds": 1.0, "sync_seconds": 0.4}
@@ -62,34 +62,78 @@ def free_port() -> int:
 
 
 def pipeline_config(catalog: Path, out: Path, base: str) -> dict:
-    provider = {"api_key": "sandbox-key", "poll_interval": 0.25, "timeout": 10,
-                "retry": {"attempts": 8, "base": 0.1, "cap": 1.0}}
+    provider = {
+        "api_key": "sandbox-key",
+        "poll_interval": 0.25,
+        "timeout": 10,
+        "retry": {"attempts": 8, "base": 0.1, "cap": 1.0},
+    }
     return {
         "catalog": {"uri": str(catalog)},
         "edits": [
-            {"name": "picsart-edit", "provider": "picsart.edit",
-             "model": "urn:air:sdxl:model:fluxai:flux_kontext_max-image-to-image@1", "params": {"format": "PNG"},
-             "seeds": [1]},
-            {"name": "picsart-outpaint", "provider": "picsart.outpaint", "prompt": "pad 10% mirror",
-             "params": {"format": "JPG"}, "seeds": [1]},
-            {"name": "pixapi", "provider": "pixapi.edits", "model": "gemini-2.5-flash-image",
-             "prompt": "{prompt}, then grayscale", "params": {"response_format": "b64_json"}, "seeds": [1]},
-            {"name": "fashn", "provider": "fashn.edit", "params": {"resolution": "1k", "output_format": "png"},
-             "seeds": [1], "count": 2},
+            {
+                "name": "picsart-edit",
+                "provider": "picsart.edit",
+                "model": "urn:air:sdxl:model:fluxai:flux_kontext_max-image-to-image@1",
+                "params": {"format": "PNG"},
+                "seeds": [1],
+            },
+            {
+                "name": "picsart-outpaint",
+                "provider": "picsart.outpaint",
+                "prompt": "pad 10% mirror",
+                "params": {"format": "JPG"},
+                "seeds": [1],
+            },
+            {
+                "name": "pixapi",
+                "provider": "pixapi.edits",
+                "model": "gemini-2.5-flash-image",
+                "prompt": "{prompt}, then grayscale",
+                "params": {"response_format": "b64_json"},
+                "seeds": [1],
+            },
+            {
+                "name": "fashn",
+                "provider": "fashn.edit",
+                "params": {"resolution": "1k", "output_format": "png"},
+                "seeds": [1],
+                "count": 2,
+            },
         ],
         "providers": {
-            "picsart.edit": {**provider, "base_url": f"{base}/picsart/v1", "mode": "async",
-                             "rate_limit": {"requests": 40, "period": 1}},
-            "picsart.outpaint": {**provider, "base_url": f"{base}/picsart/v1", "mode": "sync",
-                                 "rate_limit": {"requests": 40, "period": 1}},
-            "pixapi.edits": {**provider, "base_url": f"{base}/pixapi", "mode": "async",
-                             "rate_limit": {"requests": 40, "period": 1}},
-            "fashn.edit": {**provider, "base_url": f"{base}/fashn",
-                           "rate_limit": {"requests": 40, "period": 1, "max_in_flight": 6}},
+            "picsart.edit": {
+                **provider,
+                "base_url": f"{base}/picsart/v1",
+                "mode": "async",
+                "rate_limit": {"requests": 40, "period": 1},
+            },
+            "picsart.outpaint": {
+                **provider,
+                "base_url": f"{base}/picsart/v1",
+                "mode": "sync",
+                "rate_limit": {"requests": 40, "period": 1},
+            },
+            "pixapi.edits": {
+                **provider,
+                "base_url": f"{base}/pixapi",
+                "mode": "async",
+                "rate_limit": {"requests": 40, "period": 1},
+            },
+            "fashn.edit": {
+                **provider,
+                "base_url": f"{base}/fashn",
+                "rate_limit": {"requests": 40, "period": 1, "max_in_flight": 6},
+            },
         },
         "output": {"uri": str(out)},
-        "execution": {"shard_size": 40, "concurrency": 16, "parallel_shards": 2,
-                      "checkpoint_seconds": 0.5, "checkpoint_rows": 50},
+        "execution": {
+            "shard_size": 40,
+            "concurrency": 16,
+            "parallel_shards": 2,
+            "checkpoint_seconds": 0.5,
+            "checkpoint_rows": 50,
+        },
     }
 
 
@@ -107,8 +151,15 @@ def read_results(out: Path) -> pl.DataFrame:
     """Every durable part (a part is renamed into place whole, so a listed part is complete)."""
     parts = sorted(p for p in (out / "results").glob("*.parquet") if not p.name.startswith("."))
     if not parts:
-        return pl.DataFrame(schema={"job_key": pl.String, "output_index": pl.Int32, "status": pl.String,
-                                    "output_uri": pl.String, "run_id": pl.String})
+        return pl.DataFrame(
+            schema={
+                "job_key": pl.String,
+                "output_index": pl.Int32,
+                "status": pl.String,
+                "output_uri": pl.String,
+                "run_id": pl.String,
+            }
+        )
     frames = [pl.read_parquet(p, columns=["job_key", "output_index", "status", "output_uri", "run_id"]) for p in parts]
     return pl.concat(frames, how="vertical_relaxed")
 
@@ -124,8 +175,14 @@ def ledger(client: httpx.Client) -> list[dict]:
 def spawn(arguments: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
     """`python -m flows.cli ARGUMENTS` in its own session (so its whole group can be killed), logging to `log`."""
     with open(log, "wb") as handle:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen([sys.executable, "-m", "flows.cli", *arguments], cwd=ROOT, env=env,
-                                start_new_session=True, stdout=handle, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-m", "flows.cli", *arguments],
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def kill_group(process: subprocess.Popen) -> None:
@@ -150,8 +207,9 @@ def wait_for_sandbox(client: httpx.Client, process: subprocess.Popen, timeout: f
     raise RuntimeError("the sandbox did not answer")
 
 
-def wait_until_editing(process: subprocess.Popen, client: httpx.Client, out: Path, billed: int, parts: int,
-                       timeout: float) -> bool:
+def wait_until_editing(
+    process: subprocess.Popen, client: httpx.Client, out: Path, billed: int, parts: int, timeout: float
+) -> bool:
     """True once this run sent a billed submit or wrote a result part; False if it ended or timed out first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and process.poll() is None:
@@ -167,17 +225,29 @@ def main() -> None:
     parser.add_argument("--kills", type=int, default=5)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder (logs, outputs) and print it")
-    parser.add_argument("--delay", type=float, nargs=2, default=(0.5, 3.5), metavar=("MIN", "MAX"),
-                        help="seconds between a run starting to edit and its kill")
+    parser.add_argument(
+        "--delay",
+        type=float,
+        nargs=2,
+        default=(0.5, 3.5),
+        metavar=("MIN", "MAX"),
+        help="seconds between a run starting to edit and its kill",
+    )
     args = parser.parse_args()
     rng = random.Random(args.seed)
     started = time.perf_counter()
     processes: list[subprocess.Popen] = []
-    env = {**os.environ, "PREFECT_HOME": os.environ["PREFECT_HOME"], "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "PREFECT_LOGGING_LEVEL": "WARNING",
-           # the first start migrates a fresh database; on a busy 2-core machine that can pass Prefect's 20 s
-           "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90", "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
-           "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "PREFECT_HOME": os.environ["PREFECT_HOME"],
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+        # the first start migrates a fresh database; on a busy 2-core machine that can pass Prefect's 20 s
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+        "NO_PROXY": "127.0.0.1,localhost",
+        "no_proxy": "127.0.0.1,localhost",
+        "PYTHONPATH": str(ROOT),
+    }
     env.pop("PREFECT_API_URL", None)
     logs = SCRATCH / "logs"
     logs.mkdir()
@@ -231,14 +301,21 @@ def main() -> None:
             durable = read_results(out)
             in_flight = billed - set(durable.get_column("job_key").to_list())
             journaled = pending_keys(out)
-            kills.append({"in_flight": in_flight, "journaled": in_flight & journaled,
-                          "unjournaled": in_flight - journaled,
-                          "done": durable.filter(pl.col("status") == "succeeded")["job_key"].n_unique()})
+            kills.append(
+                {
+                    "in_flight": in_flight,
+                    "journaled": in_flight & journaled,
+                    "unjournaled": in_flight - journaled,
+                    "done": durable.filter(pl.col("status") == "succeeded")["job_key"].n_unique(),
+                }
+            )
             k = kills[-1]
-            print(f"run {runs}: killed {delay:.2f} s into editing ({killed_after:.1f} s after start); "
-                  f"{k['done']}/{len(planned)} jobs durable; in flight {len(k['in_flight'])} "
-                  f"({len(k['journaled'])} journaled, {len(k['unjournaled'])} not: "
-                  f"{dict(Counter(planned.get(key) for key in k['unjournaled']))})")
+            print(
+                f"run {runs}: killed {delay:.2f} s into editing ({killed_after:.1f} s after start); "
+                f"{k['done']}/{len(planned)} jobs durable; in flight {len(k['in_flight'])} "
+                f"({len(k['journaled'])} journaled, {len(k['unjournaled'])} not: "
+                f"{dict(Counter(planned.get(key) for key in k['unjournaled']))})"
+            )
 
         wall = time.perf_counter() - started
         # ---- the final state -------------------------------------------------------------------------
@@ -264,8 +341,11 @@ def main() -> None:
         for started_at, keys, _ in restarts:
             for key in keys:
                 first_journaled.setdefault(key, started_at)
-        rebilled = {e["request_id"] for e in entries
-                    if e["request_id"] in first_journaled and e["time"] >= first_journaled[e["request_id"]]}
+        rebilled = {
+            e["request_id"]
+            for e in entries
+            if e["request_id"] in first_journaled and e["time"] >= first_journaled[e["request_id"]]
+        }
         recovered = {key for key in first_journaled if key in done and key not in rebilled}
         stale = pending_keys(out)
         unknown_ids = set(per_request) - set(planned)
@@ -277,35 +357,53 @@ def main() -> None:
         final = json.loads(manifests[-1].read_text()) if manifests else {}
 
         print()
-        print(f"jobs planned {len(planned)} ({args.rows} rows × 4 variants, fashn count 2); result rows by status "
-              f"{statuses}; the final run: {final.get('already_done')} already done, {final.get('to_run')} to run, "
-              f"{final.get('counts')}")
+        print(
+            f"jobs planned {len(planned)} ({args.rows} rows × 4 variants, fashn count 2); result rows by status "
+            f"{statuses}; the final run: {final.get('already_done')} already done, {final.get('to_run')} to run, "
+            f"{final.get('counts')}"
+        )
         print(f"jobs with a (job_key, output_index) != 1 succeeded row: {duplicated}  (target 0)")
         print(f"planned jobs that never succeeded: {len(never)}  (target 0)")
-        print(f"orphan images: {len(orphans)} of {len(images)} files under images/  (target 0); "
-              f"stray temp files: {len(strays)}; succeeded rows pointing at a missing file: {len(missing)}")
-        print(f"in flight at the {len(kills)} kills: {in_flight_sum} = {journaled_sum} journaled + "
-              f"{unjournaled_sum} unjournaled (sync, not yet journaled, or done but not yet checkpointed)")
-        print(f"request ids billed more than once: {len(twice)} {dict(Counter(planned.get(k) for k in twice))}, "
-              f"{extra} extra charges  "
-              f"(target <= {unjournaled_sum} unjournaled in flight); of them not in flight unjournaled at a kill: "
-              f"{len(unexplained)}  (target 0)")
-        print(f"journaled jobs billed again after a restart: {len(rebilled)}  (target 0); "
-              f"charges for request ids never planned: {len(unknown_ids)}  (target 0)")
-        print(f"jobs recovered by polling a journaled id: {len(recovered)} of {len(first_journaled)} journaled "
-              f"(journal entries of unfinished jobs at each restart: {[len(keys) for _, keys, _ in restarts[1:]]})")
-        print(f"stale journal entries (their job's result already durable) at each restart: "
-              f"{[len(keys) for _, _, keys in restarts[1:]]}; left at the end: {len(stale)}  (target 0)")
-        print(f"sandbox billed {sum(e['credits'] for e in entries)} credits in {len(entries)} charges "
-              f"for {len(per_request)} jobs")
+        print(
+            f"orphan images: {len(orphans)} of {len(images)} files under images/  (target 0); "
+            f"stray temp files: {len(strays)}; succeeded rows pointing at a missing file: {len(missing)}"
+        )
+        print(
+            f"in flight at the {len(kills)} kills: {in_flight_sum} = {journaled_sum} journaled + "
+            f"{unjournaled_sum} unjournaled (sync, not yet journaled, or done but not yet checkpointed)"
+        )
+        print(
+            f"request ids billed more than once: {len(twice)} {dict(Counter(planned.get(k) for k in twice))}, "
+            f"{extra} extra charges  "
+            f"(target <= {unjournaled_sum} unjournaled in flight); of them not in flight unjournaled at a kill: "
+            f"{len(unexplained)}  (target 0)"
+        )
+        print(
+            f"journaled jobs billed again after a restart: {len(rebilled)}  (target 0); "
+            f"charges for request ids never planned: {len(unknown_ids)}  (target 0)"
+        )
+        print(
+            f"jobs recovered by polling a journaled id: {len(recovered)} of {len(first_journaled)} journaled "
+            f"(journal entries of unfinished jobs at each restart: {[len(keys) for _, keys, _ in restarts[1:]]})"
+        )
+        print(
+            f"stale journal entries (their job's result already durable) at each restart: "
+            f"{[len(keys) for _, _, keys in restarts[1:]]}; left at the end: {len(stale)}  (target 0)"
+        )
+        print(
+            f"sandbox billed {sum(e['credits'] for e in entries)} credits in {len(entries)} charges "
+            f"for {len(per_request)} jobs"
+        )
         print(f"runs {runs}, kills {len(kills)}, final run exit {final_rc}, wall time {wall:.1f} s")
         if final_rc != 0:
             print(f"the final run failed; its log: {logs / f'run-{args.kills}.out'}")
             print((logs / f"run-{args.kills}.out").read_text()[-3000:])
     except Exception:
         if processes and processes[0].poll() is not None:
-            print(f"the sandbox exited with {processes[0].returncode}; its log ends:\n"
-                  + (logs / "sandbox.out").read_text(errors="replace")[-3000:])
+            print(
+                f"the sandbox exited with {processes[0].returncode}; its log ends:\n"
+                + (logs / "sandbox.out").read_text(errors="replace")[-3000:]
+            )
         raise
     finally:
         for process in reversed(processes):

@@ -25,8 +25,10 @@ async def run_jobs(base: str, jobs: int) -> float:
         async def one() -> None:
             async with gate:
                 reply = await client.post(
-                    f"{base}/picsart/v1/painting/edit", headers={"X-Picsart-API-Key": "sandbox-key"},
-                    data={"prompt": "sepia", "count": "1"}, files={"image": ("a.png", png, "image/png")},
+                    f"{base}/picsart/v1/painting/edit",
+                    headers={"X-Picsart-API-Key": "sandbox-key"},
+                    data={"prompt": "sepia", "count": "1"},
+                    files={"image": ("a.png", png, "image/png")},
                 )
                 await client.get(reply.json()["data"][0]["url"])
 
@@ -47,8 +49,10 @@ def main() -> None:
         finally:
             process.kill()
             process.wait()
-    print(f"bare httpx, sync Picsart job (submit + CDN download): {used / args.jobs * 1000:.2f} ms CPU per job "
-          f"over {args.jobs} jobs")
+    print(
+        f"bare httpx, sync Picsart job (submit + CDN download): {used / args.jobs * 1000:.2f} ms CPU per job "
+        f"over {args.jobs} jobs"
+    )
 
 
 if __name__ == "__main__":

@@ -23,23 +23,38 @@ AREAS = ("picsart", "pixapi", "fashn")
 
 
 def sandbox_settings(server_rate: float) -> dict[str, Any]:
-    common = {"latency": 0.1, "async_seconds": 0.05, "rate_limit": {"per_second": server_rate, "burst": 3},
-              "keys": {"sandbox-key": {"credits": 10_000_000}}}
+    common = {
+        "latency": 0.1,
+        "async_seconds": 0.05,
+        "rate_limit": {"per_second": server_rate, "burst": 3},
+        "keys": {"sandbox-key": {"credits": 10_000_000}},
+    }
     return {"picsart": dict(common), "pixapi": dict(common), "fashn": {**common, "concurrency": 16}}
 
 
 def pipeline(catalog: Path, output: Path, base: str, told: float) -> dict[str, Any]:
     def provider(path: str, **extra: Any) -> dict[str, Any]:
         limit = {"requests": told, "period": 1, **extra.pop("limit", {})}
-        return {"base_url": f"{base}{path}", "api_key": "sandbox-key", "timeout": 10, "rate_limit": limit,
-                "retry": {"attempts": 30, "total": 600}, **extra}
+        return {
+            "base_url": f"{base}{path}",
+            "api_key": "sandbox-key",
+            "timeout": 10,
+            "rate_limit": limit,
+            "retry": {"attempts": 30, "total": 600},
+            **extra,
+        }
 
     return {
         "catalog": {"uri": str(catalog)},
         "edits": [
             {"name": "edit", "provider": "picsart.edit", "prompt": "sepia", "params": {"format": "PNG"}},
-            {"name": "pixapi", "provider": "pixapi.edits", "model": "gemini-2.5-flash-image", "prompt": "invert",
-             "params": {"response_format": "b64_json"}},
+            {
+                "name": "pixapi",
+                "provider": "pixapi.edits",
+                "model": "gemini-2.5-flash-image",
+                "prompt": "invert",
+                "params": {"response_format": "b64_json"},
+            },
             {"name": "fashn", "provider": "fashn.edit", "prompt": "mirror", "params": {"return_base64": True}},
         ],
         "providers": {
@@ -54,7 +69,9 @@ def pipeline(catalog: Path, output: Path, base: str, told: float) -> dict[str, A
 
 def late_share(sampler: StatsSampler, area: str, after: float) -> tuple[float, int, int]:
     """429s ÷ requests for `area` from `after` seconds past its first request to its last."""
-    points = [(t, s.get(area, {}).get("requests", 0), s.get(area, {}).get("rate_limited", 0)) for t, s in sampler.samples]
+    points = [
+        (t, s.get(area, {}).get("requests", 0), s.get(area, {}).get("rate_limited", 0)) for t, s in sampler.samples
+    ]
     started = next(t for t, requests, _ in points if requests > 0)
     late = [p for p in points if p[0] >= started + after]
     if len(late) < 2:
@@ -76,7 +93,10 @@ def main() -> None:
         try:
             from flows.edit_catalog import edit_catalog
 
-            edit_catalog(str(write_yaml(directory / "warm.yaml", pipeline(catalog, directory / "warm", base, args.told))), limit=1)
+            edit_catalog(
+                str(write_yaml(directory / "warm.yaml", pipeline(catalog, directory / "warm", base, args.told))),
+                limit=1,
+            )
             httpx.post(f"{base}/_sandbox/reset").raise_for_status()
             config = write_yaml(directory / "run.yaml", pipeline(catalog, directory / "out", base, args.told))
             started = time.perf_counter()
@@ -87,16 +107,21 @@ def main() -> None:
         finally:
             process.kill()
             process.wait()
-    print(f"told {args.told:g}/s, server allows {server_rate:g}/s per provider; {summary['to_run']} jobs in {wall:.0f} s: "
-          f"{summary['counts']}")
+    print(
+        f"told {args.told:g}/s, server allows {server_rate:g}/s per provider; "
+        f"{summary['to_run']} jobs in {wall:.0f} s: "
+        f"{summary['counts']}"
+    )
     print("every job succeeded:", summary["counts"] == {"succeeded": summary["to_run"]})
     for area in AREAS:
         share, requests, limited = late_share(sampler, area, after=30)
         total = stats.get(area, {})
         steady = sampler.steady_rate(area)
-        print(f"  {area:8s} 429s: {total.get('rate_limited', 0)} of {total.get('requests', 0)} requests in all; "
-              f"after the first 30 s {limited} of {requests} = {share:.2%} (target < 2%); "
-              f"steady {steady:.1f}/s = {steady / server_rate:.2f} of the real limit")
+        print(
+            f"  {area:8s} 429s: {total.get('rate_limited', 0)} of {total.get('requests', 0)} requests in all; "
+            f"after the first 30 s {limited} of {requests} = {share:.2%} (target < 2%); "
+            f"steady {steady:.1f}/s = {steady / server_rate:.2f} of the real limit"
+        )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Local-provider throughput: N jobs through the real flow; prints jobs/s, CPU per job and peak RSS.
 
-    python bench/local_jobs.py [--jobs 1000]
+python bench/local_jobs.py [--jobs 1000]
 """
 
 from __future__ import annotations

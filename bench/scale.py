@@ -50,8 +50,15 @@ def phase_plan(config_path: str, with_prior: bool) -> dict:
     loaded = time.perf_counter() - started
     counts = PlanCounts()
     shards = sum(1 for _ in iter_shards(config, prior=prior, counts=counts))
-    return {"seconds": time.perf_counter() - started, "read_prior_s": loaded, "planned": counts.planned,
-            "to_run": counts.to_run, "done": counts.already_done, "shards": shards, "peak_rss_mb": peak_rss_mb()}
+    return {
+        "seconds": time.perf_counter() - started,
+        "read_prior_s": loaded,
+        "planned": counts.planned,
+        "to_run": counts.to_run,
+        "done": counts.already_done,
+        "shards": shards,
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 def write_half_results(config_path: str) -> int:
@@ -104,8 +111,14 @@ def phase_run(config_path: str, jobs: int) -> dict:
     summary = edit_catalog(config_path, run_id=run_id)
     wall = time.perf_counter() - started
     stop()
-    return {"seconds": wall, "jobs": summary["to_run"], "jobs_per_s": summary["to_run"] / wall,
-            "succeeded": summary["counts"].get("succeeded", 0), "rss_at": samples, "peak_rss_mb": peak_rss_mb()}
+    return {
+        "seconds": wall,
+        "jobs": summary["to_run"],
+        "jobs_per_s": summary["to_run"] / wall,
+        "succeeded": summary["counts"].get("succeeded", 0),
+        "rss_at": samples,
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 def bare_edit(args: tuple[str, str]) -> int:
@@ -169,38 +182,51 @@ def main() -> None:
             plan_and_diff(directory, args.rows)
         size = tuple(int(n) for n in args.image_size.split("x"))
         small = write_catalog(directory / "run", args.jobs, prompt=PROMPT, size=size)  # type: ignore[arg-type]
-        run_config = write_yaml(directory / "run.yaml", {
-            "catalog": {"uri": str(small)},
-            "edits": [{"name": "v", "provider": "local", "seeds": [1]}],
-            "providers": {"local": {"options": {"workers": args.workers}}},
-            "output": {"uri": str(directory / "run-out")},
-            "execution": {"shard_size": 500, "parallel_shards": 2, "concurrency": 8},
-        })
+        run_config = write_yaml(
+            directory / "run.yaml",
+            {
+                "catalog": {"uri": str(small)},
+                "edits": [{"name": "v", "provider": "local", "seeds": [1]}],
+                "providers": {"local": {"options": {"workers": args.workers}}},
+                "output": {"uri": str(directory / "run-out")},
+                "execution": {"shard_size": 500, "parallel_shards": 2, "concurrency": 8},
+            },
+        )
         run = in_subprocess("run", "--config", str(run_config), "--jobs", str(args.jobs))
         marks = sorted(int(k) for k in run["rss_at"])
         first, last = run["rss_at"][str(marks[0])], run["rss_at"][str(marks[-1])]
-        print(f"run   {run['jobs']:,} local jobs on {args.image_size} images, workers={args.workers}: "
-              f"{run['seconds']:.1f} s, {run['jobs_per_s']:.0f} jobs/s; "
-              f"RSS at {marks[0]:,}: {first:.0f} MB, at {marks[-1]:,}: {last:.0f} MB "
-              f"(growth {100 * (last - first) / first:+.1f}%, target within 20%)")
+        print(
+            f"run   {run['jobs']:,} local jobs on {args.image_size} images, workers={args.workers}: "
+            f"{run['seconds']:.1f} s, {run['jobs_per_s']:.0f} jobs/s; "
+            f"RSS at {marks[0]:,}: {first:.0f} MB, at {marks[-1]:,}: {last:.0f} MB "
+            f"(growth {100 * (last - first) / first:+.1f}%, target within 20%)"
+        )
         bare = in_subprocess("bare", "--dir", str(directory / "run"), "--jobs", str(args.jobs))
-        print(f"bare  Pillow loop, {bare['workers']} processes: {bare['jobs_per_s']:.0f} jobs/s; "
-              f"retouch / bare = {run['jobs_per_s'] / bare['jobs_per_s']:.2f} (target >= 0.8)")
+        print(
+            f"bare  Pillow loop, {bare['workers']} processes: {bare['jobs_per_s']:.0f} jobs/s; "
+            f"retouch / bare = {run['jobs_per_s'] / bare['jobs_per_s']:.2f} (target >= 0.8)"
+        )
 
 
 def plan_and_diff(directory: Path, rows: int) -> None:
     """Plan every job of a `rows` × 3 catalog, then diff it against a results table holding half."""
     catalog = write_catalog(directory, rows, prompt=PROMPT)
-    big = write_yaml(directory / "big.yaml", {"catalog": {"uri": str(catalog)}, "edits": VARIANTS,
-                                               "output": {"uri": str(directory / "big-out")}})
+    big = write_yaml(
+        directory / "big.yaml",
+        {"catalog": {"uri": str(catalog)}, "edits": VARIANTS, "output": {"uri": str(directory / "big-out")}},
+    )
     plan = in_subprocess("plan", "--config", str(big))
-    print(f"plan  {rows:,} rows × 3 variants = {plan['planned']:,} jobs: {plan['seconds']:.1f} s, "
-          f"peak RSS {plan['peak_rss_mb']:.0f} MB  (targets: <= 60 s, <= 2048 MB)")
+    print(
+        f"plan  {rows:,} rows × 3 variants = {plan['planned']:,} jobs: {plan['seconds']:.1f} s, "
+        f"peak RSS {plan['peak_rss_mb']:.0f} MB  (targets: <= 60 s, <= 2048 MB)"
+    )
     half = in_subprocess("half", "--config", str(big))
     diff = in_subprocess("diff", "--config", str(big))
-    print(f"diff  against {half['written']:,} done jobs: {diff['seconds']:.1f} s "
-          f"(reading the table {diff['read_prior_s']:.1f} s), {diff['to_run']:,} to run, "
-          f"peak RSS {diff['peak_rss_mb']:.0f} MB  (targets: <= 60 s, <= 2048 MB)")
+    print(
+        f"diff  against {half['written']:,} done jobs: {diff['seconds']:.1f} s "
+        f"(reading the table {diff['read_prior_s']:.1f} s), {diff['to_run']:,} to run, "
+        f"peak RSS {diff['peak_rss_mb']:.0f} MB  (targets: <= 60 s, <= 2048 MB)"
+    )
 
 
 if __name__ == "__main__":

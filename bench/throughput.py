@@ -10,7 +10,8 @@ per job (target <= 2 ms) and peak RSS (target <= 400 MB); then the same jobs as 
 (.map over a thread pool of the same concurrency) and the ratios of CPU per job and wall time.
 
 Picsart edit and outpaint use two keys, each limited to RATE, so the sandbox's `picsart` area carries
-2 × RATE. The server enforces RATE over a one-second window (token bucket of RATE). FASHN's in-flight cap is raised from 6 to 16 on both sides so that the rate, not the cap, binds.
+2 × RATE. The server enforces RATE over a one-second window (token bucket of RATE). FASHN's in-flight cap
+is raised from 6 to 16 on both sides so that the rate, not the cap, binds.
 """
 
 from __future__ import annotations
@@ -41,16 +42,26 @@ def sandbox_settings(rate: float) -> dict[str, Any]:
 
 def pipeline(catalog: Path, output: Path, base: str, rate: float) -> dict[str, Any]:
     def provider(path: str, key: str = "sandbox-key", **extra: Any) -> dict[str, Any]:
-        return {"base_url": f"{base}{path}", "api_key": key, "timeout": 10,
-                "rate_limit": {"requests": rate, "period": 1, **extra.pop("limit", {})}, **extra}
+        return {
+            "base_url": f"{base}{path}",
+            "api_key": key,
+            "timeout": 10,
+            "rate_limit": {"requests": rate, "period": 1, **extra.pop("limit", {})},
+            **extra,
+        }
 
     return {
         "catalog": {"uri": str(catalog)},
         "edits": [
             {"name": "edit", "provider": "picsart.edit", "prompt": "sepia", "params": {"format": "PNG"}},
             {"name": "outpaint", "provider": "picsart.outpaint", "prompt": "pad 2px", "params": {"format": "PNG"}},
-            {"name": "pixapi", "provider": "pixapi.edits", "model": "gemini-2.5-flash-image", "prompt": "invert",
-             "params": {"response_format": "b64_json"}},
+            {
+                "name": "pixapi",
+                "provider": "pixapi.edits",
+                "model": "gemini-2.5-flash-image",
+                "prompt": "invert",
+                "params": {"response_format": "b64_json"},
+            },
             {"name": "fashn", "provider": "fashn.edit", "prompt": "mirror", "params": {"return_base64": True}},
         ],
         "providers": {
@@ -60,7 +71,12 @@ def pipeline(catalog: Path, output: Path, base: str, rate: float) -> dict[str, A
             "fashn.edit": provider("/fashn", poll_interval=0.3, limit={"max_in_flight": 16}),
         },
         "output": {"uri": str(output)},
-        "execution": {"shard_size": 500, "concurrency": CONCURRENCY, "parallel_shards": SHARDS, "checkpoint_seconds": 5},
+        "execution": {
+            "shard_size": 500,
+            "concurrency": CONCURRENCY,
+            "parallel_shards": SHARDS,
+            "checkpoint_seconds": 5,
+        },
     }
 
 
@@ -98,16 +114,22 @@ def run_peer(config: Path) -> dict[str, Any]:
 
     cpu, started = cpu_seconds(), time.perf_counter()
     statuses = peer_flow()
-    return {"wall": time.perf_counter() - started, "cpu": cpu_seconds() - cpu, "jobs": len(statuses),
-            "succeeded": statuses.count("succeeded")}
+    return {
+        "wall": time.perf_counter() - started,
+        "cpu": cpu_seconds() - cpu,
+        "jobs": len(statuses),
+        "succeeded": statuses.count("succeeded"),
+    }
 
 
 def report_rates(sampler: StatsSampler, rate: float, stats: dict[str, Any], label: str) -> None:
     print(f"{label}: achieved requests/s over the steady state ÷ configured limit")
     for area, configured in (("picsart", 2 * rate), ("pixapi", rate), ("fashn", rate)):
         achieved = sampler.steady_rate(area)
-        print(f"  {area:8s} {achieved:6.1f} / {configured:5.1f} = {achieved / configured:.3f}   "
-              f"429s received: {stats.get(area, {}).get('rate_limited', 0)}")
+        print(
+            f"  {area:8s} {achieved:6.1f} / {configured:5.1f} = {achieved / configured:.3f}   "
+            f"429s received: {stats.get(area, {}).get('rate_limited', 0)}"
+        )
 
 
 def main() -> None:
@@ -133,18 +155,24 @@ def main() -> None:
             print(f"retouch: {jobs} jobs ({ours['summary']['counts']}) in {ours['wall']:.1f} s")
             report_rates(sampler, args.rate, stats, "retouch")
             print(f"  CPU per job: {ours['cpu'] / jobs * 1000:.2f} ms (target <= 2 ms)")
-            print(f"  peak RSS:    {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB (target <= 400 MB)")
+            print(
+                f"  peak RSS:    {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB (target <= 400 MB)"
+            )
             httpx.post(f"{base}/_sandbox/reset").raise_for_status()
             peer_config = write_yaml(directory / "peer.yaml", pipeline(catalog, directory / "peer", base, args.rate))
             with StatsSampler(base) as peer_sampler:
                 peer = run_peer(peer_config)
             peer_stats = httpx.get(f"{base}/_sandbox/stats").json()
-            print(f"peer (one @task per job, .map, {CONCURRENCY * SHARDS} threads): {peer['jobs']} jobs "
-                  f"({peer['succeeded']} succeeded) in {peer['wall']:.1f} s")
+            print(
+                f"peer (one @task per job, .map, {CONCURRENCY * SHARDS} threads): {peer['jobs']} jobs "
+                f"({peer['succeeded']} succeeded) in {peer['wall']:.1f} s"
+            )
             report_rates(peer_sampler, args.rate, peer_stats, "peer")
             print(f"  CPU per job: {peer['cpu'] / peer['jobs'] * 1000:.2f} ms")
-            print(f"ratios, peer ÷ retouch: CPU per job {peer['cpu'] / peer['jobs'] / (ours['cpu'] / jobs):.1f}×, "
-                  f"wall time {peer['wall'] / ours['wall']:.2f}×")
+            print(
+                f"ratios, peer ÷ retouch: CPU per job {peer['cpu'] / peer['jobs'] / (ours['cpu'] / jobs):.1f}×, "
+                f"wall time {peer['wall'] / ours['wall']:.2f}×"
+            )
         finally:
             process.kill()
             process.wait()

@@ -15,10 +15,26 @@ from PIL import Image, ImageDraw, ImageFilter
 HERE = Path(__file__).parent / "demo"
 SIZE = (192, 144)
 PRODUCTS = [
-    ("mug", "circle"), ("sneaker", "blob"), ("lamp", "triangle"), ("vase", "ellipse"), ("watch", "ring"),
-    ("bag", "rect"), ("hat", "ellipse"), ("chair", "rect"), ("bottle", "rect"), ("plant", "blob"),
-    ("clock", "ring"), ("bowl", "ellipse"), ("shirt", "rect"), ("cap", "triangle"), ("kettle", "circle"),
-    ("glasses", "ring"), ("book", "rect"), ("candle", "triangle"), ("scarf", "blob"), ("headphones", "ring"),
+    ("mug", "circle"),
+    ("sneaker", "blob"),
+    ("lamp", "triangle"),
+    ("vase", "ellipse"),
+    ("watch", "ring"),
+    ("bag", "rect"),
+    ("hat", "ellipse"),
+    ("chair", "rect"),
+    ("bottle", "rect"),
+    ("plant", "blob"),
+    ("clock", "ring"),
+    ("bowl", "ellipse"),
+    ("shirt", "rect"),
+    ("cap", "triangle"),
+    ("kettle", "circle"),
+    ("glasses", "ring"),
+    ("book", "rect"),
+    ("candle", "triangle"),
+    ("scarf", "blob"),
+    ("headphones", "ring"),
 ]
 INSTRUCTIONS = [
     "brighten 20%, then saturation 1.4",
@@ -42,7 +58,7 @@ def product_image(index: int, shape: str) -> Image.Image:
     draw = ImageDraw.Draw(image)
     for y in range(SIZE[1]):  # a vertical studio-backdrop gradient
         t = y / (SIZE[1] - 1)
-        draw.line([(0, y), (SIZE[0], y)], fill=tuple(int(a + (b - a) * t) for a, b in zip(top, bottom)))
+        draw.line([(0, y), (SIZE[0], y)], fill=tuple(int(a + (b - a) * t) for a, b in zip(top, bottom, strict=False)))
     color = tuple(rng.randint(20, 220) for _ in range(3))
     box = (56, 28, 136, 116)
     shapes = {
@@ -75,15 +91,17 @@ def main() -> None:
         path = images / f"{sku.lower()}.{suffix}"
         image = product_image(index, shape)
         image.save(path, quality=88) if suffix == "jpg" else image.save(path, optimize=True)
-        rows.append({
-            "sku": sku,
-            "src": f"images/{path.name}",
-            "instruction": INSTRUCTIONS[index % len(INSTRUCTIONS)],
-            "title": f"Demo {name}",
-            "category": "home" if index % 2 else "apparel",
-            "price": round(9.5 + index * 3.25, 2),
-            "mask": "images/mask-centre.png" if index % 5 == 0 else None,
-        })
+        rows.append(
+            {
+                "sku": sku,
+                "src": f"images/{path.name}",
+                "instruction": INSTRUCTIONS[index % len(INSTRUCTIONS)],
+                "title": f"Demo {name}",
+                "category": "home" if index % 2 else "apparel",
+                "price": round(9.5 + index * 3.25, 2),
+                "mask": "images/mask-centre.png" if index % 5 == 0 else None,
+            }
+        )
     pl.DataFrame(rows).write_parquet(HERE / "catalog.parquet")
     print(f"wrote {len(rows)} rows to {HERE / 'catalog.parquet'}")
 

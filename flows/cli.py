@@ -8,23 +8,25 @@ import os
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
-from pathlib import Path  # noqa: E402
-from typing import Annotated, Any, Optional  # noqa: E402
+from pathlib import Path
+from typing import Annotated, Any
 
-import typer  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.markdown import Markdown  # noqa: E402
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
+import typer
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from flows.summary import print_run_summary, print_results_summary  # noqa: E402
-from tasks.core.errors import BudgetExceeded, CatalogError, ConfigError, StorageError  # noqa: E402
+from flows.summary import print_results_summary, print_run_summary
+from tasks.core.errors import BudgetExceeded, CatalogError, ConfigError, StorageError
 
-app = typer.Typer(help="retouch: declarative dataset-scale AI image editing.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="retouch: declarative dataset-scale AI image editing.", no_args_is_help=True, add_completion=False
+)
 console = Console()
 err_console = Console(stderr=True)
 
 ConfigArg = Annotated[Path, typer.Argument(help="The pipeline config (YAML).", exists=False)]
-LimitOpt = Annotated[Optional[int], typer.Option("--limit", min=1, help="Edit only the first N catalog rows.")]
+LimitOpt = Annotated[int | None, typer.Option("--limit", min=1, help="Edit only the first N catalog rows.")]
 
 
 def _fail(error: Exception, code: int = 2) -> None:
@@ -102,7 +104,10 @@ def validate(config: ConfigArg, limit: LimitOpt = None) -> None:
     console.print(f"[green]config OK[/]: {config}")
     console.print(f"catalog: {loaded.catalog.uri} — {rows} rows")
     for edit in loaded.edits:
-        console.print(f"  {edit.name}: {edit.provider} × {len(edit.seeds)} seed(s) × count {edit.count} → {rows * len(edit.seeds)} jobs")
+        console.print(
+            f"  {edit.name}: {edit.provider} × {len(edit.seeds)} seed(s) × count {edit.count}"
+            f" → {rows * len(edit.seeds)} jobs"
+        )
     total = rows * sum(len(edit.seeds) for edit in loaded.edits)
     console.print(f"jobs: {total}; already succeeded under {loaded.output.uri}: {done}")
 
@@ -142,7 +147,7 @@ def show(
 @app.command()
 def report(
     target: Annotated[str, typer.Argument(help="A run's output.uri, or its config file.")],
-    run_id: Annotated[Optional[str], typer.Option("--run", help="The run to report (default: the newest).")] = None,
+    run_id: Annotated[str | None, typer.Option("--run", help="The run to report (default: the newest).")] = None,
 ) -> None:
     """Actual cost against forecast for a run, its spend chart, and the monthly picture across runs."""
     from flows.report import cost_report
@@ -159,12 +164,14 @@ def report(
 
 @app.command()
 def sandbox(
-    host: Annotated[str, typer.Option(help="Interface to listen on (keep loopback unless others must reach it).")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="Interface to listen on (keep loopback unless others must reach it).")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8787,
-    settings: Annotated[Optional[Path], typer.Option("--settings", help="Sandbox settings YAML.")] = None,
-    latency: Annotated[Optional[str], typer.Option(help="Seconds per request: 0.2, or a range 0.1-0.4.")] = None,
-    faults: Annotated[Optional[str], typer.Option(help="Fault rates, e.g. http_5xx=0.1,http_429=0.05.")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Seed of the fault and latency draws.")] = None,
+    settings: Annotated[Path | None, typer.Option("--settings", help="Sandbox settings YAML.")] = None,
+    latency: Annotated[str | None, typer.Option(help="Seconds per request: 0.2, or a range 0.1-0.4.")] = None,
+    faults: Annotated[str | None, typer.Option(help="Fault rates, e.g. http_5xx=0.1,http_429=0.05.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the fault and latency draws.")] = None,
 ) -> None:
     """Serve the four providers' HTTP contracts on this machine, for free dry runs and tests."""
     from tasks.sandbox import SandboxSettings, load_sandbox_settings, serve
@@ -175,15 +182,22 @@ def sandbox(
         loaded = apply_options(loaded, latency=latency, faults=faults, seed=seed)
     except (ConfigError, ValueError) as error:
         _fail(error)
-    console.print(f"retouch sandbox on http://{host}:{port} — picsart /picsart/v1, pixapi /pixapi, fashn /fashn; "
-                  f"ledger at /_sandbox/ledger", highlight=False)
+    console.print(
+        f"retouch sandbox on http://{host}:{port} — picsart /picsart/v1, pixapi /pixapi, fashn /fashn; "
+        f"ledger at /_sandbox/ledger",
+        highlight=False,
+    )
     serve(loaded, host=host, port=port)
 
 
 def _progress() -> Progress:
     return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, transient=False,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
     )
 
 

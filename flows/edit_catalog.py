@@ -12,18 +12,26 @@ from prefect.futures import PrefectFuture, as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.report import publish_cost_report
-from tasks.pipeline.checkpoint import prune_pending, read_pending
 from tasks.core.config import PipelineConfig, config_hash, load_config
-from tasks.costs import BudgetTracker, Forecast, load_price_table, write_forecast
-from tasks.reports import forecast_markdown
-from tasks.edit import edit_shard, resolve_api_keys
 from tasks.core.errors import BudgetExceeded
-from tasks.pipeline.executor import ShardSummary
 from tasks.core.models import EditJob
+from tasks.costs import BudgetTracker, Forecast, load_price_table, write_forecast
+from tasks.edit import edit_shard, resolve_api_keys
+from tasks.pipeline.checkpoint import prune_pending, read_pending
+from tasks.pipeline.executor import ShardSummary
 from tasks.pipeline.plan import check_variants
 from tasks.pipeline.preflight import check_providers
 from tasks.pipeline.progress import emit
-from tasks.pipeline.run import PlanCounts, RunSummary, count_catalog_rows, forecast_run, iter_shards, new_run_id, write_manifest
+from tasks.pipeline.run import (
+    PlanCounts,
+    RunSummary,
+    count_catalog_rows,
+    forecast_run,
+    iter_shards,
+    new_run_id,
+    write_manifest,
+)
+from tasks.reports import forecast_markdown
 from tasks.storage.fs import Storage
 from tasks.storage.results import RESULTS_DIR, prior_work
 
@@ -70,8 +78,13 @@ def edit_catalog(
     logger = get_run_logger()
     config, rows = prepare(config_path, limit=limit)
     storage = Storage(config.output.uri, config.output.storage_options)
-    summary = RunSummary(run_id=run_id or new_run_id(), output_uri=config.output.uri,
-                         results_uri=storage.url(RESULTS_DIR), config_hash=config_hash(config), dry_run=dry_run)
+    summary = RunSummary(
+        run_id=run_id or new_run_id(),
+        output_uri=config.output.uri,
+        results_uri=storage.url(RESULTS_DIR),
+        config_hash=config_hash(config),
+        dry_run=dry_run,
+    )
     prior = prior_work(storage)
     if force:
         prior.done.clear()
@@ -82,7 +95,8 @@ def edit_catalog(
     summary.budget_stop = budget.check_forecast(forecast)
     if summary.budget_stop and not (proceed_to_cap or config.budget.on_forecast_over == "proceed_to_cap"):
         raise BudgetExceeded(
-            "the forecast is over budget: " + "; ".join(summary.budget_stop)
+            "the forecast is over budget: "
+            + "; ".join(summary.budget_stop)
             + " — nothing was sent. Raise the cap, or run with --proceed-to-cap to edit up to it.",
         )
     logger.info("run %s: %d catalog rows, %d jobs already done", summary.run_id, rows, len(prior.done))
@@ -90,7 +104,9 @@ def edit_catalog(
     unseen = dict(prior.latest)
     on_skip = lambda: emit(summary.run_id, "already_done")  # noqa: E731
     streams = {
-        provider: iter_shards(config, prior=prior, counts=counts, limit=limit, on_skip=on_skip, provider=provider, unseen=unseen)
+        provider: iter_shards(
+            config, prior=prior, counts=counts, limit=limit, on_skip=on_skip, provider=provider, unseen=unseen
+        )
         for provider in sorted({edit.provider for edit in config.edits})
     }
     if dry_run:
@@ -155,5 +171,6 @@ def _add(summary: RunSummary, shard: ShardSummary) -> None:
 def _publish_forecast(forecast: Forecast, summary: RunSummary) -> None:
     summary.forecast = forecast.to_dict()
     summary.currency = forecast.currency
-    create_markdown_artifact(markdown=forecast_markdown(forecast), key="retouch-forecast", description=f"forecast for run {summary.run_id}")
-
+    create_markdown_artifact(
+        markdown=forecast_markdown(forecast), key="retouch-forecast", description=f"forecast for run {summary.run_id}"
+    )

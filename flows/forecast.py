@@ -8,9 +8,9 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
 from flows.edit_catalog import prepare
-from tasks.reports import forecast_markdown
 from tasks.costs import BudgetTracker, load_price_table, write_forecast
 from tasks.pipeline.run import forecast_run, new_run_id
+from tasks.reports import forecast_markdown
 from tasks.storage.fs import Storage
 from tasks.storage.results import prior_work
 

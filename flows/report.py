@@ -8,9 +8,9 @@ from typing import Any
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from tasks.core.errors import StorageError
 from tasks.costs import load_price_table
 from tasks.reports import CostReport, write_cost_report, write_monthly_summary
-from tasks.core.errors import StorageError
 from tasks.storage.fs import Storage
 
 __all__ = ["cost_report", "latest_run_id", "publish_cost_report"]
@@ -32,7 +32,9 @@ def publish_cost_report(storage: Storage, run_id: str, currency: str) -> CostRep
 
 
 @flow(name="cost-report")
-def cost_report(output_uri: str, run_id: str | None = None, storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
+def cost_report(
+    output_uri: str, run_id: str | None = None, storage_options: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Write `reports/<run_id>/` (report.md, spend.png, tables) and `reports/monthly/`; publish both.
 
     Raises:
@@ -41,10 +43,14 @@ def cost_report(output_uri: str, run_id: str | None = None, storage_options: dic
     storage = Storage(output_uri, storage_options)
     run_id = run_id or latest_run_id(storage)
     if run_id is None or not storage.exists(f"runs/{run_id}.json"):
-        raise StorageError(f"no run {run_id or ''} under {output_uri}: runs/ has {len(storage.list('runs', '.json'))} manifest(s)")
+        raise StorageError(
+            f"no run {run_id or ''} under {output_uri}: runs/ has {len(storage.list('runs', '.json'))} manifest(s)"
+        )
     manifest = json.loads(storage.read_bytes(f"runs/{run_id}.json"))
     currency = manifest.get("currency") or load_price_table().currency
     report = publish_cost_report(storage, run_id, currency)
     monthly = write_monthly_summary(storage, currency=currency)
-    create_markdown_artifact(markdown=monthly.markdown, key="retouch-monthly-costs", description=f"monthly costs under {output_uri}")
+    create_markdown_artifact(
+        markdown=monthly.markdown, key="retouch-monthly-costs", description=f"monthly costs under {output_uri}"
+    )
     return {"run_id": run_id, "markdown": report.markdown, "monthly": monthly.markdown, "uris": report.uris}

@@ -19,7 +19,9 @@ def print_run_summary(console: Console, summary: dict[str, Any]) -> None:
     table.add_row("already done (skipped)", str(summary["already_done"]))
     table.add_row("to run", f"{summary['to_run']} ({summary.get('new', 0)} new, {summary.get('changed', 0)} changed)")
     if summary.get("held_unknown"):
-        table.add_row("[yellow]held: outcome unknown[/]", f"{summary['held_unknown']} (set resubmit_unknown to risk re-sending)")
+        table.add_row(
+            "[yellow]held: outcome unknown[/]", f"{summary['held_unknown']} (set resubmit_unknown to risk re-sending)"
+        )
     if summary.get("removed"):
         table.add_row("earlier jobs no longer planned", str(summary["removed"]))
     for status in ("succeeded", "failed", "skipped", "unknown"):
@@ -55,7 +57,11 @@ def print_results_summary(console: Console, frame: pl.DataFrame, output_uri: str
     console.print(table)
     failed = latest.filter(pl.col("status") == "failed")
     if failed.height:
-        reasons = failed.group_by("error_type").agg(pl.len().alias("jobs"), pl.col("error_message").first()).sort("jobs", descending=True)
+        reasons = (
+            failed.group_by("error_type")
+            .agg(pl.len().alias("jobs"), pl.col("error_message").first())
+            .sort("jobs", descending=True)
+        )
         console.print("[yellow]failures:[/]")
         for record in reasons.iter_rows(named=True):
             console.print(f"  {record['jobs']} × {record['error_type']}: {record['error_message']}", highlight=False)

@@ -10,12 +10,12 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import task_run
 
-from tasks.pipeline.checkpoint import read_pending
 from tasks.core.config import PipelineConfig
-from tasks.costs import BudgetTracker
 from tasks.core.errors import StorageError
-from tasks.pipeline.executor import ShardSummary, run_shard
 from tasks.core.models import Accepted, EditJob
+from tasks.costs import BudgetTracker
+from tasks.pipeline.checkpoint import read_pending
+from tasks.pipeline.executor import ShardSummary, run_shard
 from tasks.storage.fs import Storage
 from tasks.storage.results import prior_work
 

@@ -26,18 +26,22 @@ def make_png(path: Path | None = None, size: tuple[int, int] = (48, 32), seed: i
     return data
 
 
-def make_catalog(directory: Path, rows: int = 4, *, prompts: list[str] | None = None, **extra_columns: list[Any]) -> Path:
+def make_catalog(
+    directory: Path, rows: int = 4, *, prompts: list[str] | None = None, **extra_columns: list[Any]
+) -> Path:
     """A catalog.parquet with columns sku, src (relative paths), instruction, title, plus extras."""
     records = []
     for index in range(rows):
         name = f"images/item-{index}.png"
         make_png(directory / name, seed=index)
-        records.append({
-            "sku": f"S{index}",
-            "src": name,
-            "instruction": (prompts or ["brightness 1.2"])[index % len(prompts or ["x"])],
-            "title": f"item {index}",
-        })
+        records.append(
+            {
+                "sku": f"S{index}",
+                "src": name,
+                "instruction": (prompts or ["brightness 1.2"])[index % len(prompts or ["x"])],
+                "title": f"item {index}",
+            }
+        )
     frame = pl.DataFrame(records)
     for column, values in extra_columns.items():
         frame = frame.with_columns(pl.Series(column, values))
@@ -52,7 +56,9 @@ def write_config(directory: Path, config: dict[str, Any], name: str = "config.ya
     return path
 
 
-def local_config(catalog: Path, output: Path, edits: list[dict[str, Any]] | None = None, **sections: Any) -> dict[str, Any]:
+def local_config(
+    catalog: Path, output: Path, edits: list[dict[str, Any]] | None = None, **sections: Any
+) -> dict[str, Any]:
     """A config dict running local edits on `catalog` into `output`."""
     return {
         "catalog": {"uri": str(catalog), "columns": {"id": "sku", "image": "src", "prompt": "instruction"}},

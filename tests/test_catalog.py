@@ -10,9 +10,9 @@ import fsspec
 import polars as pl
 import pytest
 
-from tasks.pipeline.catalog import iter_catalog
 from tasks.core.config import CatalogConfig
 from tasks.core.errors import CatalogError
+from tasks.pipeline.catalog import iter_catalog
 from tests.helpers import make_catalog, make_png
 
 MAPPING = {"id": "sku", "image": "src", "prompt": "instruction"}
@@ -44,11 +44,13 @@ def test_file_url_directory_glob_filter_limit_and_batches(tmp_path: Path) -> Non
 
 def test_memory_catalog_with_binary_and_data_uri_images() -> None:
     png = make_png()
-    frame = pl.DataFrame({
-        "id": [1, 2],
-        "image": [png, png],
-        "prompt": ["invert", "invert"],
-    })
+    frame = pl.DataFrame(
+        {
+            "id": [1, 2],
+            "image": [png, png],
+            "prompt": ["invert", "invert"],
+        }
+    )
     buffer = io.BytesIO()
     frame.write_parquet(buffer)
     with fsspec.open("memory://catalogs/binary.parquet", "wb") as handle:
@@ -77,7 +79,11 @@ def test_missing_column_names_it_and_lists_the_columns(tmp_path: Path) -> None:
     [
         (["a", "b", "a", "b", "c"], ["p"] * 5, "2 row(s) with duplicate id in column 'sku': a, b"),
         (["a", None, "c", None, "e"], ["p"] * 5, "2 row(s) with null id in column 'sku'"),
-        (["a", "b", "c", "d", "e"], ["p", "", None, "  ", "p"], "3 row(s) with null or empty prompt in column 'instruction': b, c, d"),
+        (
+            ["a", "b", "c", "d", "e"],
+            ["p", "", None, "  ", "p"],
+            "3 row(s) with null or empty prompt in column 'instruction': b, c, d",
+        ),
     ],
 )
 def test_bad_rows_are_named_with_a_count(tmp_path: Path, ids: list, prompts: list, words: str) -> None:
@@ -101,5 +107,5 @@ def test_missing_or_unreadable_catalog_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(CatalogError, match="cannot read catalog"):
         rows_of(CatalogConfig(uri=str(tmp_path / "junk.parquet")))
     catalog = make_catalog(tmp_path, rows=2)
-    with pytest.raises(CatalogError, match="catalog.filter"):
+    with pytest.raises(CatalogError, match=r"catalog\.filter"):
         rows_of(CatalogConfig(uri=str(catalog), columns=MAPPING, filter="nonexistent_column = 1"))

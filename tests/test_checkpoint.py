@@ -16,13 +16,13 @@ from typing import Any
 import polars as pl
 import pytest
 
-from tasks.pipeline.checkpoint import PENDING_DIR, Checkpointer, read_pending
 from tasks.core.config import PipelineConfig, parse_config
-from tasks.costs.ledger import LEDGER_DIR, read_ledger
 from tasks.core.errors import StorageError
-from tasks.pipeline.executor import run_shard
-from tasks.http import LimiterRegistry
 from tasks.core.models import Accepted, EditJob, EditResult, ImageRef, JobStatus
+from tasks.costs.ledger import LEDGER_DIR, read_ledger
+from tasks.http import LimiterRegistry
+from tasks.pipeline.checkpoint import PENDING_DIR, Checkpointer, read_pending
+from tasks.pipeline.executor import run_shard
 from tasks.pipeline.run import PlanCounts, iter_shards
 from tasks.storage import Storage
 from tasks.storage.results import RESULTS_DIR, prior_work, read_results, write_results_part
@@ -34,8 +34,16 @@ NEVER = 3600.0  # an every_seconds that never fires within a test
 
 def _job(key: str) -> EditJob:
     return EditJob(
-        job_key=key, row_id=f"row-{key}", variant="v", provider="local", model=None, prompt="brightness 1.2",
-        params_json="{}", seed=1, count=1, image=ImageRef("path", f"/data/{key}.png"),
+        job_key=key,
+        row_id=f"row-{key}",
+        variant="v",
+        provider="local",
+        model=None,
+        prompt="brightness 1.2",
+        params_json="{}",
+        seed=1,
+        count=1,
+        image=ImageRef("path", f"/data/{key}.png"),
     )
 
 
@@ -188,7 +196,9 @@ def test_rows_are_durable_after_exit_even_if_exit_interrupts_a_periodic_flush(tm
     clock = FakeClock()
 
     async def scenario() -> None:
-        async with Checkpointer(storage, run_id="run-1", every_seconds=5.0, every_rows=1_000, clock=clock) as checkpoint:
+        async with Checkpointer(
+            storage, run_id="run-1", every_seconds=5.0, every_rows=1_000, clock=clock
+        ) as checkpoint:
             await checkpoint.add(_result("a"), [_ledger_row("a")])
             await _until(storage.writing.is_set, "the periodic flush to start writing")
             await checkpoint.add(_result("b"), [_ledger_row("b")])
@@ -214,7 +224,7 @@ def test_every_part_is_a_complete_parquet_file_and_no_temporary_file_remains(tmp
         while not stop.is_set():
             try:
                 reads.append(read_results(storage).height)
-            except BaseException as error:  # noqa: BLE001 - any failure to read is the finding
+            except BaseException as error:
                 errors.append(error)
                 return
 
@@ -245,8 +255,12 @@ def test_every_part_is_a_complete_parquet_file_and_no_temporary_file_remains(tmp
 
 
 ACCEPTED = Accepted(
-    provider="fashn.edit", provider_job_id="pred-123", request_id="req-9", correlation_id="corr-1",
-    credits_available=41.5, detail_json='{"format": "png"}',
+    provider="fashn.edit",
+    provider_job_id="pred-123",
+    request_id="req-9",
+    correlation_id="corr-1",
+    credits_available=41.5,
+    detail_json='{"format": "png"}',
 )
 
 
@@ -295,7 +309,9 @@ def test_a_journal_entry_outlives_a_crash_before_its_result_was_flushed(storage:
 
 def test_a_resumed_job_clears_the_earlier_runs_entry_once_its_result_is_durable(storage: RecordingStorage) -> None:
     async def earlier_run() -> None:
-        await Checkpointer(storage, run_id="run-0", every_seconds=NEVER, every_rows=10).record_accepted(_job("a"), ACCEPTED)
+        await Checkpointer(storage, run_id="run-0", every_seconds=NEVER, every_rows=10).record_accepted(
+            _job("a"), ACCEPTED
+        )
 
     async def resuming_run() -> None:
         async with Checkpointer(storage, run_id="run-1", every_seconds=NEVER, every_rows=10) as checkpoint:
@@ -333,11 +349,18 @@ def test_a_failed_results_write_keeps_the_journal_entry(storage: RecordingStorag
 
 
 def test_unreadable_journal_entries_are_skipped_not_fatal(storage: RecordingStorage) -> None:
-    asyncio.run(Checkpointer(storage, run_id="run-1", every_seconds=NEVER, every_rows=10).record_accepted(_job("good"), ACCEPTED))
+    asyncio.run(
+        Checkpointer(storage, run_id="run-1", every_seconds=NEVER, every_rows=10).record_accepted(
+            _job("good"), ACCEPTED
+        )
+    )
     storage.write_bytes(f"{PENDING_DIR}/truncated.json", b'{"job_key": "t", "provider": "fash')
     storage.write_bytes(f"{PENDING_DIR}/no-key.json", json.dumps({"provider": "x", "provider_job_id": "1"}).encode())
     storage.write_bytes(f"{PENDING_DIR}/no-id.json", json.dumps({"job_key": "n", "provider": "x"}).encode())
-    storage.write_bytes(f"{PENDING_DIR}/extra.json", json.dumps({"job_key": "e", "provider": "x", "provider_job_id": "1", "new": 1}).encode())
+    storage.write_bytes(
+        f"{PENDING_DIR}/extra.json",
+        json.dumps({"job_key": "e", "provider": "x", "provider_job_id": "1", "new": 1}).encode(),
+    )
     storage.write_bytes(f"{PENDING_DIR}/not-an-object.json", b"[1, 2]")
     storage.write_bytes(f"{PENDING_DIR}/notes.txt", b"not a journal entry")
 
@@ -373,7 +396,9 @@ def test_the_journal_and_parts_work_on_memory_storage(memory_uri: str) -> None:
 
 def _config(tmp_path: Path, prompts: list[str] | None = None, **providers: dict[str, Any]) -> PipelineConfig:
     catalog = make_catalog(tmp_path / "catalog", rows=3, prompts=prompts)
-    raw = local_config(catalog, tmp_path / "out", execution={"checkpoint_rows": 4}, **({"providers": providers} if providers else {}))
+    raw = local_config(
+        catalog, tmp_path / "out", execution={"checkpoint_rows": 4}, **({"providers": providers} if providers else {})
+    )
     return parse_config(raw)
 
 
@@ -403,7 +428,10 @@ def test_a_rerun_plans_only_what_changed_since_the_results_written(tmp_path: Pat
     changed_config = _config(tmp_path, prompts=["brightness 1.2", "contrast 1.3", "brightness 1.2"])
     changed, third = _plan(changed_config)
 
-    assert [(job.row_id, job.variant, job.seed) for job in changed] == [("S1", "as_written", 1), ("S1", "as_written", 2)]
+    assert [(job.row_id, job.variant, job.seed) for job in changed] == [
+        ("S1", "as_written", 1),
+        ("S1", "as_written", 2),
+    ]
     assert (third.to_run, third.changed, third.new, third.already_done, third.removed) == (2, 2, 0, 7, 0)
 
 
@@ -413,7 +441,16 @@ def test_an_unknown_outcome_is_held_unless_the_provider_allows_resubmits(tmp_pat
     held = jobs[4]
     write_results_part(
         Storage(config.output.uri),
-        [EditResult(job=held, status="unknown", run_id="run-0", attempts=1, error_type="SubmitOutcomeUnknown", billing_risk=True)],
+        [
+            EditResult(
+                job=held,
+                status="unknown",
+                run_id="run-0",
+                attempts=1,
+                error_type="SubmitOutcomeUnknown",
+                billing_risk=True,
+            )
+        ],
         run_id="run-0",
     )
     assert prior_work(Storage(config.output.uri)).unknown == {held.job_key}
@@ -464,7 +501,9 @@ def test_journal_entries_of_jobs_already_done_are_pruned(storage: RecordingStora
     from tasks.pipeline.checkpoint import prune_pending
 
     for key in ("done-job", "open-job"):
-        storage.write_bytes(f"{PENDING_DIR}/{key}.json", json.dumps({"job_key": key, "provider": "p", "provider_job_id": "x"}).encode())
+        storage.write_bytes(
+            f"{PENDING_DIR}/{key}.json", json.dumps({"job_key": key, "provider": "p", "provider_job_id": "x"}).encode()
+        )
     left = prune_pending(storage, read_pending(storage), {"done-job"})
     assert list(left) == ["open-job"]
     assert list(read_pending(storage)) == ["open-job"]

@@ -91,7 +91,9 @@ def test_unknown_provider_section_is_rejected() -> None:
 
 def test_provider_params_are_checked_before_any_work() -> None:
     config = parse_config(minimal(edits=[{"name": "mono", "provider": "local", "params": {"quality": 300}}]))
-    with pytest.raises(ConfigError, match=r"edits\[0\] \(mono, provider local\): quality 300 must be an integer 1..100"):
+    with pytest.raises(
+        ConfigError, match=r"edits\[0\] \(mono, provider local\): quality 300 must be an integer 1..100"
+    ):
         check_variants(config)
 
 
@@ -115,7 +117,9 @@ def test_provider_defaults_come_from_configs_and_merge_under_the_config() -> Non
     assert config.provider_settings("local").rate_limit is None
 
 
-def test_missing_key_and_bad_adapter_options_stop_before_any_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_key_and_bad_adapter_options_stop_before_any_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from flows.edit_catalog import prepare
     from tests.helpers import local_config, make_catalog
 

@@ -32,7 +32,9 @@ def test_run_writes_images_and_one_row_per_output(tmp_path: Path) -> None:
     assert table.height == 3 * 2 * 1 + 3 * 1 * 2  # rows × seeds × count, per variant
     assert summary["counts"] == {"succeeded": 9} and summary["images"] == 12
     assert set(table["status"]) == {"succeeded"} and table["error_type"].null_count() == table.height
-    assert {"job_key", "row_id", "variant", "provider", "seed", "output_uri", "sha256", "latency_ms", "title"} <= set(table.columns)
+    assert {"job_key", "row_id", "variant", "provider", "seed", "output_uri", "sha256", "latency_ms", "title"} <= set(
+        table.columns
+    )
     rotated = table.filter((pl.col("row_id") == "S0") & (pl.col("variant") == "written"))
     assert rotated["width"].to_list() == [32, 32] and rotated["height"].to_list() == [48, 48]  # 48×32 turned
     for row in table.filter(pl.col("variant") == "mono").iter_rows(named=True):
@@ -66,7 +68,10 @@ def test_bad_rows_fail_alone_with_reasons(tmp_path: Path) -> None:
     edits = [{"name": "v", "provider": "local", "seeds": [1]}]
     summary = edit_catalog(str(write_config(tmp_path, local_config(catalog, tmp_path / "out", edits))))
     assert summary["counts"] == {"succeeded": 1, "failed": 3}
-    failed = {row["row_id"]: row for row in results(tmp_path / "out").filter(pl.col("status") == "failed").iter_rows(named=True)}
+    failed = {
+        row["row_id"]: row
+        for row in results(tmp_path / "out").filter(pl.col("status") == "failed").iter_rows(named=True)
+    }
     assert failed["S1"]["error_type"] == "SourceError" and "missing.png does not exist" in failed["S1"]["error_message"]
     assert failed["S2"]["error_type"] == "SourceError"
     assert failed["S3"]["error_type"] == "InstructionError"
@@ -80,7 +85,9 @@ def test_changed_rows_are_edited_again_and_nothing_else(tmp_path: Path) -> None:
     edit_catalog(config)
     frame = pl.read_parquet(catalog)
     frame = pl.concat([frame, frame.head(1).with_columns(pl.lit("S9").alias("sku"))])
-    frame.with_columns(pl.when(pl.col("sku") == "S1").then(pl.lit("sepia")).otherwise(pl.col("instruction")).alias("instruction")).write_parquet(catalog)
+    frame.with_columns(
+        pl.when(pl.col("sku") == "S1").then(pl.lit("sepia")).otherwise(pl.col("instruction")).alias("instruction")
+    ).write_parquet(catalog)
     refresh = edit_catalog(config)
     # S1 changed its prompt: only its "as_written" jobs change (mono ignores the catalog prompt); S9 is new.
     assert refresh["to_run"] == 2 + 3 and refresh["already_done"] == 3 * 3 - 2

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from prefect.states import Failed
 
-from tasks.pipeline.checkpoint import PENDING_DIR, read_pending
 from tasks.core.config import parse_config
-from tasks.edit import _infrastructure_fault, _still_to_do
 from tasks.core.errors import InvalidRequest, StorageError
+from tasks.edit import _infrastructure_fault, _still_to_do
+from tasks.pipeline.checkpoint import PENDING_DIR, read_pending
 from tasks.pipeline.executor import run_shard
 from tasks.pipeline.run import PlanCounts, iter_shards
 from tasks.storage.fs import Storage
@@ -47,15 +47,22 @@ def test_api_keys_come_from_config_env_or_a_prefect_secret_block(monkeypatch: py
 
     Secret(value="sk-from-a-block").save("retouch-test-fashn-key", overwrite=True)
     monkeypatch.setenv("RETOUCH_TEST_PIXAPI_KEY", "sk-from-env")
-    config = parse_config({
-        "catalog": {"uri": "c.parquet"},
-        "edits": [{"name": "a", "provider": "local"}],
-        "output": {"uri": "out"},
-        "providers": {
-            "fashn.edit": {"api_key_secret_block": "retouch-test-fashn-key"},
-            "pixapi.edits": {"api_key_env": "RETOUCH_TEST_PIXAPI_KEY"},
-            "picsart.edit": {"api_key": "sk-inline"},
-        },
-    })
+    config = parse_config(
+        {
+            "catalog": {"uri": "c.parquet"},
+            "edits": [{"name": "a", "provider": "local"}],
+            "output": {"uri": "out"},
+            "providers": {
+                "fashn.edit": {"api_key_secret_block": "retouch-test-fashn-key"},
+                "pixapi.edits": {"api_key_env": "RETOUCH_TEST_PIXAPI_KEY"},
+                "picsart.edit": {"api_key": "sk-inline"},
+            },
+        }
+    )
     keys = resolve_api_keys(config, ["fashn.edit", "pixapi.edits", "picsart.edit", "local"])
-    assert keys == {"fashn.edit": "sk-from-a-block", "pixapi.edits": "sk-from-env", "picsart.edit": "sk-inline", "local": None}
+    assert keys == {
+        "fashn.edit": "sk-from-a-block",
+        "pixapi.edits": "sk-from-env",
+        "picsart.edit": "sk-inline",
+        "local": None,
+    }

@@ -22,9 +22,9 @@ from tasks.core.errors import (
     RateLimited,
     SubmitOutcomeUnknown,
 )
+from tasks.core.models import Accepted, EditJob, ImageRef, InputImage, JobInputs, OutputImage, ProviderResult
 from tasks.http import RateLimit, RateLimiter, RetryPolicy
 from tasks.pipeline.lane import LaneOutcome, ProviderLane
-from tasks.core.models import Accepted, EditJob, ImageRef, InputImage, JobInputs, OutputImage, ProviderResult
 from tasks.providers.base import Provider
 from tests.fakes import FakeClock
 from tests.helpers import make_png
@@ -111,8 +111,16 @@ def _cdn(*statuses: int) -> tuple[httpx.MockTransport, list[str]]:
 
 def _job(key: str = "job-1") -> EditJob:
     return EditJob(
-        job_key=key, row_id=f"row-{key}", variant="v", provider="scripted", model=None, prompt="brighter",
-        params_json="{}", seed=1, count=1, image=ImageRef("path", "/data/a.png"),
+        job_key=key,
+        row_id=f"row-{key}",
+        variant="v",
+        provider="scripted",
+        model=None,
+        prompt="brighter",
+        params_json="{}",
+        seed=1,
+        count=1,
+        image=ImageRef("path", "/data/a.png"),
     )
 
 
@@ -122,8 +130,15 @@ INPUTS = JobInputs(image=InputImage(data=PNG, media_type="image/png"))
 class Harness:
     """A lane over a ScriptedProvider, with a FakeClock and a real RateLimiter, run on one event loop."""
 
-    def __init__(self, *, submits: Iterable[Any] = (), polls: Iterable[Any] = (), cdn: tuple[int, ...] = (),
-                 max_in_flight: int | None = 4, **settings: Any) -> None:
+    def __init__(
+        self,
+        *,
+        submits: Iterable[Any] = (),
+        polls: Iterable[Any] = (),
+        cdn: tuple[int, ...] = (),
+        max_in_flight: int | None = 4,
+        **settings: Any,
+    ) -> None:
         self.clock = FakeClock()
         self.limiter = RateLimiter(RateLimit(requests=100, max_in_flight=max_in_flight), clock=self.clock)
         self.settings = ProviderSettings(poll_interval=POLL_INTERVAL, poll_deadline=POLL_DEADLINE, **settings)
@@ -144,8 +159,12 @@ class Harness:
                     clock=self.clock, client=client, submits=self.submits, polls=self.polls, limiter=self.limiter
                 )
                 lane = ProviderLane(
-                    self.provider, settings=self.settings, policy=POLICY, clock=self.clock,
-                    limiter=self.limiter, rng=random.Random(0),
+                    self.provider,
+                    settings=self.settings,
+                    policy=POLICY,
+                    clock=self.clock,
+                    limiter=self.limiter,
+                    rng=random.Random(0),
                 )
                 return await scenario(lane)
 
@@ -190,7 +209,10 @@ def test_an_async_job_is_journaled_before_its_first_poll_then_polled_every_inter
     # on_accepted was awaited to its end (5 virtual s) before any poll was sent.
     assert lane.journal == [("job-1", accepted, 5.0, 0)]
     assert [(name, what) for name, what, _ in lane.provider.calls] == [
-        ("submit", "job-1"), ("poll", "prov-77"), ("poll", "prov-77"), ("poll", "prov-77"),
+        ("submit", "job-1"),
+        ("poll", "prov-77"),
+        ("poll", "prov-77"),
+        ("poll", "prov-77"),
     ]
     poll_times = [at for name, _, at in lane.provider.calls if name == "poll"]
     assert poll_times == [5.0 + POLL_INTERVAL, 5.0 + 2 * POLL_INTERVAL, 5.0 + 3 * POLL_INTERVAL]
@@ -351,7 +373,9 @@ def test_the_in_flight_slot_is_held_from_submit_to_the_end_and_then_released() -
     ],
     ids=["permanent", "unknown", "retries-exhausted", "poll-deadline"],
 )
-def test_the_in_flight_slot_is_released_after_a_failure(submits: list[Any], polls: Any, error_type: type[ProviderError]) -> None:
+def test_the_in_flight_slot_is_released_after_a_failure(
+    submits: list[Any], polls: Any, error_type: type[ProviderError]
+) -> None:
     lane = Harness(submits=submits, polls=polls)
 
     lane.fail_job(error_type)
@@ -368,16 +392,25 @@ def test_with_one_slot_a_second_job_is_not_submitted_until_the_first_has_finishe
     )
 
     async def both(provider_lane: ProviderLane) -> list[LaneOutcome]:
-        return list(await asyncio.gather(*(
-            provider_lane.run(_job(key), INPUTS, accepted=None, on_accepted=lane.on_accepted) for key in ("a", "b")
-        )))
+        return list(
+            await asyncio.gather(
+                *(
+                    provider_lane.run(_job(key), INPUTS, accepted=None, on_accepted=lane.on_accepted)
+                    for key in ("a", "b")
+                )
+            )
+        )
 
     outcomes = lane.run(both)
 
     assert [outcome.result.provider_job_id for outcome in outcomes] == ["prov-a", "prov-b"]
     assert [(name, what) for name, what, _ in lane.provider.calls] == [
-        ("submit", "a"), ("poll", "prov-a"), ("poll", "prov-a"),
-        ("submit", "b"), ("poll", "prov-b"), ("poll", "prov-b"),
+        ("submit", "a"),
+        ("poll", "prov-a"),
+        ("poll", "prov-a"),
+        ("submit", "b"),
+        ("poll", "prov-b"),
+        ("poll", "prov-b"),
     ]
     assert lane.limiter.stats.peak_in_flight == 1
     assert lane.limiter.in_flight == 0

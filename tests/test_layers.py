@@ -105,7 +105,7 @@ def test_no_import_cycles() -> None:
         stack.append(module)
         for target in sorted(GRAPH[module]):
             if state.get(target) == 1:
-                cycles.append([*stack[stack.index(target):], target])
+                cycles.append([*stack[stack.index(target) :], target])
             elif target not in state:
                 visit(target)
         stack.pop()
@@ -150,7 +150,9 @@ def _isort_style(name: str) -> tuple[int, str]:
     return (0 if name.isupper() else 1 if name[:1].isupper() else 2, name)
 
 
-PACKAGES = sorted(name for name, path in MODULES.items() if path.name == "__init__.py" and "__all__" in path.read_text())
+PACKAGES = sorted(
+    name for name, path in MODULES.items() if path.name == "__init__.py" and "__all__" in path.read_text()
+)
 
 
 @pytest.mark.parametrize("package", PACKAGES)

@@ -11,12 +11,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tasks.core.config import load_config
+from tasks.core.models import Accepted
+from tasks.http import LimiterRegistry
 from tasks.pipeline.catalog import iter_catalog
 from tasks.pipeline.checkpoint import PENDING_DIR, Checkpointer, read_pending
-from tasks.core.config import load_config
 from tasks.pipeline.executor import run_shard
-from tasks.http import LimiterRegistry
-from tasks.core.models import Accepted
 from tasks.pipeline.plan import plan_jobs
 from tasks.sandbox import SandboxServer, SandboxSettings
 from tasks.storage.fs import Storage
@@ -25,7 +25,9 @@ from tests.helpers import make_catalog, write_config
 
 def test_a_journaled_job_reads_back_under_its_key(tmp_path: Path) -> None:
     storage = Storage(str(tmp_path))
-    accepted = Accepted(provider="fashn.edit", provider_job_id="job-1", request_id="r-1", detail_json='{"format": "png"}')
+    accepted = Accepted(
+        provider="fashn.edit", provider_job_id="job-1", request_id="r-1", detail_json='{"format": "png"}'
+    )
 
     async def journal() -> str:
         checkpoint = Checkpointer(storage, run_id="run", every_seconds=60, every_rows=100)
@@ -46,7 +48,9 @@ def slow_sandbox() -> Iterator[SandboxServer]:
         yield server
 
 
-def test_a_shard_stopped_mid_poll_is_resumed_by_polling_not_paying_again(tmp_path: Path, slow_sandbox: SandboxServer) -> None:
+def test_a_shard_stopped_mid_poll_is_resumed_by_polling_not_paying_again(
+    tmp_path: Path, slow_sandbox: SandboxServer
+) -> None:
     config = load_config(write_config(tmp_path, _fashn_config(tmp_path, slow_sandbox.base_url)))
     jobs = _jobs_of(tmp_path, config)
     storage = Storage(config.output.uri)
@@ -66,9 +70,13 @@ def test_a_shard_stopped_mid_poll_is_resumed_by_polling_not_paying_again(tmp_pat
     pending = read_pending(storage)
     assert set(pending) == {job.job_key for job in jobs}
 
-    summary = asyncio.run(run_shard(jobs, config, run_id="resumed", api_keys=keys, pending=pending, limiters=LimiterRegistry()))
+    summary = asyncio.run(
+        run_shard(jobs, config, run_id="resumed", api_keys=keys, pending=pending, limiters=LimiterRegistry())
+    )
     assert summary.counts == {"succeeded": len(jobs)}
-    billed = Counter(entry["request_id"] for entry in httpx.get(f"{slow_sandbox.base_url}/_sandbox/ledger").json()["entries"])
+    billed = Counter(
+        entry["request_id"] for entry in httpx.get(f"{slow_sandbox.base_url}/_sandbox/ledger").json()["entries"]
+    )
     assert billed == {job.job_key: 1 for job in jobs}  # each job paid for once, by the run that submitted it
     assert storage.list(PENDING_DIR, ".json") == []  # the journal is cleared once the results are durable
 
@@ -88,4 +96,3 @@ def _jobs_of(directory: Path, config=None):  # type: ignore[no-untyped-def]
     if config is None:
         config = load_config(write_config(directory, _fashn_config(directory, "http://127.0.0.1:9")))
     return [job for batch in iter_catalog(config.catalog) for job in plan_jobs(batch, config)]
-

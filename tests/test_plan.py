@@ -6,8 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tasks.pipeline.catalog import iter_catalog
 from tasks.core.config import parse_config
+from tasks.pipeline.catalog import iter_catalog
 from tasks.pipeline.plan import plan_jobs
 from tests.helpers import local_config, make_catalog
 
@@ -36,7 +36,9 @@ def test_keys_are_the_same_in_another_process(tmp_path: Path) -> None:
         "from tests.test_plan import keys_for; print(','.join(keys_for(Path(sys.argv[1]))))"
     )
     root = Path(__file__).parents[1]
-    there = subprocess.run([sys.executable, "-c", script, str(catalog)], cwd=root, capture_output=True, text=True, check=True)
+    there = subprocess.run(
+        [sys.executable, "-c", script, str(catalog)], cwd=root, capture_output=True, text=True, check=True
+    )
     assert there.stdout.strip().split(",") == here
 
 
@@ -63,7 +65,14 @@ def test_public_job_key_matches_the_planner(tmp_path: Path) -> None:
     config = parse_config(local_config(catalog, tmp_path / "out"))
     job = next(plan_jobs(next(iter_catalog(config.catalog)), config))
     recomputed = job_key(
-        row_id=job.row_id, variant=job.variant, image=job.image, prompt=job.prompt, provider=job.provider,
-        model=job.model, params=job.params, seed=job.seed, count=job.count,
+        row_id=job.row_id,
+        variant=job.variant,
+        image=job.image,
+        prompt=job.prompt,
+        provider=job.provider,
+        model=job.model,
+        params=job.params,
+        seed=job.seed,
+        count=job.count,
     )
     assert recomputed == job.job_key

@@ -18,9 +18,9 @@ from PIL import Image
 
 from tasks.core.config import ProviderSettings, RetrySettings
 from tasks.core.errors import AuthError, InsufficientCredits, InvalidRequest, JobFailed, ProviderError
+from tasks.core.models import EditJob, ImageRef, InputImage, JobInputs
 from tasks.http import RateLimit, RateLimiter, RetryPolicy, SystemClock
 from tasks.pipeline.lane import LaneOutcome, ProviderLane
-from tasks.core.models import EditJob, ImageRef, InputImage, JobInputs
 from tasks.providers.registry import known_providers, provider_class
 from tasks.sandbox import SandboxServer, SandboxSettings
 from tests.helpers import make_png
@@ -28,7 +28,12 @@ from tests.helpers import make_png
 KEY = "sandbox-key"
 BROKE = "broke-key-0000"
 REMOTE = [name for name in known_providers() if provider_class(name).remote]
-SANDBOX_PATH = {"picsart.edit": "picsart", "picsart.outpaint": "picsart", "pixapi.edits": "pixapi", "fashn.edit": "fashn"}
+SANDBOX_PATH = {
+    "picsart.edit": "picsart",
+    "picsart.outpaint": "picsart",
+    "pixapi.edits": "pixapi",
+    "fashn.edit": "fashn",
+}
 ASYNC_ONLY = {"fashn.edit"}
 FAST = {"async_seconds": 0.05, "keys": {KEY: {"credits": 1_000_000}, BROKE: {"credits": 0}}}
 
@@ -49,8 +54,16 @@ def fresh(sandbox: SandboxServer) -> SandboxServer:
 def job_for(name: str, *, count: int = 1, prompt: str = "sepia", params: dict[str, Any] | None = None) -> EditJob:
     model = {"pixapi.edits": "gemini-2.5-flash-image"}.get(name)
     return EditJob(
-        job_key=f"std-{name}-{count}-{prompt}", row_id="r1", variant="v", provider=name, model=model, prompt=prompt,
-        params_json=__import__("json").dumps(params or {}), seed=7, count=count, image=ImageRef("bytes", "x"),
+        job_key=f"std-{name}-{count}-{prompt}",
+        row_id="r1",
+        variant="v",
+        provider=name,
+        model=model,
+        prompt=prompt,
+        params_json=__import__("json").dumps(params or {}),
+        seed=7,
+        count=count,
+        image=ImageRef("bytes", "x"),
     )
 
 
@@ -59,12 +72,23 @@ def image_inputs(data: bytes | None = None) -> JobInputs:
 
 
 def run_lane(
-    name: str, sandbox: SandboxServer | None, job: EditJob, inputs: JobInputs, *, key: str = KEY, mode: str | None = None,
-    limiter: RateLimiter | None = None, attempts: int = 4,
+    name: str,
+    sandbox: SandboxServer | None,
+    job: EditJob,
+    inputs: JobInputs,
+    *,
+    key: str = KEY,
+    mode: str | None = None,
+    limiter: RateLimiter | None = None,
+    attempts: int = 4,
 ) -> LaneOutcome:
     base = f"{sandbox.provider_urls[SANDBOX_PATH[name]]}" if sandbox and name in SANDBOX_PATH else None
     settings = ProviderSettings(
-        base_url=base, mode=mode, poll_interval=0.02, poll_deadline=10, timeout=5,
+        base_url=base,
+        mode=mode,
+        poll_interval=0.02,
+        poll_deadline=10,
+        timeout=5,
         retry=RetrySettings(attempts=attempts, base=0.01, cap=0.2, jitter=0),
     )
     policy = RetryPolicy(attempts=attempts, base=0.01, cap=0.2, jitter=0)
@@ -131,7 +155,9 @@ def test_credits_are_recorded_and_match_the_sandbox_ledger(fresh: SandboxServer,
 
 
 @pytest.mark.parametrize("name", REMOTE)
-def test_wrong_key_is_an_auth_error_that_never_shows_the_key(fresh: SandboxServer, name: str, caplog: pytest.LogCaptureFixture) -> None:
+def test_wrong_key_is_an_auth_error_that_never_shows_the_key(
+    fresh: SandboxServer, name: str, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     secret = "sk-definitely-not-valid-123456"
     with pytest.raises(AuthError) as caught:
@@ -159,7 +185,10 @@ def test_5xx_and_429_are_retried_to_success_without_double_billing(fresh: Sandbo
     faults = {"seed": 3, "http_5xx": 0.3, "http_429": 0.3, "on_reads": False}
     httpx.put(f"{fresh.base_url}/_sandbox/faults", json=faults).raise_for_status()
     limiter = RateLimiter(RateLimit(requests=200, period=1))
-    outcomes = [run_lane(name, fresh, job_for(name, prompt=f"blur {i}"), image_inputs(), limiter=limiter, attempts=12) for i in range(6)]
+    outcomes = [
+        run_lane(name, fresh, job_for(name, prompt=f"blur {i}"), image_inputs(), limiter=limiter, attempts=12)
+        for i in range(6)
+    ]
     ledger = httpx.get(f"{fresh.base_url}/_sandbox/ledger").json()["entries"]
     assert len(ledger) == len({entry["request_id"] for entry in ledger}) == 6
     assert sum(outcome.attempts for outcome in outcomes) > 6  # the faults really happened
@@ -169,7 +198,9 @@ def test_5xx_and_429_are_retried_to_success_without_double_billing(fresh: Sandbo
 @pytest.fixture(scope="module")
 def limited_sandbox() -> Iterator[SandboxServer]:
     limited = {**FAST, "rate_limit": {"per_second": 4, "burst": 1}}
-    with SandboxServer(SandboxSettings.model_validate({n: dict(limited) for n in ("picsart", "pixapi", "fashn")})) as server:
+    with SandboxServer(
+        SandboxSettings.model_validate({n: dict(limited) for n in ("picsart", "pixapi", "fashn")})
+    ) as server:
         yield server
 
 
@@ -192,7 +223,14 @@ def test_rate_limit_headers_are_read_and_honoured(limited_sandbox: SandboxServer
     assert limited.context["status_code"] == 429 and 0 < limited.retry_after <= 1.0  # the provider's own wait
     limiter = RateLimiter(RateLimit(requests=50, period=1))  # told 12× too much: the 429s must slow it down
     for index in range(3):
-        run_lane(name, limited_sandbox, job_for(name, prompt=f"blur {index + 3}"), image_inputs(), limiter=limiter, attempts=20)
+        run_lane(
+            name,
+            limited_sandbox,
+            job_for(name, prompt=f"blur {index + 3}"),
+            image_inputs(),
+            limiter=limiter,
+            attempts=20,
+        )
     assert limiter.stats.rate_limited >= 1 and limiter.current_rate < 50
 
 

@@ -47,7 +47,9 @@ def test_s3_catalog_to_s3_output(s3_options: dict, tmp_path: Path) -> None:
     fs = s3fs.S3FileSystem(**s3_options)
     for index in range(3):
         fs.pipe(f"retouch-in/cat/images/{index}.png", make_png(seed=index))
-    frame = pl.DataFrame({"id": ["a", "b", "c"], "image": [f"images/{i}.png" for i in range(3)], "prompt": ["invert"] * 3})
+    frame = pl.DataFrame(
+        {"id": ["a", "b", "c"], "image": [f"images/{i}.png" for i in range(3)], "prompt": ["invert"] * 3}
+    )
     with fs.open("retouch-in/cat/catalog.parquet", "wb") as handle:
         frame.write_parquet(handle)
     config = {

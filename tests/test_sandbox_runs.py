@@ -26,7 +26,9 @@ ROWS = 4  # × (1 picsart-edit + 1 outpaint + 1 pixapi + 2 fashn seeds) = 20 job
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[SandboxServer]:
     fast = {"async_seconds": 0.05}
-    with SandboxServer(SandboxSettings.model_validate({n: dict(fast) for n in ("picsart", "pixapi", "fashn")})) as server:
+    with SandboxServer(
+        SandboxSettings.model_validate({n: dict(fast) for n in ("picsart", "pixapi", "fashn")})
+    ) as server:
         yield server
 
 
@@ -69,7 +71,9 @@ def test_all_four_providers_and_forecast_equals_the_sandbox_ledger(sandbox: Sand
     assert len({entry["request_id"] for entry in billed}) == len(billed) == 20
 
 
-def test_with_faults_every_job_ends_with_a_reason_and_nothing_is_billed_twice(sandbox: SandboxServer, config: Path) -> None:
+def test_with_faults_every_job_ends_with_a_reason_and_nothing_is_billed_twice(
+    sandbox: SandboxServer, config: Path
+) -> None:
     faults = {"seed": 11, "http_5xx": 0.10, "http_429": 0.05, "job_fail": 0.05, "malformed": 0.03, "output_404": 0.03}
     httpx.put(f"{sandbox.base_url}/_sandbox/faults", json=faults).raise_for_status()
     summary = edit_catalog(str(config), limit=ROWS)

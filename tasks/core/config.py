@@ -88,7 +88,9 @@ class EditVariant(_Strict):
         try:
             fields = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
         except ValueError as error:
-            raise ValueError(f"prompt template {template!r} does not parse ({error}); write {{{{ for a literal brace")
+            raise ValueError(
+                f"prompt template {template!r} does not parse ({error}); write {{{{ for a literal brace"
+            ) from None
         if any(not name or not name.isidentifier() for name in fields):
             raise ValueError(f"prompt template {template!r}: placeholders must be column names like {{prompt}}")
         return template
@@ -131,9 +133,7 @@ class ProviderSettings(_Strict):
     poll_interval: float = Field(2.0, gt=0, description="Seconds between polls of an async job.")
     poll_deadline: float = Field(600.0, gt=0, description="Seconds an async job may take before it is abandoned.")
     mode: Literal["sync", "async"] | None = Field(None, description="Provider-specific default when unset.")
-    resubmit_unknown: bool = Field(
-        False, description="Re-send a submit whose outcome is unknown (risks paying twice)."
-    )
+    resubmit_unknown: bool = Field(False, description="Re-send a submit whose outcome is unknown (risks paying twice).")
     options: dict[str, Any] = Field(default_factory=dict, description="Adapter-specific options.")
 
     def resolve_api_key(self) -> str | None:
@@ -200,10 +200,10 @@ class PipelineConfig(_Strict):
         if not isinstance(data, dict) or not isinstance(data.get("providers", {}), dict):
             return data  # the field validators name what is wrong
         given: dict[str, Any] = data.get("providers") or {}
-        edits = data.get("edits") if isinstance(data.get("edits"), list) else []
-        used = {edit.get("provider") for edit in edits if isinstance(edit, dict)} | set(given)
+        edits: list[Any] = data["edits"] if isinstance(data.get("edits"), list) else []
+        used = {str(edit.get("provider")) for edit in edits if isinstance(edit, dict)} | set(given)
         merged = dict(given)  # unknown names stay, for the validator to name
-        for name in used & set(known_providers()):
+        for name in sorted(used & set(known_providers())):
             raw = given.get(name)
             if raw is None or isinstance(raw, dict):
                 merged[name] = merge_defaults(name, raw)

@@ -14,10 +14,10 @@ __all__ = [
     "ImageRef",
     "InputImage",
     "JobInputs",
+    "JobStatus",
     "OutputImage",
     "ProviderResult",
     "StoredOutput",
-    "JobStatus",
 ]
 
 ImageKind = Literal["path", "url", "data", "bytes"]

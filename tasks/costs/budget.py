@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from tasks.core.config import BudgetConfig
+from tasks.core.models import EditJob
 from tasks.costs.forecast import Forecast
 from tasks.costs.prices import PriceTable, Quote
-from tasks.core.models import EditJob
 
 __all__ = ["BudgetTracker", "Reservation", "Spend"]
 
@@ -229,7 +229,8 @@ class _Caps:
                 found.append(f"forecast: {value:,.2f} {unit} for {scope} exceeds {self.label}.{name}={limit:g} "
                              f"(over by {value - limit:,.2f})")  # fmt: skip
             if unknown_jobs:
-                found.append(f"forecast: {unknown_jobs:,} job{'' if unknown_jobs == 1 else 's'} for {scope} without a known price, so "
+                jobs = f"{unknown_jobs:,} job{'' if unknown_jobs == 1 else 's'}"
+                found.append(f"forecast: {jobs} for {scope} without a known price, so "
                              f"{self.label}.{name} cannot be checked for them")  # fmt: skip
         return found
 

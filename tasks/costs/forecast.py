@@ -11,10 +11,10 @@ from typing import Any
 import polars as pl
 
 from tasks.core.config import ProviderSettings
+from tasks.core.models import EditJob
 from tasks.costs.duration import DurationEstimate, estimate_duration
 from tasks.costs.prices import PriceTable, Quote
 from tasks.costs.schema import Estimate
-from tasks.core.models import EditJob
 from tasks.storage.fs import Storage
 
 __all__ = ["FORECAST_SCHEMA", "Forecast", "ForecastGroup", "forecast", "read_forecast", "write_forecast"]
@@ -125,7 +125,6 @@ class Forecast:
             groups=tuple(ForecastGroup(**group) for group in data["groups"]),
             durations=tuple(DurationEstimate(**item) for item in data.get("durations", ())),
         )
-
 
 
 def forecast(

@@ -10,8 +10,8 @@ from typing import Any
 
 import polars as pl
 
-from tasks.costs.prices import Quote
 from tasks.core.models import EditResult
+from tasks.costs.prices import Quote
 from tasks.storage.fs import Storage
 
 __all__ = [

@@ -11,11 +11,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import ValidationError
 
+from tasks.core.errors import ConfigError, UnknownPrice
+from tasks.core.models import EditJob
 from tasks.costs.merge import merge_pricing
 from tasks.costs.options import option_values
 from tasks.costs.schema import DEFAULT, PriceEntry, PricingFile, ProviderPrices
-from tasks.core.errors import ConfigError, UnknownPrice
-from tasks.core.models import EditJob
 
 __all__ = ["DEFAULT_PRICING_PATH", "PriceTable", "Quote", "load_price_table"]
 

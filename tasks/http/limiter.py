@@ -321,4 +321,3 @@ class LimiterRegistry:
         """Forget the provider's limiter (between runs with different limits)."""
         with self._lock:
             self._limiters.pop(provider, None)
-

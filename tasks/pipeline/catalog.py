@@ -33,7 +33,9 @@ class CatalogRow:
     extras: dict[str, Any]
 
 
-def iter_catalog(config: CatalogConfig, *, limit: int | None = None, batch_size: int = 10_000) -> Iterator[list[CatalogRow]]:
+def iter_catalog(
+    config: CatalogConfig, *, limit: int | None = None, batch_size: int = 10_000
+) -> Iterator[list[CatalogRow]]:
     """Yield validated rows in batches; memory holds one batch plus the set of ids seen.
 
     Args:
@@ -130,7 +132,13 @@ def _rows(frame: pl.DataFrame, config: CatalogConfig, base: str, seen: set[str])
         _raise(f"duplicate id in column {mapping.id!r}", repeated)
     seen.update(ids.to_list())
     prompts = frame.get_column(mapping.prompt)
-    _fail_if(prompts.is_null() | (prompts.cast(pl.String).str.strip_chars() == ""), frame, ids, "null or empty prompt", mapping.prompt)
+    _fail_if(
+        prompts.is_null() | (prompts.cast(pl.String).str.strip_chars() == ""),
+        frame,
+        ids,
+        "null or empty prompt",
+        mapping.prompt,
+    )
     images = frame.get_column(mapping.image)
     _fail_if(images.is_null(), frame, ids, "null image", mapping.image)
     roles = {mapping.id, mapping.image, mapping.prompt, mapping.mask, mapping.image_context, mapping.image_version}
@@ -175,7 +183,9 @@ def _optional_ref(record: dict[str, Any], column: str | None, base: str) -> Imag
     return image_ref(record[column], base)
 
 
-def _fail_if(mask: pl.Series, frame: pl.DataFrame, ids: pl.Series, what: str, column: str, *, by_position: bool = False) -> None:
+def _fail_if(
+    mask: pl.Series, frame: pl.DataFrame, ids: pl.Series, what: str, column: str, *, by_position: bool = False
+) -> None:
     if not mask.any():
         return
     if by_position:
@@ -187,4 +197,6 @@ def _fail_if(mask: pl.Series, frame: pl.DataFrame, ids: pl.Series, what: str, co
 def _raise(what: str, labels: list[str]) -> None:
     shown = ", ".join(str(label) for label in labels[:_SHOWN])
     more = f" and {len(labels) - _SHOWN} more" if len(labels) > _SHOWN else ""
-    raise CatalogError(f"catalog has {len(labels)} row(s) with {what}: {shown}{more}", rows=labels[:_SHOWN], count=len(labels))
+    raise CatalogError(
+        f"catalog has {len(labels)} row(s) with {what}: {shown}{more}", rows=labels[:_SHOWN], count=len(labels)
+    )

@@ -6,16 +6,15 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import asdict
-
 from typing import Any
 
+from tasks.core.models import Accepted, EditJob, EditResult
 from tasks.costs.ledger import write_ledger_part
 from tasks.http.clock import Clock, SystemClock
-from tasks.core.models import Accepted, EditJob, EditResult
 from tasks.storage.fs import Storage
 from tasks.storage.results import write_results_part
 
-__all__ = ["Checkpointer", "PENDING_DIR", "prune_pending", "read_pending"]
+__all__ = ["PENDING_DIR", "Checkpointer", "prune_pending", "read_pending"]
 
 PENDING_DIR = "pending"
 

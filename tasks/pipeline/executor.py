@@ -10,20 +10,20 @@ from dataclasses import dataclass, field, replace
 
 import httpx
 
-from tasks.pipeline.checkpoint import Checkpointer
 from tasks.core.config import PipelineConfig, ProviderSettings
-from tasks.costs import BudgetTracker, billed_credits, ledger_rows, load_price_table
 from tasks.core.errors import RetouchError, SubmitOutcomeUnknown
-from tasks.http import Clock, LimiterRegistry, RateLimit, RateLimiter, RetryPolicy, SystemClock
-from tasks.pipeline.lane import ProviderLane
 from tasks.core.models import Accepted, EditJob, EditResult, ImageRef, InputImage, JobInputs
+from tasks.costs import BudgetTracker, billed_credits, ledger_rows, load_price_table
+from tasks.http import Clock, LimiterRegistry, RateLimit, RateLimiter, RetryPolicy, SystemClock
+from tasks.pipeline.checkpoint import Checkpointer
+from tasks.pipeline.lane import ProviderLane
 from tasks.pipeline.outputs import store_output
 from tasks.pipeline.progress import emit
 from tasks.providers.registry import provider_class
 from tasks.storage.fs import Storage
 from tasks.storage.sources import load_image
 
-__all__ = ["ShardSummary", "run_shard", "PROCESS_LIMITERS"]
+__all__ = ["PROCESS_LIMITERS", "ShardSummary", "run_shard"]
 
 # One limiter per provider per process, shared by every shard of every run in it.
 PROCESS_LIMITERS = LimiterRegistry()
@@ -80,7 +80,12 @@ async def run_shard(
         http = await stack.enter_async_context(_client(transport, 60.0))
         lanes = await _open_lanes(stack, {job.provider for job in jobs}, config, api_keys, limiters, clock, transport)
         checkpoint = await stack.enter_async_context(
-            Checkpointer(storage, run_id=run_id, every_seconds=config.execution.checkpoint_seconds, every_rows=config.execution.checkpoint_rows)
+            Checkpointer(
+                storage,
+                run_id=run_id,
+                every_seconds=config.execution.checkpoint_seconds,
+                every_rows=config.execution.checkpoint_rows,
+            )
         )
         gate = asyncio.Semaphore(config.execution.concurrency)
 
@@ -91,13 +96,17 @@ async def run_shard(
                 if reservation is not None and not reservation:
                     result = _skipped(job, run_id, reservation.reason or "budget cap reached")
                 else:
-                    result = await _run_job(job, lanes[job.provider], config, storage, http, accepted, checkpoint, run_id)
+                    result = await _run_job(
+                        job, lanes[job.provider], config, storage, http, accepted, checkpoint, run_id
+                    )
             quote = reservation.quote if reservation is not None else budget.table.quote_job(job, budget.at)
             rows: list[dict[str, object]] = []
             if result.status != "skipped":
                 rows = ledger_rows(result, quote)
                 spend = budget.settle(job, reservation, billed_credits(result, quote))
-                result = replace(result, credits=spend.credits if rows else result.credits, cost=spend.money if rows else 0.0)
+                result = replace(
+                    result, credits=spend.credits if rows else result.credits, cost=spend.money if rows else 0.0
+                )
             await checkpoint.add(result, rows)
             _count(summary, result)
             emit(run_id, result.status, len(result.outputs))
@@ -122,7 +131,13 @@ async def _open_lanes(
         client = await stack.enter_async_context(_client(transport, settings.timeout))
         adapter = provider_class(name)(settings=settings, client=client, api_key=api_keys.get(name))
         stack.push_async_callback(adapter.aclose)
-        lanes[name] = ProviderLane(adapter, settings=settings, policy=_policy(settings), clock=clock, limiter=_limiter(name, settings, limiters))
+        lanes[name] = ProviderLane(
+            adapter,
+            settings=settings,
+            policy=_policy(settings),
+            clock=clock,
+            limiter=_limiter(name, settings, limiters),
+        )
     return lanes
 
 
@@ -139,7 +154,9 @@ def _limiter(name: str, settings: ProviderSettings, limiters: LimiterRegistry) -
     if settings.rate_limit is None:
         return None
     limit = settings.rate_limit
-    wanted = RateLimit(requests=limit.requests, period=limit.period, max_in_flight=limit.max_in_flight, burst=limit.burst)
+    wanted = RateLimit(
+        requests=limit.requests, period=limit.period, max_in_flight=limit.max_in_flight, burst=limit.burst
+    )
     try:
         return limiters.get(name, wanted)
     except ValueError:
@@ -168,7 +185,9 @@ async def _run_job(
         outcome = await lane.run(job, inputs, accepted=accepted, on_accepted=checkpoint.record_accepted)
         result = outcome.result
         stored = await asyncio.to_thread(
-            lambda: tuple(store_output(storage, job, i, image, config.output.format) for i, image in enumerate(result.outputs))
+            lambda: tuple(
+                store_output(storage, job, i, image, config.output.format) for i, image in enumerate(result.outputs)
+            )
         )
         return EditResult(
             job=job,
@@ -195,9 +214,13 @@ async def _load_inputs(job: EditJob, lane: ProviderLane, http: httpx.AsyncClient
     async def load(ref: ImageRef | None, role: str) -> InputImage | None:
         if ref is None:
             return None
-        return await load_image(ref, http=http, storage_options=options, need_bytes=need_bytes, role=role, row_id=job.row_id)
+        return await load_image(
+            ref, http=http, storage_options=options, need_bytes=need_bytes, role=role, row_id=job.row_id
+        )
 
-    image, mask, context = await asyncio.gather(load(job.image, "image"), load(job.mask, "mask"), load(job.image_context, "image_context"))
+    image, mask, context = await asyncio.gather(
+        load(job.image, "image"), load(job.mask, "mask"), load(job.image_context, "image_context")
+    )
     assert image is not None
     return JobInputs(image=image, mask=mask, image_context=context)
 
@@ -223,8 +246,16 @@ def _failed(job: EditJob, error: Exception, run_id: str, started: float, accepte
 def _skipped(job: EditJob, run_id: str, reason: str) -> EditResult:
     now = time.time()
     return EditResult(
-        job=job, status="skipped", run_id=run_id, attempts=0, started_at=now, finished_at=now,
-        error_type="BudgetExceeded", error_message=reason, credits=0.0, cost=0.0,
+        job=job,
+        status="skipped",
+        run_id=run_id,
+        attempts=0,
+        started_at=now,
+        finished_at=now,
+        error_type="BudgetExceeded",
+        error_message=reason,
+        credits=0.0,
+        cost=0.0,
     )
 
 

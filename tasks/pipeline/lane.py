@@ -10,8 +10,8 @@ from typing import TypeVar
 
 from tasks.core.config import ProviderSettings
 from tasks.core.errors import ProviderTimeout, RateLimited, RetryableProviderError, SubmitOutcomeUnknown
-from tasks.http import AttemptLog, Clock, RateLimiter, RetryPolicy, retry_call
 from tasks.core.models import Accepted, EditJob, JobInputs, OutputImage, ProviderResult
+from tasks.http import AttemptLog, Clock, RateLimiter, RetryPolicy, retry_call
 from tasks.providers.base import Provider
 
 __all__ = ["LaneOutcome", "ProviderLane"]
@@ -52,7 +52,9 @@ class ProviderLane:
         self.limiter = limiter
         self.rng = rng or random.Random()
 
-    async def run(self, job: EditJob, inputs: JobInputs | None, *, accepted: Accepted | None, on_accepted: OnAccepted) -> LaneOutcome:
+    async def run(
+        self, job: EditJob, inputs: JobInputs | None, *, accepted: Accepted | None, on_accepted: OnAccepted
+    ) -> LaneOutcome:
         """Submit `job` (or resume polling `accepted`, recorded by an earlier run) until it ends.
 
         Raises:
@@ -89,7 +91,9 @@ class ProviderLane:
                 tried["risk"] = True
                 if not self.settings.resubmit_unknown:
                     raise
-                raise ProviderTimeout(f"{error.message}; re-sending as resubmit_unknown allows", **error.context) from error
+                raise ProviderTimeout(
+                    f"{error.message}; re-sending as resubmit_unknown allows", **error.context
+                ) from error
 
         try:
             outcome, log = await self._retried(attempt)

@@ -18,7 +18,9 @@ _EXTENSIONS = {"png": "png", "jpeg": "jpg", "jpg": "jpg", "webp": "webp"}
 _PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG", "jpg": "JPEG", "webp": "WEBP"}
 
 
-def store_output(storage: Storage, job: EditJob, index: int, output: OutputImage, convert_to: str | None) -> StoredOutput:
+def store_output(
+    storage: Storage, job: EditJob, index: int, output: OutputImage, convert_to: str | None
+) -> StoredOutput:
     """Verify the image decodes, convert it if asked, write it atomically, and describe it.
 
     Raises:
@@ -44,7 +46,13 @@ def store_output(storage: Storage, job: EditJob, index: int, output: OutputImage
         ) from None
     uri = storage.write_bytes(output_path(job, index, _EXTENSIONS[fmt]), data)
     return StoredOutput(
-        index=index, uri=uri, width=width, height=height, format=fmt, bytes=len(data), sha256=hashlib.sha256(data).hexdigest()
+        index=index,
+        uri=uri,
+        width=width,
+        height=height,
+        format=fmt,
+        bytes=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
     )
 
 

@@ -8,13 +8,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from tasks.pipeline.catalog import CatalogRow
 from tasks.core.config import EditVariant, PipelineConfig
 from tasks.core.errors import ConfigError
 from tasks.core.models import EditJob, ImageRef
+from tasks.pipeline.catalog import CatalogRow
 from tasks.providers.registry import provider_class
 
-__all__ = ["KEY_VERSION", "check_variants", "job_key", "plan_jobs", "render_prompt", "output_path"]
+__all__ = ["KEY_VERSION", "check_variants", "job_key", "output_path", "plan_jobs", "render_prompt"]
 
 # Bump when the canonical request changes shape, so old keys are not mistaken for new work.
 KEY_VERSION = 1
@@ -38,9 +38,7 @@ def check_variants(config: PipelineConfig) -> None:
                 ) from None
 
 
-def plan_jobs(
-    rows: Iterable[CatalogRow], config: PipelineConfig, *, provider: str | None = None
-) -> Iterator[EditJob]:
+def plan_jobs(rows: Iterable[CatalogRow], config: PipelineConfig, *, provider: str | None = None) -> Iterator[EditJob]:
     """Jobs for every row × variant × seed (only `provider`'s variants when given), lazily, in catalog order."""
     variants = [_VariantPlan.of(variant) for variant in config.edits if provider in (None, variant.provider)]
     for row in rows:
@@ -68,7 +66,11 @@ def plan_jobs(
 
 def render_prompt(variant: EditVariant, row: CatalogRow) -> str:
     """Fill the variant's prompt template from the row ({prompt} and any catalog column)."""
-    values = {"prompt": row.prompt, "id": row.id, **{key: "" if value is None else value for key, value in row.extras.items()}}
+    values = {
+        "prompt": row.prompt,
+        "id": row.id,
+        **{key: "" if value is None else value for key, value in row.extras.items()},
+    }
     try:
         return variant.prompt.format_map(values)
     except KeyError as error:
@@ -115,13 +117,15 @@ class _VariantPlan:
 # million rows the per-job cost matters. JSON never holds a raw newline and the seed comes last, so
 # joining the parts with newlines is unambiguous.
 def _row_fragment(row_id: str, image: ImageRef, mask: ImageRef | None, context: ImageRef | None) -> str:
-    return _canonical({
-        "v": KEY_VERSION,
-        "row": row_id,
-        "image": image.identity,
-        "mask": mask.identity if mask else None,
-        "context": context.identity if context else None,
-    })
+    return _canonical(
+        {
+            "v": KEY_VERSION,
+            "row": row_id,
+            "image": image.identity,
+            "mask": mask.identity if mask else None,
+            "context": context.identity if context else None,
+        }
+    )
 
 
 def _variant_fragment(name: str, provider: str, model: str | None, params: dict[str, Any], count: int) -> str:

@@ -7,18 +7,26 @@ import secrets
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
-from tasks.pipeline.catalog import iter_catalog
 from tasks.core.config import PipelineConfig, config_hash
-from tasks.costs import Forecast, PriceTable, forecast
 from tasks.core.models import EditJob
+from tasks.costs import Forecast, PriceTable, forecast
+from tasks.pipeline.catalog import iter_catalog
 from tasks.pipeline.plan import plan_jobs
 from tasks.storage.fs import Storage
 from tasks.storage.results import PriorWork, job_identity
 
-__all__ = ["PlanCounts", "RunSummary", "count_catalog_rows", "forecast_run", "iter_shards", "new_run_id", "write_manifest"]
+__all__ = [
+    "PlanCounts",
+    "RunSummary",
+    "count_catalog_rows",
+    "forecast_run",
+    "iter_shards",
+    "new_run_id",
+    "write_manifest",
+]
 
 
 def forecast_run(
@@ -33,12 +41,12 @@ def forecast_run(
     providers = {edit.provider for edit in config.edits}
     settings = {name: config.provider_settings(name) for name in providers}
     in_flight = config.execution.concurrency * config.execution.parallel_shards
-    return forecast(jobs, table, settings, at or datetime.now(timezone.utc).date(), concurrency=in_flight)
+    return forecast(jobs, table, settings, at or datetime.now(UTC).date(), concurrency=in_flight)
 
 
 def new_run_id() -> str:
     """Sortable and unique: UTC time plus a random suffix."""
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
 
 def count_catalog_rows(config: PipelineConfig, *, limit: int | None = None) -> int:
@@ -82,7 +90,9 @@ def iter_shards(
     """
     owns_unseen = unseen is None
     unseen = dict(prior.latest) if unseen is None else unseen
-    may_resubmit = {name: config.provider_settings(name).resubmit_unknown for name in {e.provider for e in config.edits}}
+    may_resubmit = {
+        name: config.provider_settings(name).resubmit_unknown for name in {e.provider for e in config.edits}
+    }
     shard: list[EditJob] = []
     for batch in iter_catalog(config.catalog, limit=limit):
         for job in plan_jobs(batch, config, provider=provider):
@@ -149,8 +159,8 @@ def write_manifest(storage: Storage, summary: RunSummary, config: PipelineConfig
     payload = summary.as_dict()
     payload.pop("manifest_uri", None)  # the manifest's own address is where the reader found it
     payload["config_hash"] = config_hash(config)
-    payload["started_at"] = datetime.fromtimestamp(summary.started_at, tz=timezone.utc).isoformat()
+    payload["started_at"] = datetime.fromtimestamp(summary.started_at, tz=UTC).isoformat()
     if summary.finished_at:
-        payload["finished_at"] = datetime.fromtimestamp(summary.finished_at, tz=timezone.utc).isoformat()
+        payload["finished_at"] = datetime.fromtimestamp(summary.finished_at, tz=UTC).isoformat()
     data = json.dumps(payload, indent=2, sort_keys=True, default=str).encode()
     return storage.write_bytes(f"runs/{summary.run_id}.json", data)

@@ -16,7 +16,6 @@ from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 import httpx
-
 from PIL import Image, UnidentifiedImageError
 
 from tasks.core.config import ProviderSettings
@@ -51,7 +50,7 @@ class Provider(ABC):
     def base_url(self) -> str:
         return (self.settings.base_url or self.default_base_url).rstrip("/")
 
-    @classmethod
+    @classmethod  # noqa: B027 - a hook: adapters with documented ranges override it
     def check_params(cls, params: dict[str, Any], *, model: str | None, count: int, seed: int | None) -> None:
         """Validate a variant's params against the documented ranges before anything is sent.
 
@@ -82,15 +81,25 @@ class Provider(ABC):
         except httpx.TimeoutException:
             raise ProviderTimeout(f"{self.name}: timed out fetching an output", provider=self.name) from None
         except httpx.HTTPError as error:
-            raise ProviderUnavailable(f"{self.name}: fetching an output failed: {type(error).__name__}", provider=self.name) from None
+            raise ProviderUnavailable(
+                f"{self.name}: fetching an output failed: {type(error).__name__}", provider=self.name
+            ) from None
         if response.status_code in (404, 410):
-            raise JobFailed(f"{self.name}: output is gone (HTTP {response.status_code}); it may have expired", provider=self.name, status_code=response.status_code)
+            raise JobFailed(
+                f"{self.name}: output is gone (HTTP {response.status_code}); it may have expired",
+                provider=self.name,
+                status_code=response.status_code,
+            )
         if response.status_code != 200:
-            raise ProviderUnavailable(f"{self.name}: fetching an output gave HTTP {response.status_code}", provider=self.name, status_code=response.status_code)
+            raise ProviderUnavailable(
+                f"{self.name}: fetching an output gave HTTP {response.status_code}",
+                provider=self.name,
+                status_code=response.status_code,
+            )
         _check_decodes(response.content, self.name)
         return OutputImage(data=response.content, format=output.format, source_url=output.source_url)
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - a hook: most adapters hold nothing of their own
         """Release what the adapter holds (the injected client is closed by its owner)."""
 
     def __repr__(self) -> str:  # never show the key
@@ -105,4 +114,6 @@ def _check_decodes(data: bytes, provider: str) -> None:
         with Image.open(io.BytesIO(data)) as image:
             image.verify()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise ProviderUnavailable(f"{provider}: an output's bytes do not decode (truncated?)", provider=provider) from None
+        raise ProviderUnavailable(
+            f"{provider}: an output's bytes do not decode (truncated?)", provider=provider
+        ) from None

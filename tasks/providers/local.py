@@ -11,8 +11,8 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from typing import Any, ClassVar
 
 from tasks.core.errors import ConfigError, SourceError
-from tasks.imaging import edit_image_bytes, parse_instructions
 from tasks.core.models import EditJob, JobInputs, OutputImage, ProviderResult
+from tasks.imaging import edit_image_bytes, parse_instructions
 from tasks.providers.base import Provider
 
 __all__ = ["LocalProvider"]

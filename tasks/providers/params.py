@@ -33,7 +33,7 @@ class IntRange:
 
     def check(self, name: str, value: Any) -> None:
         if not isinstance(value, int) or isinstance(value, bool):
-            raise ValueError(f"param {name}={value!r} must be an integer {_describe(self.low, self.high)}")  # noqa: TRY004 (check_params raises ValueError only)
+            raise ValueError(f"param {name}={value!r} must be an integer {_describe(self.low, self.high)}")
         check_range(name, value, self.low, self.high)
 
 
@@ -44,7 +44,7 @@ class NumberRange:
 
     def check(self, name: str, value: Any) -> None:
         if not isinstance(value, int | float) or isinstance(value, bool):
-            raise ValueError(f"param {name}={value!r} must be a number {_describe(self.low, self.high)}")  # noqa: TRY004
+            raise ValueError(f"param {name}={value!r} must be a number {_describe(self.low, self.high)}")
         check_range(name, value, self.low, self.high)
 
 
@@ -52,7 +52,7 @@ class NumberRange:
 class Bool:
     def check(self, name: str, value: Any) -> None:
         if not isinstance(value, bool):
-            raise ValueError(f"param {name}={value!r} must be true or false")  # noqa: TRY004
+            raise ValueError(f"param {name}={value!r} must be true or false")
 
 
 @dataclass(frozen=True)

@@ -16,15 +16,15 @@ import httpx
 
 from tasks.core.errors import InsufficientCredits, InvalidRequest, JobFailed, ProviderError
 from tasks.core.models import Accepted, EditJob, InputImage, JobInputs, OutputImage, ProviderResult
-from tasks.providers import params as p
 from tasks.http import transport as wire
+from tasks.providers import params as p
 from tasks.providers.remote import RemoteProvider
 
 __all__ = ["PicsartEdit", "PicsartOutpaint"]
 
 URL_MAX_LENGTH = 2083  # image_url / mask_url: "length between 1 and 2083"
 _FORMATS = ("JPG", "PNG", "WEBP")
-_ANCHORS = tuple(f"{x}-{y}" for x in ("left", "center", "right") for y in ("top", "middle", "bottom")) + ("pattern",)
+_ANCHORS = (*tuple(f"{x}-{y}" for x in ("left", "center", "right") for y in ("top", "middle", "bottom")), "pattern")
 _RESERVED = {
     "count": "set count on the variant (1..10)",
     "model": "set model on the variant",

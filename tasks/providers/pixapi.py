@@ -24,8 +24,8 @@ from tasks.core.errors import (
     RateLimited,
 )
 from tasks.core.models import Accepted, EditJob, JobInputs, OutputImage, ProviderResult
-from tasks.providers import params as p
 from tasks.http import transport as wire
+from tasks.providers import params as p
 from tasks.providers.remote import RemoteProvider
 
 __all__ = ["PixapiEdits"]

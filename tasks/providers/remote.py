@@ -167,7 +167,9 @@ class RemoteProvider(Provider):
             **{**context, "status_code": response.status_code, "request_id": meta.request_id},
         )
 
-    async def _status(self, path: str, accepted: Accepted) -> tuple[httpx.Response, dict[str, Any] | None, dict[str, Any]]:
+    async def _status(
+        self, path: str, accepted: Accepted
+    ) -> tuple[httpx.Response, dict[str, Any] | None, dict[str, Any]]:
         """GET a job's status: (reply, its JSON object or None for an empty 202, the error context).
 
         Raises:

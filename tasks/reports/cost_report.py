@@ -10,10 +10,10 @@ from typing import Any
 
 import polars as pl
 
-from tasks.reports.chart import spend_chart_png
-from tasks.reports.compare import actual_vs_forecast, cost_per_image, failures
 from tasks.costs.forecast import Forecast, read_forecast
 from tasks.costs.ledger import read_ledger
+from tasks.reports.chart import spend_chart_png
+from tasks.reports.compare import actual_vs_forecast, cost_per_image, failures
 from tasks.reports.markdown import fmt_count, fmt_credits, fmt_money, fmt_percent, markdown_table
 from tasks.storage.fs import Storage
 from tasks.storage.results import read_results

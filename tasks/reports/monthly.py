@@ -8,8 +8,8 @@ from typing import Any
 import polars as pl
 
 from tasks.costs.ledger import read_ledger
-from tasks.reports.markdown import fmt_count, fmt_credits, fmt_money, markdown_table
 from tasks.reports.cost_report import REPORTS_DIR, write_tables
+from tasks.reports.markdown import fmt_count, fmt_credits, fmt_money, markdown_table
 from tasks.storage.fs import Storage
 
 __all__ = ["MonthlySummary", "monthly_summary", "write_monthly_summary"]

@@ -14,10 +14,10 @@ from tasks.imaging import EditedImage
 from tasks.sandbox.editing import EditSpec
 from tasks.sandbox.fashn_request import MAX_SEED, EditInputs, read_run
 from tasks.sandbox.files import base_url, cdn_url
+from tasks.sandbox.fingerprints import request_fingerprint
 from tasks.sandbox.gate import ANY_METHOD, Problem, Rejected, accept, bearer_key, enter, not_found, pick, refund, reply
 from tasks.sandbox.inputs import LoadError, load_reference
 from tasks.sandbox.jobs import Failure, Job, JobError, JobState
-from tasks.sandbox.fingerprints import request_fingerprint
 from tasks.sandbox.prices import PriceError, unit_price
 from tasks.sandbox.responses import json_reply
 from tasks.sandbox.settings import FashnSettings, ProviderName
@@ -130,7 +130,8 @@ def _work(inputs: EditInputs, state: SandboxState, root: str) -> Callable[[Job],
         mask = await _load_optional(inputs.mask, load)
         await _load_optional(inputs.image_context, load)
         spec = EditSpec(
-            prompt=inputs.prompt, seeds=tuple((inputs.seed + index) % (MAX_SEED + 1) for index in range(inputs.num_images)),
+            prompt=inputs.prompt,
+            seeds=tuple((inputs.seed + index) % (MAX_SEED + 1) for index in range(inputs.num_images)),
             mask=mask, mask_region="inside", output_format=inputs.output_format,
         )  # fmt: skip
         return await edit_job(

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 import time
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from tasks.sandbox.fingerprints import key_fingerprint, request_fingerprint
+from tasks.sandbox.fingerprints import key_fingerprint
 from tasks.sandbox.settings import PROVIDERS, ProviderName, SandboxSettings
 
 __all__ = ["Balance", "Ledger", "LedgerEntry", "OutOfCredits"]

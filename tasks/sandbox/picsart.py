@@ -15,9 +15,9 @@ from starlette.routing import Route
 from tasks.imaging import EditedImage
 from tasks.sandbox.editing import EditSpec, derived_seed
 from tasks.sandbox.files import base_url, cdn_url
+from tasks.sandbox.fingerprints import request_fingerprint
 from tasks.sandbox.gate import ANY_METHOD, Caller, Problem, Rejected, accept, enter, not_found, reply
 from tasks.sandbox.jobs import Failure, Job, JobState
-from tasks.sandbox.fingerprints import request_fingerprint
 from tasks.sandbox.picsart_request import Painting, read_painting
 from tasks.sandbox.prices import PriceError, size_tier, unit_price
 from tasks.sandbox.responses import json_reply

@@ -14,9 +14,9 @@ from starlette.routing import Route
 from tasks.imaging import EditedImage
 from tasks.sandbox.editing import EditSpec, derived_seed
 from tasks.sandbox.files import base_url, cdn_url
+from tasks.sandbox.fingerprints import request_fingerprint
 from tasks.sandbox.gate import ANY_METHOD, Problem, Rejected, accept, bearer_key, enter, not_found, pick, refund, reply
 from tasks.sandbox.jobs import Failure, Job, JobState
-from tasks.sandbox.fingerprints import request_fingerprint
 from tasks.sandbox.pixapi_request import ImageEdit, read_edit
 from tasks.sandbox.prices import PriceError, size_tier, unit_price
 from tasks.sandbox.responses import json_reply

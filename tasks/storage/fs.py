@@ -99,5 +99,5 @@ class Storage:
             name = str(name).rstrip("/")
             base = name.rsplit("/", 1)[-1]
             if base.endswith(suffix) and not base.startswith("."):
-                found.append(name[len(prefix):] if name.startswith(prefix) else f"{relative}/{base}")
+                found.append(name[len(prefix) :] if name.startswith(prefix) else f"{relative}/{base}")
         return sorted(found)

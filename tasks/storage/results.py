@@ -6,7 +6,7 @@ import io
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
@@ -17,11 +17,11 @@ from tasks.storage.fs import Storage
 __all__ = [
     "RESULTS_DIR",
     "RESULT_SCHEMA",
-    "read_results",
-    "result_rows",
     "PriorWork",
     "job_identity",
     "prior_work",
+    "read_results",
+    "result_rows",
     "succeeded_keys",
     "write_results_part",
 ]
@@ -184,11 +184,10 @@ def prior_work(storage: Storage) -> PriorWork:
 
 
 def _timestamp(epoch: float | None) -> datetime | None:
-    return datetime.fromtimestamp(epoch, tz=timezone.utc) if epoch is not None else None
+    return datetime.fromtimestamp(epoch, tz=UTC) if epoch is not None else None
 
 
 def _latency_ms(result: EditResult) -> float | None:
     if result.started_at is None or result.finished_at is None:
         return None
     return round((result.finished_at - result.started_at) * 1000, 3)
-

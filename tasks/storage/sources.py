@@ -59,7 +59,9 @@ async def load_image(
     """
     if ref.kind == "url" and ref.value.startswith(("http://", "https://")):
         if not need_bytes:
-            return InputImage(data=None, media_type=_guess_from_name(ref.value), url=ref.value, filename=_name(ref.value))
+            return InputImage(
+                data=None, media_type=_guess_from_name(ref.value), url=ref.value, filename=_name(ref.value)
+            )
         data = await _fetch_http(ref.value, http, role=role, row_id=row_id)
     elif ref.kind == "data":
         data = _decode_data_uri(ref.value, role=role, row_id=row_id)
@@ -83,7 +85,9 @@ def _read_fsspec(ref: ImageRef, storage_options: dict[str, Any], role: str, row_
     except FileNotFoundError:
         raise SourceError(f"row {row_id}: {role} {ref.value} does not exist", row_id=row_id, column=role) from None
     except (OSError, ValueError) as error:
-        raise SourceError(f"row {row_id}: cannot read {role} {ref.value}: {error}", row_id=row_id, column=role) from None
+        raise SourceError(
+            f"row {row_id}: cannot read {role} {ref.value}: {error}", row_id=row_id, column=role
+        ) from None
 
 
 async def _fetch_http(url: str, http: httpx.AsyncClient, *, role: str, row_id: str) -> bytes:
@@ -119,7 +123,12 @@ def _name(value: str) -> str:
 
 def _guess_from_name(url: str) -> str:
     lowered = url.split("?", 1)[0].lower()
-    for suffix, media_type in ((".png", "image/png"), (".jpg", "image/jpeg"), (".jpeg", "image/jpeg"), (".webp", "image/webp")):
+    for suffix, media_type in (
+        (".png", "image/png"),
+        (".jpg", "image/jpeg"),
+        (".jpeg", "image/jpeg"),
+        (".webp", "image/webp"),
+    ):
         if lowered.endswith(suffix):
             return media_type
     return "application/octet-stream"

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from tasks.core.config import BudgetConfig, ProviderSettings
-from tasks.costs import BudgetTracker, PriceTable, forecast, load_price_table
 from tasks.core.errors import UnknownPrice
+from tasks.costs import BudgetTracker, PriceTable, forecast, load_price_table
 from tests.costs.kit import TODAY, make_job
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from tasks.core.config import ProviderSettings, parse_config
-from tasks.reports import forecast_markdown
+from tasks.core.models import EditJob
 from tasks.costs import (
     Forecast,
     PriceTable,
@@ -18,7 +18,7 @@ from tasks.costs import (
     requests_per_job,
     write_forecast,
 )
-from tasks.core.models import EditJob
+from tasks.reports import forecast_markdown
 from tasks.storage.fs import Storage
 from tests.costs.kit import TODAY, make_job
 
@@ -129,10 +129,13 @@ def test_no_configured_limit_is_unbounded_and_settings_mode_wins(table: PriceTab
 
 
 def test_a_provider_the_config_leaves_unset_is_forecast_at_its_documented_defaults(table: PriceTable) -> None:
-    config = parse_config({
-        "catalog": {"uri": "c.parquet"}, "output": {"uri": "out"},
-        "edits": [{"name": "e", "provider": "picsart.edit"}],
-    })
+    config = parse_config(
+        {
+            "catalog": {"uri": "c.parquet"},
+            "output": {"uri": "out"},
+            "edits": [{"name": "e", "provider": "picsart.edit"}],
+        }
+    )
     settings = {"picsart.edit": config.provider_settings("picsart.edit")}  # defaults merged once, at load
     result = forecast([make_job("picsart.edit", None, count=2)], table, settings, TODAY)
     (estimate,) = result.durations

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from tasks.costs import LEDGER_SCHEMA, PriceTable, billed_credits, ledger_rows, read_ledger, write_ledger_part
 from tasks.core.models import EditJob, EditResult, StoredOutput
+from tasks.costs import LEDGER_SCHEMA, PriceTable, billed_credits, ledger_rows, read_ledger, write_ledger_part
 from tasks.storage.fs import Storage
 from tests.costs.kit import TODAY, make_job
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from tasks.core.config import parse_config
+from tasks.core.errors import ConfigError, UnknownPrice
 from tasks.costs import PriceTable, load_price_table, size_tier
 from tasks.costs.schema import SizeTier
-from tasks.core.errors import ConfigError, UnknownPrice
 from tasks.providers.registry import known_providers
 from tests.costs.kit import TODAY, make_job
 
@@ -154,7 +154,7 @@ def test_unknown_option_value_is_named(table: PriceTable) -> None:
 
 
 def test_unknown_provider(table: PriceTable) -> None:
-    with pytest.raises(UnknownPrice, match="no prices for provider 'acme.edit'"):
+    with pytest.raises(UnknownPrice, match=r"no prices for provider 'acme\.edit'"):
         table.quote("acme.edit", "x", {"a": 1}, 1, TODAY)
 
 

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from tasks.core.config import BudgetConfig
+from tasks.core.models import EditJob, EditResult
 from tasks.costs import (
     LEDGER_SCHEMA,
     BudgetTracker,
@@ -23,7 +24,6 @@ from tasks.costs import (
     write_ledger_part,
 )
 from tasks.reports import monthly_summary, write_cost_report, write_monthly_summary
-from tasks.core.models import EditJob, EditResult
 from tasks.storage.fs import Storage
 from tasks.storage.results import write_results_part
 from tests.costs.kit import TODAY, make_job

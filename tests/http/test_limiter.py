@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import itertools
 import math
 import threading
 
@@ -46,7 +47,7 @@ def test_a_per_minute_limit_is_held_and_nearly_filled(clock) -> None:
 
     times = asyncio.run(_grant_times(limiter, clock, workers=50, each=30))
 
-    gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
     assert min(gaps) == pytest.approx(60 / 500)
     for minute, count in _per_window([t + 1e-9 for t in times], 60).items():
         assert 0.95 * 500 <= count <= 500, (minute, count)
@@ -142,7 +143,7 @@ def test_a_429_pauses_everyone_until_retry_after_then_slows_down(clock) -> None:
     after = [t for t in times if t > 1.05]
     assert len(before) == 11  # 0.0 .. 1.0
     assert after[0] == pytest.approx(4.05)
-    assert [b - a for a, b in zip(after, after[1:])] == pytest.approx([1 / 7] * (len(after) - 1))
+    assert [b - a for a, b in itertools.pairwise(after)] == pytest.approx([1 / 7] * (len(after) - 1))
     assert limiter.current_rate == pytest.approx(7)
     assert limiter.stats.rate_limited == 1
     assert limiter.stats.pauses == 1
@@ -198,7 +199,7 @@ def test_successes_recover_the_configured_rate_and_no_more(clock) -> None:
         return await _grant_times(limiter, clock, workers=5, each=2)
 
     times = asyncio.run(main())
-    assert [b - a for a, b in zip(times, times[1:])] == pytest.approx([0.1] * 9)
+    assert [b - a for a, b in itertools.pairwise(times)] == pytest.approx([0.1] * 9)
 
 
 def test_the_rate_never_drops_below_its_floor(clock) -> None:
@@ -269,8 +270,13 @@ def test_release_without_acquire_is_an_error(clock) -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    [{"requests": 0}, {"requests": 1, "period": 0}, {"requests": 1, "max_in_flight": 0},
-     {"requests": 1, "burst": 0}, {"requests": 1, "min_rate_fraction": 0}],
+    [
+        {"requests": 0},
+        {"requests": 1, "period": 0},
+        {"requests": 1, "max_in_flight": 0},
+        {"requests": 1, "burst": 0},
+        {"requests": 1, "min_rate_fraction": 0},
+    ],
 )
 def test_a_rate_limit_rejects_values_out_of_range(bad: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="out of range"):

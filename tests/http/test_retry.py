@@ -40,7 +40,7 @@ def _run(call: Callable[[], Awaitable[str]], policy: RetryPolicy, clock, **kwarg
 
 def test_retryable_errors_are_retried_until_success(clock) -> None:
     first, second = ProviderUnavailable("503"), ProviderTimeout("slow")
-    call, calls = _failing(first, second)
+    call, _calls = _failing(first, second)
 
     result, log = _run(call, STEADY, clock)
 
@@ -179,7 +179,7 @@ def test_on_retry_hears_each_retry_before_its_wait(clock) -> None:
 
 def test_no_wait_never_sleeps_even_when_asked_to(clock) -> None:
     errors = [RateLimited("429", retry_after=60), ProviderUnavailable("503"), ProviderTimeout("slow")]
-    call, calls = _failing(*errors)
+    call, _calls = _failing(*errors)
 
     result, log = _run(call, NO_WAIT, clock)
 
@@ -187,9 +187,7 @@ def test_no_wait_never_sleeps_even_when_asked_to(clock) -> None:
     assert clock.slept == []
 
 
-@pytest.mark.parametrize(
-    "bad", [{"attempts": 0}, {"base": -1}, {"cap": -1}, {"jitter": -0.1}, {"total": -1}]
-)
+@pytest.mark.parametrize("bad", [{"attempts": 0}, {"base": -1}, {"cap": -1}, {"jitter": -0.1}, {"total": -1}])
 def test_a_policy_rejects_values_out_of_range(bad: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="RetryPolicy"):
         RetryPolicy(**bad)  # type: ignore[arg-type]
