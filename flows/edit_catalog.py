@@ -33,7 +33,8 @@ from tasks.pipeline.run import (
 )
 from tasks.reports import forecast_markdown
 from tasks.storage.fs import Storage
-from tasks.storage.results import RESULTS_DIR, prior_work
+from tasks.storage.layout import RESULTS_DIR
+from tasks.storage.results import prior_work
 
 __all__ = ["edit_catalog", "prepare"]
 

@@ -12,14 +12,15 @@ from tasks.core.errors import StorageError
 from tasks.costs import load_price_table
 from tasks.reports import CostReport, write_cost_report, write_monthly_summary
 from tasks.storage.fs import Storage
+from tasks.storage.layout import RUNS_DIR, manifest_path, run_id_of_manifest
 
 __all__ = ["cost_report", "latest_run_id", "publish_cost_report"]
 
 
 def latest_run_id(storage: Storage) -> str | None:
     """The newest run under the storage root that has a manifest (run ids sort by time)."""
-    manifests = storage.list("runs", ".json")
-    return manifests[-1].rsplit("/", 1)[-1].removesuffix(".json") if manifests else None
+    manifests = storage.list(RUNS_DIR, ".json")
+    return run_id_of_manifest(manifests[-1]) if manifests else None
 
 
 def publish_cost_report(storage: Storage, run_id: str, currency: str) -> CostReport:
@@ -42,11 +43,11 @@ def cost_report(
     """
     storage = Storage(output_uri, storage_options)
     run_id = run_id or latest_run_id(storage)
-    if run_id is None or not storage.exists(f"runs/{run_id}.json"):
+    if run_id is None or not storage.exists(manifest_path(run_id)):
         raise StorageError(
-            f"no run {run_id or ''} under {output_uri}: runs/ has {len(storage.list('runs', '.json'))} manifest(s)"
+            f"no run {run_id or ''} under {output_uri}: runs/ has {len(storage.list(RUNS_DIR, '.json'))} manifest(s)"
         )
-    manifest = json.loads(storage.read_bytes(f"runs/{run_id}.json"))
+    manifest = json.loads(storage.read_bytes(manifest_path(run_id)))
     currency = manifest.get("currency") or load_price_table().currency
     report = publish_cost_report(storage, run_id, currency)
     monthly = write_monthly_summary(storage, currency=currency)

@@ -19,13 +19,14 @@ import pytest
 from tasks.core.config import PipelineConfig, parse_config
 from tasks.core.errors import StorageError
 from tasks.core.models import Accepted, EditJob, EditResult, ImageRef, JobStatus
-from tasks.costs.ledger import LEDGER_DIR, read_ledger
+from tasks.costs.ledger import read_ledger
 from tasks.http import LimiterRegistry
-from tasks.pipeline.checkpoint import PENDING_DIR, Checkpointer, read_pending
+from tasks.pipeline.checkpoint import Checkpointer, read_pending
 from tasks.pipeline.executor import run_shard
 from tasks.pipeline.run import PlanCounts, iter_shards
 from tasks.storage import Storage
-from tasks.storage.results import RESULTS_DIR, prior_work, read_results, write_results_part
+from tasks.storage.layout import LEDGER_DIR, PENDING_DIR, RESULTS_DIR
+from tasks.storage.results import prior_work, read_results, write_results_part
 from tests.fakes import FakeClock
 from tests.helpers import local_config, make_catalog
 

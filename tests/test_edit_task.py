@@ -12,10 +12,11 @@ from prefect.states import Failed
 from tasks.core.config import parse_config
 from tasks.core.errors import InvalidRequest, StorageError
 from tasks.edit import _infrastructure_fault, _still_to_do
-from tasks.pipeline.checkpoint import PENDING_DIR, read_pending
+from tasks.pipeline.checkpoint import read_pending
 from tasks.pipeline.executor import run_shard
 from tasks.pipeline.run import PlanCounts, iter_shards
 from tasks.storage.fs import Storage
+from tasks.storage.layout import PENDING_DIR
 from tasks.storage.results import PriorWork
 from tests.helpers import local_config, make_catalog
 

@@ -15,11 +15,12 @@ from tasks.core.config import load_config
 from tasks.core.models import Accepted
 from tasks.http import LimiterRegistry
 from tasks.pipeline.catalog import iter_catalog
-from tasks.pipeline.checkpoint import PENDING_DIR, Checkpointer, read_pending
+from tasks.pipeline.checkpoint import Checkpointer, read_pending
 from tasks.pipeline.executor import run_shard
 from tasks.pipeline.plan import plan_jobs
 from tasks.sandbox import SandboxServer, SandboxSettings
 from tasks.storage.fs import Storage
+from tasks.storage.layout import PENDING_DIR
 from tests.helpers import make_catalog, write_config
 
 

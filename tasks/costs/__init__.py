@@ -4,7 +4,6 @@ from tasks.costs.budget import BudgetTracker, Reservation, Spend
 from tasks.costs.duration import DurationEstimate, estimate_duration, requests_per_job
 from tasks.costs.forecast import FORECAST_SCHEMA, Forecast, ForecastGroup, forecast, read_forecast, write_forecast
 from tasks.costs.ledger import (
-    LEDGER_DIR,
     LEDGER_SCHEMA,
     billed_credits,
     ledger_frame,
@@ -18,7 +17,6 @@ from tasks.costs.prices import DEFAULT_PRICING_PATH, PriceTable, Quote, load_pri
 __all__ = [
     "DEFAULT_PRICING_PATH",
     "FORECAST_SCHEMA",
-    "LEDGER_DIR",
     "LEDGER_SCHEMA",
     "BudgetTracker",
     "DurationEstimate",

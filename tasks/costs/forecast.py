@@ -16,6 +16,7 @@ from tasks.costs.duration import DurationEstimate, estimate_duration
 from tasks.costs.prices import PriceTable, Quote
 from tasks.costs.schema import Estimate
 from tasks.storage.fs import Storage
+from tasks.storage.layout import forecast_path
 
 __all__ = ["FORECAST_SCHEMA", "Forecast", "ForecastGroup", "forecast", "read_forecast", "write_forecast"]
 
@@ -174,13 +175,13 @@ def write_forecast(storage: Storage, result: Forecast, *, run_id: str) -> str:
     """Save the forecast's groups as `reports/<run_id>/forecast.parquet`; returns its URL."""
     buffer = io.BytesIO()
     result.to_frame().write_parquet(buffer)
-    return storage.write_bytes(f"reports/{run_id}/forecast.parquet", buffer.getvalue())
+    return storage.write_bytes(forecast_path(run_id), buffer.getvalue())
 
 
 def read_forecast(storage: Storage, *, run_id: str) -> pl.DataFrame | None:
     """The forecast saved by `write_forecast` for `run_id`, or None if there is none."""
     try:
-        return pl.read_parquet(io.BytesIO(storage.read_bytes(f"reports/{run_id}/forecast.parquet")))
+        return pl.read_parquet(io.BytesIO(storage.read_bytes(forecast_path(run_id))))
     except FileNotFoundError:
         return None
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import uuid
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -13,9 +12,9 @@ import polars as pl
 from tasks.core.models import EditResult
 from tasks.costs.prices import Quote
 from tasks.storage.fs import Storage
+from tasks.storage.layout import LEDGER_DIR, ledger_part_path
 
 __all__ = [
-    "LEDGER_DIR",
     "LEDGER_SCHEMA",
     "billed_credits",
     "ledger_frame",
@@ -24,7 +23,6 @@ __all__ = [
     "write_ledger_part",
 ]
 
-LEDGER_DIR = "costs"
 
 LEDGER_SCHEMA: dict[str, pl.DataType] = {
     "run_id": pl.String(),
@@ -114,7 +112,7 @@ def write_ledger_part(storage: Storage, rows: Iterable[dict[str, Any]], *, run_i
         return None
     buffer = io.BytesIO()
     ledger_frame(materialised).write_parquet(buffer, compression="zstd")
-    return storage.write_bytes(f"{LEDGER_DIR}/part-{run_id}-{uuid.uuid4().hex[:12]}.parquet", buffer.getvalue())
+    return storage.write_bytes(ledger_part_path(run_id), buffer.getvalue())
 
 
 def read_ledger(storage: Storage, *, run_id: str | None = None) -> pl.DataFrame:

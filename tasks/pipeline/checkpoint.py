@@ -12,11 +12,10 @@ from tasks.core.models import Accepted, EditJob, EditResult
 from tasks.costs.ledger import write_ledger_part
 from tasks.http.clock import Clock, SystemClock
 from tasks.storage.fs import Storage
+from tasks.storage.layout import PENDING_DIR, pending_path
 from tasks.storage.results import write_results_part
 
-__all__ = ["PENDING_DIR", "Checkpointer", "prune_pending", "read_pending"]
-
-PENDING_DIR = "pending"
+__all__ = ["Checkpointer", "prune_pending", "read_pending"]
 
 
 def read_pending(storage: Storage) -> dict[str, Accepted]:
@@ -39,7 +38,7 @@ def prune_pending(storage: Storage, pending: dict[str, Accepted], done: set[str]
     """Drop journal entries of jobs whose results are already durable (a crash between writing a part
     and clearing its entries leaves them); returns the entries still worth polling."""
     for key in [key for key in pending if key in done]:
-        storage.delete(f"{PENDING_DIR}/{key}.json")
+        storage.delete(pending_path(key))
         del pending[key]
     return pending
 
@@ -81,7 +80,7 @@ class Checkpointer:
     async def record_accepted(self, job: EditJob, accepted: Accepted) -> None:
         """Journal an accepted async job before its first poll."""
         payload = json.dumps({"job_key": job.job_key, **asdict(accepted)}).encode()
-        await asyncio.to_thread(self.storage.write_bytes, f"{PENDING_DIR}/{job.job_key}.json", payload)
+        await asyncio.to_thread(self.storage.write_bytes, pending_path(job.job_key), payload)
         self._journaled.add(job.job_key)
 
     def track(self, job_key: str) -> None:
@@ -119,7 +118,7 @@ class Checkpointer:
             for result in batch:
                 if result.job.job_key in self._journaled:
                     self._journaled.discard(result.job.job_key)
-                    await asyncio.to_thread(self.storage.delete, f"{PENDING_DIR}/{result.job.job_key}.json")
+                    await asyncio.to_thread(self.storage.delete, pending_path(result.job.job_key))
 
     async def _tick(self) -> None:
         while True:

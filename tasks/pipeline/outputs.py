@@ -9,8 +9,8 @@ from PIL import Image, UnidentifiedImageError
 
 from tasks.core.errors import ProviderUnavailable
 from tasks.core.models import EditJob, OutputImage, StoredOutput
-from tasks.pipeline.plan import output_path
 from tasks.storage.fs import Storage
+from tasks.storage.layout import image_path
 
 __all__ = ["store_output"]
 
@@ -44,7 +44,7 @@ def store_output(
             provider=job.provider,
             row_id=job.row_id,
         ) from None
-    uri = storage.write_bytes(output_path(job, index, _EXTENSIONS[fmt]), data)
+    uri = storage.write_bytes(image_path(job.variant, job.job_key, index, _EXTENSIONS[fmt]), data)
     return StoredOutput(
         index=index,
         uri=uri,

@@ -14,7 +14,7 @@ from tasks.core.models import EditJob, ImageRef
 from tasks.pipeline.catalog import CatalogRow
 from tasks.providers.registry import provider_class
 
-__all__ = ["KEY_VERSION", "check_variants", "job_key", "output_path", "plan_jobs", "render_prompt"]
+__all__ = ["KEY_VERSION", "check_variants", "job_key", "plan_jobs", "render_prompt"]
 
 # Bump when the canonical request changes shape, so old keys are not mistaken for new work.
 KEY_VERSION = 1
@@ -139,8 +139,3 @@ def _canonical(value: dict[str, Any]) -> str:
 def _digest(row_fragment: str, variant_fragment: str, prompt: str, seed: int | None) -> str:
     text = f"{row_fragment}\n{variant_fragment}\n{prompt}\n{seed}"
     return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
-def output_path(job: EditJob, index: int, extension: str) -> str:
-    """Where output `index` of `job` is stored, relative to `output.uri`."""
-    return f"images/{job.variant}/{job.job_key[:2]}/{job.job_key}_{index}.{extension}"

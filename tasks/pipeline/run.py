@@ -16,6 +16,7 @@ from tasks.costs import Forecast, PriceTable, forecast
 from tasks.pipeline.catalog import iter_catalog
 from tasks.pipeline.plan import plan_jobs
 from tasks.storage.fs import Storage
+from tasks.storage.layout import manifest_path
 from tasks.storage.results import PriorWork, job_identity
 
 __all__ = [
@@ -163,4 +164,4 @@ def write_manifest(storage: Storage, summary: RunSummary, config: PipelineConfig
     if summary.finished_at:
         payload["finished_at"] = datetime.fromtimestamp(summary.finished_at, tz=UTC).isoformat()
     data = json.dumps(payload, indent=2, sort_keys=True, default=str).encode()
-    return storage.write_bytes(f"runs/{summary.run_id}.json", data)
+    return storage.write_bytes(manifest_path(summary.run_id), data)

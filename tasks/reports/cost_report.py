@@ -16,11 +16,10 @@ from tasks.reports.chart import spend_chart_png
 from tasks.reports.compare import actual_vs_forecast, cost_per_image, failures
 from tasks.reports.markdown import fmt_count, fmt_credits, fmt_money, fmt_percent, markdown_table
 from tasks.storage.fs import Storage
+from tasks.storage.layout import manifest_path, report_dir
 from tasks.storage.results import read_results
 
 __all__ = ["CostReport", "build_cost_report", "load_forecast", "write_cost_report", "write_tables"]
-
-REPORTS_DIR = "reports"
 
 
 @dataclass(frozen=True)
@@ -70,7 +69,7 @@ def write_cost_report(
     ledger = read_ledger(storage, run_id=run_id)
     planned = forecast if forecast is not None else load_forecast(storage, run_id=run_id)
     report, frames = _build(results, ledger, planned, run_id=run_id, currency=currency)
-    base = f"{REPORTS_DIR}/{run_id}"
+    base = report_dir(run_id)
     uris = {
         "report.md": storage.write_bytes(f"{base}/report.md", report.markdown.encode()),
         "spend.png": storage.write_bytes(f"{base}/spend.png", report.png),
@@ -96,7 +95,7 @@ def load_forecast(storage: Storage, *, run_id: str) -> pl.DataFrame | None:
     if frame is not None:
         return frame
     try:
-        manifest = json.loads(storage.read_bytes(f"runs/{run_id}.json"))
+        manifest = json.loads(storage.read_bytes(manifest_path(run_id)))
     except FileNotFoundError:
         return None
     data = manifest.get("forecast") if isinstance(manifest, dict) else None

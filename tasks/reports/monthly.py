@@ -8,9 +8,10 @@ from typing import Any
 import polars as pl
 
 from tasks.costs.ledger import read_ledger
-from tasks.reports.cost_report import REPORTS_DIR, write_tables
+from tasks.reports.cost_report import write_tables
 from tasks.reports.markdown import fmt_count, fmt_credits, fmt_money, markdown_table
 from tasks.storage.fs import Storage
+from tasks.storage.layout import MONTHLY_REPORT_DIR
 
 __all__ = ["MonthlySummary", "monthly_summary", "write_monthly_summary"]
 
@@ -65,7 +66,7 @@ def write_monthly_summary(storage: Storage, *, currency: str) -> MonthlySummary:
     ]  # fmt: skip
     body = markdown_table(shown, _COLUMNS) if shown else "No billed requests yet."
     markdown = f"# Spend by month and provider ({currency})\n\n{body}\n"
-    base = f"{REPORTS_DIR}/monthly"
+    base = MONTHLY_REPORT_DIR
     uris = {"summary.md": storage.write_bytes(f"{base}/summary.md", markdown.encode())}
     uris.update(write_tables(storage, base, {"summary": frame}))
     return MonthlySummary(markdown, frame.to_dicts(), uris)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -13,9 +12,9 @@ import polars as pl
 
 from tasks.core.models import EditResult
 from tasks.storage.fs import Storage
+from tasks.storage.layout import RESULTS_DIR, results_part_path
 
 __all__ = [
-    "RESULTS_DIR",
     "RESULT_SCHEMA",
     "PriorWork",
     "job_identity",
@@ -26,7 +25,6 @@ __all__ = [
     "write_results_part",
 ]
 
-RESULTS_DIR = "results"
 
 # The fixed columns, in order; the catalog's extra columns follow them.
 RESULT_SCHEMA: dict[str, pl.DataType] = {
@@ -134,7 +132,7 @@ def write_results_part(storage: Storage, results: Iterable[EditResult], *, run_i
         return None
     buffer = io.BytesIO()
     results_frame(rows).write_parquet(buffer, compression="zstd")
-    name = f"{RESULTS_DIR}/part-{run_id}-{uuid.uuid4().hex[:12]}.parquet"
+    name = results_part_path(run_id)
     return storage.write_bytes(name, buffer.getvalue())
 
 
