@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 import httpx
 
 from tasks.core.errors import InsufficientCredits, InvalidRequest, JobFailed, ProviderError
+from tasks.core.formats import parse_format
 from tasks.core.models import Accepted, EditJob, InputImage, JobInputs, OutputImage, ProviderResult
 from tasks.http import transport as wire
 from tasks.providers import params as p
@@ -43,7 +44,6 @@ _WATERMARK: dict[str, p.Spec] = {
     "watermark_padding_x": p.IntRange(0),
     "watermark_padding_y": p.IntRange(0),
 }
-_FORMAT_NAMES = {"JPG": "jpeg", "PNG": "png", "WEBP": "webp"}
 
 
 class _PicsartPainting(RemoteProvider):
@@ -229,7 +229,8 @@ class PicsartOutpaint(_PicsartPainting):
 
 
 def _output_format(params: dict[str, Any]) -> str:
-    return _FORMAT_NAMES[str(params.get("format", "JPG")).upper()]  # the API's default is JPG
+    # check_params allowed only the API's JPG, PNG, WEBP (any case); its default is JPG.
+    return parse_format(str(params.get("format", "JPG"))) or "jpeg"
 
 
 def _job_id(body: dict[str, Any]) -> str | None:
