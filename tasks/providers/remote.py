@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Mapping
+from concurrent.futures import Executor
 from typing import Any, ClassVar
 
 import httpx
@@ -50,8 +51,15 @@ class RemoteProvider(Provider):
     credits_available_header: ClassVar[str | None] = None
     credits_used_header: ClassVar[str | None] = None
 
-    def __init__(self, *, settings: ProviderSettings, client: httpx.AsyncClient, api_key: str | None) -> None:
-        super().__init__(settings=settings, client=client, api_key=api_key)
+    def __init__(
+        self,
+        *,
+        settings: ProviderSettings,
+        client: httpx.AsyncClient,
+        api_key: str | None,
+        pool: Executor | None = None,
+    ) -> None:
+        super().__init__(settings=settings, client=client, api_key=api_key, pool=pool)
         unknown = sorted(set(settings.options) - self.known_options)
         if unknown:
             known = ", ".join(sorted(self.known_options)) or "none"
