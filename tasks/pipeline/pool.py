@@ -55,6 +55,11 @@ class WorkerPools:
         finally:
             self._release(workers, shared)
 
+    def in_use(self) -> dict[int, int]:
+        """The pools running now: their size -> how many leases hold each."""
+        with self._lock:
+            return {workers: shared.leases for workers, shared in self._shared.items()}
+
     def _acquire(self, workers: int) -> _Shared:
         with self._lock:
             shared = self._shared.get(workers)
