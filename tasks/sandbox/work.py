@@ -7,6 +7,7 @@ import base64
 from collections.abc import Awaitable, Callable
 
 from tasks.core.errors import SourceError
+from tasks.core.formats import MEDIA_TYPES
 from tasks.imaging import EditedImage
 from tasks.sandbox.editing import EditSpec, render_edits
 from tasks.sandbox.faults import Fault
@@ -69,4 +70,4 @@ def b64(image: EditedImage) -> str:
 
 def data_uri(image: EditedImage) -> str:
     """The image as a data URI (FASHN ``return_base64``)."""
-    return f"data:image/{image.format};base64,{b64(image)}"
+    return f"data:{MEDIA_TYPES[image.format]};base64,{b64(image)}"
