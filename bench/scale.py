@@ -91,7 +91,7 @@ def write_half_results(config_path: str) -> int:
 
 def phase_run(config_path: str, jobs: int) -> dict:
     from flows.edit_catalog import edit_catalog
-    from tasks import progress
+    from tasks.pipeline import progress
 
     samples: dict[int, float] = {}
     finished = [0]

@@ -12,28 +12,10 @@ import fsspec
 import httpx
 
 from tasks.core.errors import SourceError
+from tasks.core.formats import MEDIA_TYPES, format_from_name, sniff_media_type
 from tasks.core.models import ImageRef, InputImage
 
-__all__ = ["load_image", "sniff_media_type"]
-
-_MAGIC = (
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"GIF8", "image/gif"),
-    (b"BM", "image/bmp"),
-    (b"II*\x00", "image/tiff"),
-    (b"MM\x00*", "image/tiff"),
-)
-
-
-def sniff_media_type(data: bytes) -> str:
-    """The media type from the file's magic bytes; octet-stream when unknown."""
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    for magic, media_type in _MAGIC:
-        if data.startswith(magic):
-            return media_type
-    return "application/octet-stream"
+__all__ = ["load_image"]
 
 
 async def load_image(
@@ -122,13 +104,5 @@ def _name(value: str) -> str:
 
 
 def _guess_from_name(url: str) -> str:
-    lowered = url.split("?", 1)[0].lower()
-    for suffix, media_type in (
-        (".png", "image/png"),
-        (".jpg", "image/jpeg"),
-        (".jpeg", "image/jpeg"),
-        (".webp", "image/webp"),
-    ):
-        if lowered.endswith(suffix):
-            return media_type
-    return "application/octet-stream"
+    fmt = format_from_name(url)
+    return MEDIA_TYPES[fmt] if fmt else "application/octet-stream"
