@@ -58,58 +58,52 @@ def run(
     """Forecast, then edit the catalog as the config says, then print a summary."""
     if verbose:
         os.environ["PREFECT_LOGGING_LEVEL"] = "INFO"
-    from flows.edit_catalog import edit_catalog, prepare
+    from flows.edit_catalog import edit_catalog
+    from tasks.pipeline.manifest import new_run_id
     from tasks.pipeline.progress import listen
-    from tasks.pipeline.run import new_run_id
+    from tasks.prepare import prepare_config
 
-    try:
-        loaded, rows = prepare(str(config), limit=limit)
-    except (ConfigError, CatalogError) as error:
+    try:  # before Prefect starts: a bad config or catalog stops here, fast, with nothing sent
+        prepared = prepare_config(str(config), limit=limit, force=force)
+    except (ConfigError, CatalogError, StorageError) as error:
         _fail(error)
-    jobs_per_row = sum(len(edit.seeds) for edit in loaded.edits)
     run_id = new_run_id()
     with _progress() as progress:
-        bar = progress.add_task("editing", total=rows * jobs_per_row)
+        bar = progress.add_task("editing", total=0 if dry_run else prepared.plan.planned)
         stop = listen(run_id, lambda status, images: progress.advance(bar))
         try:
-            summary = edit_catalog(
-                str(config), limit=limit, force=force, dry_run=dry_run, run_id=run_id, proceed_to_cap=proceed_to_cap
-            )
+            summary = edit_catalog(prepared=prepared, dry_run=dry_run, run_id=run_id, proceed_to_cap=proceed_to_cap)
         except (ConfigError, CatalogError, StorageError) as error:
             _fail(error)
         except BudgetExceeded as error:
             _fail(error, code=3)
         finally:
             stop()
-    if dry_run and summary.get("forecast"):
-        from tasks.costs import Forecast
+    if dry_run and summary.forecast is not None:
         from tasks.reports import forecast_markdown
 
-        console.print(Markdown(forecast_markdown(Forecast.from_dict(summary["forecast"]))))
+        console.print(Markdown(forecast_markdown(summary.forecast)))
     print_run_summary(console, summary)
 
 
 @app.command()
 def validate(config: ConfigArg, limit: LimitOpt = None) -> None:
-    """Check the config and the whole catalog, and count the jobs; edits nothing."""
-    from flows.edit_catalog import prepare
-    from tasks.storage.fs import Storage
-    from tasks.storage.results import succeeded_keys
+    """Check the config and the whole catalog, and count and price the jobs; edits nothing."""
+    from tasks.prepare import prepare_config
 
     try:
-        loaded, rows = prepare(str(config), limit=limit)
-        done = len(succeeded_keys(Storage(loaded.output.uri, loaded.output.storage_options)))
+        prepared = prepare_config(str(config), limit=limit)
     except (ConfigError, CatalogError, StorageError) as error:
         _fail(error)
+    rows, output = prepared.rows, prepared.config.output.uri
     console.print(f"[green]config OK[/]: {config}")
-    console.print(f"catalog: {loaded.catalog.uri} — {rows} rows")
-    for edit in loaded.edits:
+    console.print(f"catalog: {prepared.config.catalog.uri} — {rows} rows")
+    for edit in prepared.config.edits:
         console.print(
             f"  {edit.name}: {edit.provider} × {len(edit.seeds)} seed(s) × count {edit.count}"
             f" → {rows * len(edit.seeds)} jobs"
         )
-    total = rows * sum(len(edit.seeds) for edit in loaded.edits)
-    console.print(f"jobs: {total}; already succeeded under {loaded.output.uri}: {done}")
+    console.print(f"jobs: {prepared.plan.planned}; already succeeded under {output}: {prepared.plan.already_done}")
 
 
 @app.command()
@@ -121,9 +115,9 @@ def forecast(config: ConfigArg, limit: LimitOpt = None) -> None:
         result = forecast_catalog(str(config), limit=limit)
     except (ConfigError, CatalogError, StorageError) as error:
         _fail(error)
-    console.print(Markdown(result["markdown"]))
-    console.print(f"forecast table: {result['uri']}")
-    for line in result["over_budget"]:
+    console.print(Markdown(result.markdown))
+    console.print(f"forecast table: {result.uri}")
+    for line in result.over_budget:
         console.print(f"[yellow]over budget:[/] {line}")
 
 
@@ -157,9 +151,9 @@ def report(
         result = cost_report(uri, run_id=run_id, storage_options=options)
     except (ConfigError, StorageError) as error:
         _fail(error)
-    console.print(Markdown(result["markdown"]))
-    console.print(Markdown(result["monthly"]))
-    console.print(f"written: {', '.join(sorted(result['uris'].values()))}", highlight=False)
+    console.print(Markdown(result.markdown))
+    console.print(Markdown(result.monthly))
+    console.print(f"written: {', '.join(sorted(result.uris.values()))}", highlight=False)
 
 
 @app.command()

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
-from typing import Any, cast
+from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -16,26 +15,11 @@ from tasks.core.models import Accepted, EditJob
 from tasks.costs import BudgetTracker
 from tasks.pipeline.checkpoint import read_pending
 from tasks.pipeline.executor import ShardSummary, run_shard
+from tasks.prepare import resolve_api_keys
 from tasks.storage.fs import Storage
 from tasks.storage.results import prior_work
 
-__all__ = ["edit_shard", "resolve_api_keys"]
-
-
-def resolve_api_keys(config: PipelineConfig, providers: Iterable[str]) -> dict[str, str | None]:
-    """Each provider's key from the config, its env var, or a Prefect Secret block (in that order)."""
-    keys: dict[str, str | None] = {}
-    for name in providers:
-        settings = config.provider_settings(name)
-        key = settings.resolve_api_key()
-        if key is None and settings.api_key_secret_block:
-            from prefect.blocks.system import Secret
-
-            # Block.load is typed as sync-or-async; called from synchronous code it returns the block.
-            block = cast(Secret[str], Secret.load(settings.api_key_secret_block))
-            key = str(block.get())
-        keys[name] = key
-    return keys
+__all__ = ["edit_shard"]
 
 
 def _infrastructure_fault(task: Any, task_run: Any, state: Any) -> bool:
