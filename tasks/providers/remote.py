@@ -27,6 +27,9 @@ from tasks.providers.base import Provider
 
 __all__ = ["RemoteProvider"]
 
+# Seconds a balance read may take: it is advice before a run, never worth holding the run up for long.
+_BALANCE_TIMEOUT = 15.0
+
 # What to do about each permanent family, appended to the provider's own words.
 _HINTS: dict[type[ProviderError], str] = {
     AuthError: "check the key set by providers.{name}.api_key_env (or api_key)",
@@ -55,6 +58,8 @@ class RemoteProvider(Provider):
     correlation_header: ClassVar[str | None] = None
     credits_available_header: ClassVar[str | None] = None
     credits_used_header: ClassVar[str | None] = None
+    # The documented GET that answers the account's credits, relative to the base URL (None: there is none).
+    balance_path: ClassVar[str | None] = None
 
     def __init__(
         self,
@@ -72,6 +77,36 @@ class RemoteProvider(Provider):
                 f"providers.{self.name}.options: unknown option(s) {', '.join(unknown)}; known: {known}",
                 path=f"providers.{self.name}.options",
             )
+
+    @property
+    def balance_url(self) -> str | None:
+        return f"{self.base_url}/{self.balance_path}" if self.balance_path is not None else None
+
+    async def balance(self) -> float | None:
+        """GET `balance_path` and read the credits from its body (see `_credits_of`)."""
+        if self.balance_url is None:
+            return None
+        context = self._context()
+        request = self.client.build_request(
+            "GET", self.balance_url, headers=self._headers(), timeout=min(self.settings.timeout, _BALANCE_TIMEOUT)
+        )
+        response = await self._call(request, submit=False, context=context)
+        credits = self._credits_of(wire.json_object(response) or {})
+        if credits is None:
+            raise ProviderUnavailable(
+                f"{self.name}: the balance reply (HTTP {response.status_code}) holds no credit count",
+                **{**context, "status_code": response.status_code},
+            )
+        return credits
+
+    def _credits_of(self, body: dict[str, Any]) -> float | None:
+        """The credit count in a balance reply, or None when it holds none (adapters with `balance_path`)."""
+        return None
+
+    @staticmethod
+    def _as_credits(value: Any) -> float | None:
+        """A JSON number as credits; anything else (a string, a bool, null) as None."""
+        return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
     @abstractmethod
     def _auth_headers(self, key: str) -> dict[str, str]:
