@@ -7,6 +7,7 @@ costs/part-<run_id>-<id>.parquet                     cost ledger rows (one per b
 pending/<job_key>.json                               the journal of a job sent but not yet durable
 runs/<run_id>.json                                   a run's manifest
 reports/<run_id>/…, reports/monthly/…                reports; forecasts at reports/<id>/forecast.parquet
+.retouch-probe-<id>                                  written and removed at once: is the output writable?
 ```
 Paths are relative to the output root and always use `/`, whatever the filesystem.
 """
@@ -28,6 +29,7 @@ __all__ = [
     "ledger_part_path",
     "manifest_path",
     "pending_path",
+    "probe_path",
     "report_dir",
     "results_part_path",
     "run_id_of_manifest",
@@ -40,6 +42,11 @@ PENDING_DIR = "pending"
 RUNS_DIR = "runs"
 REPORTS_DIR = "reports"
 MONTHLY_REPORT_DIR = f"{REPORTS_DIR}/monthly"
+
+
+def probe_path() -> str:
+    """A fresh name for the probe that checks, before a run, that the output can be written (never kept)."""
+    return f".retouch-probe-{uuid.uuid4().hex[:12]}"
 
 
 def image_path(variant: str, job_key: str, index: int, extension: str) -> str:
