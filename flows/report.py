@@ -47,7 +47,7 @@ def cost_report(
             f"no run {run_id or ''} under {output_uri}: runs/ has {len(storage.list(RUNS_DIR, '.json'))} manifest(s)"
         )
     currency = manifest.currency or load_price_table().currency
-    report = publish_cost_report(storage, run_id, currency, forecast=manifest.forecast)
+    report = publish_cost_report(storage, run_id, currency, forecast=manifest.forecast, balances=manifest.balances)
     monthly = write_monthly_summary(storage, currency=currency)
     create_markdown_artifact(
         markdown=monthly.markdown, key="retouch-monthly-costs", description=f"monthly costs under {output_uri}"

@@ -164,6 +164,11 @@ class BudgetConfig(_Strict):
     max_money: float | None = Field(None, ge=0, description="Cap on money for one run.")
     per_provider: dict[str, ProviderBudget] = Field(default_factory=dict)
     on_forecast_over: Literal["stop", "proceed_to_cap"] = "stop"
+    confirm_above: float | None = Field(
+        0.0,
+        ge=0,
+        description="An interactive `retouch run` asks before spending more money than this (null: never asks).",
+    )
 
 
 class ExecutionConfig(_Strict):
