@@ -10,17 +10,19 @@ from prefect.futures import PrefectFuture, as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from tasks.core.models import Accepted
-from tasks.costs import BudgetTracker, write_forecast
+from tasks.costs import AccountBalance, BalanceChange, BudgetTracker, write_forecast
 from tasks.edit import edit_shard
+from tasks.pipeline.balances import read_balances, settle_balances
 from tasks.pipeline.checkpoint import prune_pending, read_pending
 from tasks.pipeline.executor import ShardSummary
-from tasks.pipeline.gate import open_budget
+from tasks.pipeline.gate import check_balances, open_budget
+from tasks.pipeline.interrupt import PROCESS_STOP
 from tasks.pipeline.manifest import RunSummary, RunTotals, new_run_id, summarize
 from tasks.pipeline.prepared import PreparedRun
 from tasks.pipeline.progress import emit
 from tasks.pipeline.shards import PlanCounts, Planner, load_prior
 from tasks.pipeline.streams import ShardStreams
-from tasks.prepare import prepare
+from tasks.prepare import prepare, resolve_api_keys
 from tasks.publish import publish_run, show_forecast
 
 __all__ = ["edit_catalog"]
@@ -36,6 +38,7 @@ def edit_catalog(
     run_id: str | None = None,
     proceed_to_cap: bool = False,
     prepared: PreparedRun | None = None,
+    balances: tuple[AccountBalance, ...] | None = None,
 ) -> RunSummary:
     """Edit every catalog row × variant × seed not already done, within budget, and record everything.
 
@@ -48,10 +51,16 @@ def edit_catalog(
         proceed_to_cap: when the forecast exceeds a budget cap, run up to the cap instead of stopping.
         prepared: the run as the caller already prepared it (the CLI does, before Prefect starts); its
             own `limit` and `force` then apply. None: the flow prepares it from `config_path`.
+        balances: the provider accounts' credits, read and checked against the forecast by the caller
+            just before (the CLI does, to show them before asking); None: the flow reads and checks them.
+
+    A stop request (Ctrl-C in the CLI, `tasks.pipeline.interrupt.PROCESS_STOP`) ends the run early: no
+    shard starts after it, the shards running drain (see `run_shard`), and the summary says `interrupted`.
 
     Raises:
         ConfigError / CatalogError: before any work.
-        BudgetExceeded: the forecast is over a cap and proceeding to the cap was not asked for.
+        BudgetExceeded: the forecast is over a cap, or over a provider account's balance, and proceeding
+            was not asked for.
         ValueError: neither `config_path` nor `prepared` was given, or `limit`/`force` disagree with `prepared`.
     """
     started_at = datetime.now(UTC)
@@ -59,10 +68,16 @@ def edit_catalog(
     prepared = _prepared_once(prepared, config_path, limit=limit, force=force)
     show_forecast(prepared.forecast, f"forecast for run {run_id}")
     gate = open_budget(prepared, proceed_to_cap=proceed_to_cap)
-    plan, totals = (prepared.plan, RunTotals()) if dry_run else _edit(prepared, run_id, gate.tracker)
+    changes: tuple[BalanceChange, ...] = ()
+    if dry_run:
+        plan, totals = prepared.plan, RunTotals()
+    else:
+        plan, totals, changes = _edit_with_balances(prepared, run_id, gate.tracker, balances, proceed_to_cap)
+    interrupted = PROCESS_STOP.requested and not dry_run
     summary = summarize(
-        prepared, run_id=run_id, plan=plan, totals=totals, budget_stop=gate.over, started_at=started_at, dry_run=dry_run
-    )
+        prepared, run_id=run_id, plan=prepared.plan if interrupted else plan, totals=totals, budget_stop=gate.over,
+        started_at=started_at, dry_run=dry_run, interrupted=interrupted, balances=changes,
+    )  # fmt: skip
     if not dry_run:
         summary = publish_run(summary, prepared.config.output)
     get_run_logger().info("run %s: %s", run_id, summary.model_dump_json(exclude={"forecast"}))
@@ -80,6 +95,25 @@ def _prepared_once(
     if (limit, force) not in ((None, False), (prepared.limit, prepared.force)):
         raise ValueError(f"the run was prepared with limit={prepared.limit}, force={prepared.force}: pass neither")
     return prepared
+
+
+def _edit_with_balances(
+    prepared: PreparedRun,
+    run_id: str,
+    budget: BudgetTracker,
+    before: tuple[AccountBalance, ...] | None,
+    proceed_to_cap: bool,
+) -> tuple[PlanCounts, RunTotals, tuple[BalanceChange, ...]]:
+    """Check the accounts can pay (reading their balances unless given), edit, then read the balances again."""
+    keys = resolve_api_keys(prepared.config, prepared.providers)
+    if before is None:
+        before = read_balances(prepared.config, keys, prepared.providers)
+        check_balances(prepared, before, proceed_to_cap=proceed_to_cap)
+    plan, totals = _edit(prepared, run_id, budget)
+    if not before:
+        return plan, totals, ()
+    after = read_balances(prepared.config, keys, prepared.providers)
+    return plan, totals, settle_balances(before, after, prepared.storage, run_id=run_id)
 
 
 def _edit(prepared: PreparedRun, run_id: str, budget: BudgetTracker) -> tuple[PlanCounts, RunTotals]:
@@ -115,6 +149,8 @@ def _run_streams(
     active: dict[PrefectFuture[ShardSummary], str] = {}
     open_streams = list(streams.providers)
     while open_streams or active:
+        if PROCESS_STOP.requested:
+            open_streams = []  # stopped: no shard starts; those running drain (see run_shard)
         for provider in list(open_streams):
             while sum(1 for name in active.values() if name == provider) < config.execution.parallel_shards:
                 shard = streams.next_shard(provider)

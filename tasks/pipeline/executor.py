@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 
@@ -16,6 +17,7 @@ from tasks.core.models import Accepted, EditJob, EditResult, ImageRef, InputImag
 from tasks.costs import BudgetTracker, billed_credits, ledger_rows, load_price_table
 from tasks.http import Clock, LimiterRegistry, RateLimit, RateLimiter, RetryPolicy, SystemClock, new_client
 from tasks.pipeline.checkpoint import Checkpointer
+from tasks.pipeline.interrupt import GRACE_SECONDS, PROCESS_STOP, Drain, Interrupted, JobPhase, Phase, StopSignal
 from tasks.pipeline.lane import ProviderLane
 from tasks.pipeline.outputs import store_output
 from tasks.pipeline.pool import PROCESS_POOLS, WorkerPools
@@ -54,6 +56,8 @@ async def run_shard(
     pools: WorkerPools = PROCESS_POOLS,
     clock: Clock | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    stop: StopSignal = PROCESS_STOP,
+    grace: float = GRACE_SECONDS,
 ) -> ShardSummary:
     """Run `jobs`, write their images and result rows, and return the shard's counts.
 
@@ -69,6 +73,11 @@ async def run_shard(
             lease until its last job ends).
         clock: the clock lanes wait on (tests inject a fake one).
         transport: an httpx transport for every client (tests inject an ASGI or mock transport).
+        stop: a stop request (Ctrl-C): after it no job starts and no submit is sent; jobs in flight get
+            `grace` seconds, then are cancelled. A job cancelled while its submit may be on the wire ends
+            `unknown` with billing_risk; one whose id is journaled is polled by the next run; one that
+            never sent anything leaves no row (the next run does it).
+        grace: see `stop`.
     """
     clock = clock or SystemClock()
     budget = budget or BudgetTracker(config.budget, load_price_table(config.pricing))
@@ -89,17 +98,25 @@ async def run_shard(
             )
         )
         gate = asyncio.Semaphore(config.execution.concurrency)
+        drain = await stack.enter_async_context(Drain(stop, grace=grace, clock=clock))
 
         async def one(job: EditJob) -> None:
             accepted = pending.get(job.job_key)
             async with gate:  # reserving inside the gate: reservations follow jobs in flight, not queued
+                if drain.stopping:
+                    return  # never started: the next run does it
                 reservation = None if accepted else budget.reserve(job)
                 if reservation is not None and not reservation:
-                    result = _skipped(job, run_id, reservation.reason or "budget cap reached")
+                    result: EditResult | None = _skipped(job, run_id, reservation.reason or "budget cap reached")
                 else:
-                    result = await _run_job(
-                        job, lanes[job.provider], config, storage, http, accepted, checkpoint, run_id
+                    work = functools.partial(
+                        _run_job, job, lanes[job.provider], config, storage, http, accepted, checkpoint, run_id
                     )
+                    result = await _run_guarded(drain, work, job, lanes[job.provider], run_id, accepted)
+                if result is None:
+                    if reservation is not None:
+                        budget.release(reservation)
+                    return
             quote = reservation.quote if reservation is not None else budget.table.quote_job(job, budget.at)
             rows: list[dict[str, object]] = []
             if result.status != "skipped":
@@ -165,6 +182,38 @@ def _limiter(name: str, settings: ProviderSettings, limiters: LimiterRegistry) -
         return limiters.get(name, wanted)
 
 
+async def _run_guarded(
+    drain: Drain,
+    work: Callable[[Drain, JobPhase], Awaitable[EditResult]],
+    job: EditJob,
+    lane: ProviderLane,
+    run_id: str,
+    accepted: Accepted | None,
+) -> EditResult | None:
+    """Run one job under the shard's drain; a stopped job's row (or None: it leaves none)."""
+    phase = JobPhase(Phase.ACCEPTED if accepted else Phase.WAITING)
+    try:
+        return await drain.guard(functools.partial(work, drain), phase)
+    except Interrupted as stopped:
+        if stopped.phase is not Phase.SENDING or not lane.adapter.remote:
+            return None  # nothing billed, or its id is journaled: the next run does or polls it
+        now = time.time()
+        return EditResult(
+            job=job,
+            status="unknown",
+            run_id=run_id,
+            attempts=1,
+            started_at=now,
+            finished_at=now,
+            error_type=SubmitOutcomeUnknown.__name__,
+            error_message=(
+                f"{job.provider}: the run was stopped (Ctrl-C) while the submit was on the wire; the job may "
+                "exist and be billed, so it is not re-sent (set resubmit_unknown to risk re-sending it)"
+            ),
+            billing_risk=True,
+        )
+
+
 async def _run_job(
     job: EditJob,
     lane: ProviderLane,
@@ -174,15 +223,27 @@ async def _run_job(
     accepted: Accepted | None,
     checkpoint: Checkpointer,
     run_id: str,
+    drain: Drain,
+    phase: JobPhase,
 ) -> EditResult:
     started = time.time()
+
+    async def on_intent(job: EditJob) -> None:
+        drain.before_send()
+        phase.now = Phase.SENDING
+
+    async def on_accepted(job: EditJob, accepted: Accepted) -> None:
+        await checkpoint.record_accepted(job, accepted)
+        phase.now = Phase.ACCEPTED
+
     try:
         inputs = None
         if accepted is None:
             inputs = await _load_inputs(job, lane, http, config)
         else:
             checkpoint.track(job.job_key)
-        outcome = await lane.run(job, inputs, accepted=accepted, on_accepted=checkpoint.record_accepted)
+        outcome = await lane.run(job, inputs, accepted=accepted, on_accepted=on_accepted, on_intent=on_intent)
+        phase.now = Phase.RECEIVED  # its answer is in hand: a stop lets it finish storing
         result = outcome.result
         stored = await asyncio.to_thread(
             lambda: tuple(

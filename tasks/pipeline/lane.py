@@ -18,6 +18,7 @@ __all__ = ["LaneOutcome", "ProviderLane"]
 
 T = TypeVar("T")
 OnAccepted = Callable[[EditJob, Accepted], Awaitable[None]]
+OnIntent = Callable[[EditJob], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -53,9 +54,19 @@ class ProviderLane:
         self.rng = rng or random.Random()
 
     async def run(
-        self, job: EditJob, inputs: JobInputs | None, *, accepted: Accepted | None, on_accepted: OnAccepted
+        self,
+        job: EditJob,
+        inputs: JobInputs | None,
+        *,
+        accepted: Accepted | None,
+        on_accepted: OnAccepted,
+        on_intent: OnIntent | None = None,
     ) -> LaneOutcome:
         """Submit `job` (or resume polling `accepted`, recorded by an earlier run) until it ends.
+
+        Args:
+            on_intent: awaited right before the submit is sent; if it raises, nothing is sent.
+            on_accepted: awaited with an async job's id before its first poll.
 
         Raises:
             ProviderError: the job failed; its `attempts` says how many submits were made.
@@ -67,6 +78,8 @@ class ProviderLane:
             attempts, risk = 0, False
             if accepted is None:
                 assert inputs is not None, "a job that was never accepted needs its inputs"
+                if on_intent is not None:
+                    await on_intent(job)
                 outcome, attempts, risk = await self._submit(job, inputs)
                 if isinstance(outcome, ProviderResult):
                     return LaneOutcome(await self._fetch_outputs(outcome), attempts, risk)
