@@ -31,8 +31,8 @@ def print_run_summary(console: Console, summary: RunSummary) -> None:
         if status in counts:
             table.add_row(f"  {status}", str(counts[status]))
     table.add_row("images written", str(summary.images))
-    if summary.credits:
-        table.add_row("credits used", f"{summary.credits:g}")
+    if summary.credits or summary.cost:
+        table.add_row("spent", f"{summary.credits:,.6g} credits ({summary.cost:,.2f} {summary.currency})")
     if summary.billing_risk:
         table.add_row("[yellow]jobs that may have billed twice[/]", str(summary.billing_risk))
     table.add_row("time", f"{summary.seconds:.1f} s")
@@ -40,6 +40,8 @@ def print_run_summary(console: Console, summary: RunSummary) -> None:
     if summary.manifest_uri:
         table.add_row("manifest", summary.manifest_uri)
     console.print(table)
+    if summary.interrupted:
+        return  # the CLI says how to resume
     if summary.to_run == 0 and not summary.dry_run:
         console.print("[green]Nothing to do:[/] every job already succeeded (use --force to run them again).")
     elif counts.get("failed"):
