@@ -90,7 +90,7 @@ class RemoteProvider(Provider):
         request = self.client.build_request(
             "GET", self.balance_url, headers=self._headers(), timeout=min(self.settings.timeout, _BALANCE_TIMEOUT)
         )
-        response = await self._call(request, submit=False, context=context)
+        response = await self._call(request, submit=False, context=context, what="balance read")
         credits = self._credits_of(wire.json_object(response) or {})
         if credits is None:
             raise ProviderUnavailable(
@@ -162,21 +162,29 @@ class RemoteProvider(Provider):
             raise InvalidRequest(f"{self.name}: row {job.row_id}: {error}", **self._context(job)) from None
         return params
 
-    async def _call(self, request: httpx.Request, *, submit: bool, context: dict[str, Any]) -> httpx.Response:
-        """Send; return a 2xx reply, or raise the mapped error (transport or answered)."""
+    async def _call(
+        self, request: httpx.Request, *, submit: bool, context: dict[str, Any], what: str | None = None
+    ) -> httpx.Response:
+        """Send; return a 2xx reply, or raise the mapped error (transport or answered).
+
+        Args:
+            what: the request as messages name it (default: "submit" or "status check").
+        """
         response = await wire.send(self.client, request, submit=submit, context=context)
         if not 200 <= response.status_code < 300:
-            raise self._answer_error(response, submit=submit, context=context)
+            raise self._answer_error(response, submit=submit, context=context, what=what)
         return response
 
-    def _answer_error(self, response: httpx.Response, *, submit: bool, context: dict[str, Any]) -> ProviderError:
+    def _answer_error(
+        self, response: httpx.Response, *, submit: bool, context: dict[str, Any], what: str | None = None
+    ) -> ProviderError:
         body = wire.json_object(response) or {}
         name, detail = self._error_fields(body)
         status = response.status_code
         family = self._family(status, name, submit=submit)
         meta = self._meta(response)
         wait = wire.retry_after(response.headers, reset_header=self.reset_header) if status in (429, 503) else None
-        what = "submit" if submit else "status check"
+        what = what or ("submit" if submit else "status check")
         message = f"{self.name}: {what} failed with HTTP {status}" + (f" {name}" if name else "")
         if detail:
             message += f": {detail[:300]}"

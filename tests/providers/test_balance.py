@@ -52,4 +52,5 @@ def test_each_adapter_reads_its_documented_balance(name: str, url: str | None, c
 def test_a_refused_key_is_an_auth_error_that_never_shows_the_key() -> None:
     with pytest.raises(AuthError) as raised:
         read_balance("fashn.edit", key="sk-wrong-0123456789")
+    assert "balance read failed with HTTP 401" in str(raised.value)
     assert "sk-wrong-0123456789" not in str(raised.value)
