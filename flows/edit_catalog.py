@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import pyarrow as pa
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.futures import PrefectFuture, as_completed
@@ -31,6 +32,7 @@ from tasks.pipeline.run import (
     new_run_id,
     write_manifest,
 )
+from tasks.pipeline.tables import conform_tables, plan_results_schema
 from tasks.reports import forecast_markdown
 from tasks.storage.fs import Storage
 from tasks.storage.layout import RESULTS_DIR
@@ -87,6 +89,7 @@ def edit_catalog(
         dry_run=dry_run,
     )
     prior = prior_work(storage)
+    results_schema = plan_results_schema(config, storage)  # a column type no widening accepts stops here
     if force:
         prior.done.clear()
     table = load_price_table(config.pricing)
@@ -115,9 +118,10 @@ def edit_catalog(
             for _ in stream:
                 pass
     else:
+        conform_tables(storage, results_schema)  # older parts into the one schema, before any new part
         write_forecast(storage, forecast, run_id=summary.run_id)
         pending = {} if force else prune_pending(storage, read_pending(storage), prior.done)
-        _run_streams(streams, config, summary, pending, budget)
+        _run_streams(streams, config, summary, pending, budget, results_schema)
     counts.removed = len(unseen)
     summary.take_counts(counts)
     summary.finished_at = time.time()
@@ -134,6 +138,7 @@ def _run_streams(
     summary: RunSummary,
     pending: dict[str, Any],
     budget: BudgetTracker,
+    results_schema: pa.Schema,
 ) -> None:
     """Run each provider's shards as its own stream, at most `parallel_shards` in flight per provider.
 
@@ -151,7 +156,8 @@ def _run_streams(
                     del streams[provider]
                     break
                 shard_pending = {job.job_key: pending[job.job_key] for job in shard if job.job_key in pending}
-                active[edit_shard.submit(index, shard, config, summary.run_id, shard_pending, budget)] = provider
+                future = edit_shard.submit(index, shard, config, summary.run_id, shard_pending, budget, results_schema)
+                active[future] = provider
                 index += 1
                 summary.shards += 1
         if active:

@@ -9,6 +9,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 
 import httpx
+import pyarrow as pa
 
 from tasks.core.config import PipelineConfig, ProviderSettings
 from tasks.core.errors import RetouchError, SubmitOutcomeUnknown
@@ -57,6 +58,7 @@ async def run_shard(
     limiters: LimiterRegistry = PROCESS_LIMITERS,
     clock: Clock | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    results_schema: pa.Schema | None = None,
 ) -> ShardSummary:
     """Run `jobs`, write their images and result rows, and return the shard's counts.
 
@@ -70,6 +72,8 @@ async def run_shard(
         limiters: where per-provider limiters live.
         clock: the clock lanes wait on (tests inject a fake one).
         transport: an httpx transport for every client (tests inject an ASGI or mock transport).
+        results_schema: the run's declared results schema (`tables.plan_results_schema`); None infers
+            each part's pass-through columns from its own rows.
     """
     clock = clock or SystemClock()
     budget = budget or BudgetTracker(config.budget, load_price_table(config.pricing))
@@ -85,6 +89,7 @@ async def run_shard(
                 run_id=run_id,
                 every_seconds=config.execution.checkpoint_seconds,
                 every_rows=config.execution.checkpoint_rows,
+                results_schema=results_schema,
             )
         )
         gate = asyncio.Semaphore(config.execution.concurrency)
