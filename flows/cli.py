@@ -1,4 +1,4 @@
-"""The `retouch` command line: run, validate, forecast, show, report, sandbox."""
+"""The `retouch` command line: run, validate, forecast, show, report, compact, sandbox."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markdown import Markdown
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from flows.summary import print_results_summary, print_run_summary
@@ -30,7 +31,8 @@ LimitOpt = Annotated[int | None, typer.Option("--limit", min=1, help="Edit only 
 
 
 def _fail(error: Exception, code: int = 2) -> None:
-    err_console.print(f"[bold red]error:[/] {error}", markup=True, highlight=False)
+    # Escaped: a message may hold brackets rich would take for markup (an Arrow type like date32[day]).
+    err_console.print(f"[bold red]error:[/] {escape(str(error))}", markup=True, highlight=False)
     raise typer.Exit(code=code)
 
 
@@ -154,6 +156,28 @@ def report(
     console.print(Markdown(result.markdown))
     console.print(Markdown(result.monthly))
     console.print(f"written: {', '.join(sorted(result.uris.values()))}", highlight=False)
+
+
+@app.command()
+def compact(
+    target: Annotated[str, typer.Argument(help="A run's output.uri (local path or fsspec URL), or its config file.")],
+) -> None:
+    """Merge the Parquet parts of results/ and costs/ into few, one succeeded row per job; not while a run holds it."""
+    from tasks.pipeline.tables import OUTPUT_TABLES
+    from tasks.storage.compact import compact_output
+    from tasks.storage.fs import Storage
+
+    try:
+        uri, options = _output_target(target)
+        done = compact_output(Storage(uri, options), OUTPUT_TABLES)
+    except (ConfigError, CatalogError, StorageError) as error:
+        _fail(error)
+    for table in done:
+        console.print(
+            f"{table.folder}/: {table.parts_before} parts → {table.parts_after}, "
+            f"{table.rows_before} rows → {table.rows_after}",
+            highlight=False,
+        )
 
 
 @app.command()

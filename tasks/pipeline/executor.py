@@ -9,6 +9,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 
 import httpx
+import pyarrow as pa
 
 from tasks.core.config import PipelineConfig, ProviderSettings
 from tasks.core.errors import RetouchError, SubmitOutcomeUnknown
@@ -54,6 +55,7 @@ async def run_shard(
     pools: WorkerPools = PROCESS_POOLS,
     clock: Clock | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    results_schema: pa.Schema | None = None,
 ) -> ShardSummary:
     """Run `jobs`, write their images and result rows, and return the shard's counts.
 
@@ -69,6 +71,8 @@ async def run_shard(
             lease until its last job ends).
         clock: the clock lanes wait on (tests inject a fake one).
         transport: an httpx transport for every client (tests inject an ASGI or mock transport).
+        results_schema: the run's declared results schema (`tables.plan_results_schema`); None infers
+            each part's pass-through columns from its own rows.
     """
     clock = clock or SystemClock()
     budget = budget or BudgetTracker(config.budget, load_price_table(config.pricing))
@@ -86,6 +90,7 @@ async def run_shard(
                 run_id=run_id,
                 every_seconds=config.execution.checkpoint_seconds,
                 every_rows=config.execution.checkpoint_rows,
+                results_schema=results_schema,
             )
         )
         gate = asyncio.Semaphore(config.execution.concurrency)

@@ -48,7 +48,7 @@ def plan_jobs(rows: Iterable[CatalogRow], config: PipelineConfig) -> Iterator[Ed
     variants = [_VariantPlan.of(variant) for variant in config.edits]
     for row in rows:
         row_fragment = _row_fragment(row.id, row.image, row.mask, row.image_context)
-        extras_json = json.dumps(row.extras, sort_keys=True, default=str)
+        extras_items = tuple(row.extras.items())
         for plan in variants:
             prompt = render_prompt(plan.variant, row)
             for seed in plan.variant.seeds:
@@ -65,7 +65,7 @@ def plan_jobs(rows: Iterable[CatalogRow], config: PipelineConfig) -> Iterator[Ed
                     image=row.image,
                     mask=row.mask,
                     image_context=row.image_context,
-                    extras_json=extras_json,
+                    extras_items=extras_items,
                 )
 
 
