@@ -31,7 +31,7 @@ AttributeError when read, so a typo cannot pass silently:
     every error         attempts, billing_risk (set by the retry loop and the lane)
     ConfigError         path, source;  UnknownPrice adds provider, model, options
     CatalogError        column, rows, count
-    StorageError        uri
+    StorageError        uri, column
     InputError          row_id, column, field;  InstructionError adds prompt, step
     ProviderError       provider, row_id, job_key, field, status_code, error_name, retry_after,
                         request_id, correlation_id, provider_job_id, status
@@ -177,6 +177,7 @@ class StorageError(RetouchError):
     """Reading or writing storage failed."""
 
     uri: ContextField[str] = ContextField()
+    column: ContextField[str] = ContextField()  # the table column at fault (a Parquet part's schema)
 
 
 class InputError(RetouchError):
