@@ -116,3 +116,15 @@ def test_inline_catalog_sources_are_read_from_the_catalog(tmp_path: Path) -> Non
     table = pl.read_parquet(tmp_path / "exp" / "data" / "*.parquet").sort("row_id")
     assert summary.rows == 2 and table["source"].str.starts_with("<bytes ").all()
     assert table["source_sha256"].to_list() == [hashlib.sha256(data).hexdigest() for data in images]
+
+
+@pytest.mark.parametrize("root", ["local", "memory://open-write-test"])
+def test_a_shard_that_fails_midway_leaves_nothing(root: str, tmp_path: Path) -> None:
+    storage = Storage(str(tmp_path) if root == "local" else root)
+    with storage.open_write("data/whole.bin") as handle:
+        handle.write(b"x" * 10)
+    with pytest.raises(RuntimeError), storage.open_write("data/half.bin") as handle:
+        handle.write(b"half")
+        raise RuntimeError("the export stopped here")
+    assert storage.list("data") == ["data/whole.bin"] and not storage.fs.glob(storage.path("data/.*"))
+    assert storage.read_bytes("data/whole.bin") == b"x" * 10

@@ -117,3 +117,19 @@ def test_init_refuses_what_it_cannot_map_or_would_overwrite(tmp_path: Path) -> N
         app, ["init", str(tmp_path / "imgs"), "--out", str(tmp_path / "q"), "--prompts", str(prompts)]
     )
     assert missing.exit_code == 2 and "no prompt for 1 image(s): a.png" in missing.output
+
+
+def test_a_folder_on_object_storage_is_referred_to_by_url(tmp_path: Path) -> None:
+    import fsspec
+
+    memory = fsspec.filesystem("memory")
+    for name in ("a.png", "deep/b.jpg"):
+        memory.pipe(f"/init-test/photos/{name}", make_png())
+    made = runner.invoke(app, ["init", "memory://init-test/photos", "--out", str(tmp_path), "--prompt", "sepia"])
+    assert made.exit_code == 0, made.output
+    catalog = pl.read_parquet(tmp_path / "catalog.parquet").sort("id")
+    assert catalog["image"].to_list() == ["memory://init-test/photos/a.png", "memory://init-test/photos/deep/b.jpg"]
+    assert catalog["id"].to_list() == ["a", "deep/b"]
+    loaded, rows = prepare(str(tmp_path / "retouch.yaml"))
+    assert rows == 2 and loaded.edits[0].prompt == "{prompt}"
+    memory.rm("/init-test", recursive=True)
