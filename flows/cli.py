@@ -204,6 +204,7 @@ def export(
     from flows.export_view import print_export_summary
     from tasks.exports import ExportOptions, export_results, parse_splits
     from tasks.exports.target import export_source
+    from tasks.pipeline.export_runs import runs_info
     from tasks.storage.fs import Storage
 
     statuses = tuple(part for value in status or ["succeeded"] for part in value.split(",") if part)
@@ -221,7 +222,7 @@ def export(
         with _progress() as progress:
             bar = progress.add_task("exporting", total=None)
             advance = lambda done, total: progress.update(bar, completed=done, total=total)  # noqa: E731
-            summary = export_results(output, Storage(to), loaded, options, on_batch=advance)
+            summary = export_results(output, Storage(to), loaded, options, runs=runs_info(output), on_batch=advance)
     except (ConfigError, CatalogError, StorageError) as error:
         _fail(error)
     print_export_summary(console, summary)

@@ -12,8 +12,6 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 
-import httpx
-
 from tasks.core.config import PipelineConfig, config_hash
 from tasks.core.errors import ConfigError
 from tasks.exports.card import dataset_card
@@ -21,13 +19,14 @@ from tasks.exports.hf import HfFormat
 from tasks.exports.loading import ImageLoader
 from tasks.exports.options import ExportOptions
 from tasks.exports.reading import RowBatch, iter_rows
-from tasks.exports.runs import read_runs
+from tasks.exports.runs import RunsInfo
 from tasks.exports.selection import Selection, select_rows
 from tasks.exports.shards import DATA_DIR, ShardFormat, ShardSink
 from tasks.exports.sources import SourceReader
 from tasks.exports.summary import ExportSummary, SplitTotals
 from tasks.exports.table import TableFormat
 from tasks.exports.wds import WebDatasetFormat
+from tasks.http.client import new_client
 from tasks.storage.fs import Storage
 
 __all__ = ["CARD_NAME", "MANIFEST_NAME", "export_results"]
@@ -43,6 +42,7 @@ def export_results(
     config: PipelineConfig,
     options: ExportOptions,
     *,
+    runs: RunsInfo | None = None,
     on_batch: Callable[[int, int], None] | None = None,
 ) -> ExportSummary:
     """Export the results under `output` into `dest`, in `options.format`.
@@ -52,6 +52,8 @@ def export_results(
         dest: where the export goes; its `data/`, README.md and export.json are the export's own.
         config: the run's config: its catalog settings govern how sources are read.
         options: format, filters, shards, splits.
+        runs: the currency and config hashes of the runs under `output` (from their manifests), for
+            the dataset card and a warning when the config given is not the one the rows were made with.
         on_batch: called after each batch with the rows handled so far and the rows chosen (for progress).
 
     Returns:
@@ -66,7 +68,7 @@ def export_results(
     selection = select_rows(output, options)  # first: a bad --variant must not cost an earlier export
     _prepare(dest, overwrite=options.overwrite)
     fmt = _format(options, selection)
-    runs = read_runs(output)
+    runs = runs or RunsInfo()
     summary = ExportSummary(
         format=options.format,
         source_uri=output.uri,
@@ -99,7 +101,7 @@ class _Job:
         names = [split.name for split in self.options.splits]
         done = 0
         with asyncio.Runner() as runner, ExitStack() as stack:
-            http = httpx.AsyncClient(timeout=_HTTP_TIMEOUT)
+            http = new_client(timeout=_HTTP_TIMEOUT)
             stack.callback(runner.run, http.aclose())
             loader = ImageLoader(self.output, SourceReader(self.config.catalog, http), self.options.concurrency)
             sinks = [stack.enter_context(self._sink(name)) for name in names]

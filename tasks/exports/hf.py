@@ -14,6 +14,7 @@ from typing import IO, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tasks.core.formats import EXTENSIONS, parse_format
 from tasks.exports.columns import Column, catalog_fields, portable, row_value
 from tasks.exports.loading import ExportRecord
 from tasks.exports.names import source_name
@@ -23,7 +24,6 @@ __all__ = ["IMAGE_TYPE", "HfFormat"]
 
 IMAGE_TYPE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
 _IMAGE_FEATURE = {"_type": "Image"}
-_EXTENSIONS = {"jpeg": "jpg"}
 
 
 def _value(name: str) -> Column:
@@ -88,4 +88,5 @@ def _edited_image(record: ExportRecord) -> dict[str, Any] | None:
 
 
 def _extension(fmt: str) -> str:
-    return _EXTENSIONS.get(fmt, fmt)
+    known = parse_format(fmt)
+    return EXTENSIONS[known] if known else fmt  # gif, bmp, tiff sources keep their own name

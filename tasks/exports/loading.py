@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from tasks.core.errors import InputError, StorageError
+from tasks.core.formats import sniff_media_type
 from tasks.exports.names import sample_key
 from tasks.exports.reading import RowBatch
 from tasks.exports.sources import SourceReader, source_ref
 from tasks.storage.fs import Storage
 from tasks.storage.layout import image_path
-from tasks.storage.sources import sniff_media_type
 
 __all__ = ["ExportRecord", "ImageLoader", "Skipped"]
 

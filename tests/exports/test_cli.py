@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
+import yaml
 from typer.testing import CliRunner
 
 from flows.cli import app
@@ -39,3 +40,13 @@ def test_export_from_the_config_and_from_the_output(run: Run, tmp_path: Path) ->
     assert again.exit_code == 2 and "--overwrite" in again.output
     wrong = runner.invoke(app, [*given, "--overwrite", "--split", "train=2"])
     assert wrong.exit_code == 2 and "--split" in wrong.output
+
+
+def test_a_config_other_than_the_runs_is_named(run: Run, tmp_path: Path) -> None:
+    other = yaml.safe_load(run.config.read_text())
+    other["execution"] = {"shard_size": 3}  # another config hash, the same catalog
+    path = tmp_path / "other.yaml"
+    path.write_text(yaml.safe_dump(other))
+    result = runner.invoke(app, ["export", str(run.output), "--config", str(path), "--to", str(tmp_path / "x")])
+    assert result.exit_code == 0, result.output
+    assert "warning:" in result.output and "another config" in result.output

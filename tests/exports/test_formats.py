@@ -14,6 +14,7 @@ from PIL import Image
 
 from tasks.core.config import load_config
 from tasks.exports import ExportOptions, export_results, parse_splits
+from tasks.pipeline.export_runs import runs_info
 from tasks.storage.fs import Storage
 from tests.exports.conftest import Run
 
@@ -21,8 +22,8 @@ SUCCEEDED_ROWS = 6 * 2 + 6 * 2  # rows × seeds (as_written) + rows × count (mo
 
 
 def export(run: Run, dest: Path, fmt: str, **options: object) -> None:
-    config = load_config(run.config)
-    export_results(Storage(str(run.output)), Storage(str(dest)), config, ExportOptions(format=fmt, **options))  # type: ignore[arg-type]
+    config, output = load_config(run.config), Storage(str(run.output))
+    export_results(output, Storage(str(dest)), config, ExportOptions(format=fmt, **options), runs=runs_info(output))  # type: ignore[arg-type]
 
 
 def sha(data: bytes) -> str:
@@ -87,7 +88,7 @@ def test_dataset_card_describes_the_export(run: Run, tmp_path: Path) -> None:
     assert features["seed"]["dtype"] == "int64" and features["title"]["dtype"] == "string"
     splits = {item["name"]: item["num_examples"] for item in card["dataset_info"]["splits"]}
     assert sum(splits.values()) == SUCCEEDED_ROWS
-    assert "| local | 24 |" in body and "mono" in body and "as_written" in body
+    assert "| local | 24 |" in body and "mono" in body and "as_written" in body and "cost (USD)" in body
     assert "provider: local" in body  # the config, as run
 
 

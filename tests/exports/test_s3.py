@@ -63,7 +63,7 @@ def test_s3_results_exported_to_s3(s3_options: dict, tmp_path: Path) -> None:
             "output": {"uri": "s3://x-out/run", "storage_options": s3_options},
         },
     )
-    assert edit_catalog(str(config_path))["counts"] == {"succeeded": 6}
+    assert edit_catalog(str(config_path)).counts == {"succeeded": 6}
     config = load_config(config_path)
     output, dest = Storage("s3://x-out/run", s3_options), Storage("s3://x-exports/hf", s3_options)
     summary = export_results(output, dest, config, ExportOptions(format="hf", shard_size=4))

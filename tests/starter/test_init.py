@@ -12,7 +12,7 @@ import yaml
 from typer.testing import CliRunner
 
 from flows.cli import app
-from flows.edit_catalog import prepare
+from tasks.prepare import prepare_config
 from tests.helpers import make_png
 
 runner = CliRunner(env={"COLUMNS": "200"})
@@ -99,8 +99,8 @@ def test_every_commented_remote_provider_validates_once_uncommented(tmp_path: Pa
     for env in {settings["api_key_env"] for settings in full["providers"].values() if settings}:
         monkeypatch.setenv(env, "a-key")
     (tmp_path / "p" / "all.yaml").write_text(uncommented)
-    loaded, rows = prepare(str(tmp_path / "p" / "all.yaml"))  # what `retouch validate` checks
-    assert rows == 1 and len(loaded.edits) == 5
+    prepared = prepare_config(str(tmp_path / "p" / "all.yaml"))  # what `retouch validate` checks
+    assert prepared.rows == 1 and len(prepared.config.edits) == 5
 
 
 def test_init_refuses_what_it_cannot_map_or_would_overwrite(tmp_path: Path) -> None:
@@ -130,6 +130,6 @@ def test_a_folder_on_object_storage_is_referred_to_by_url(tmp_path: Path) -> Non
     catalog = pl.read_parquet(tmp_path / "catalog.parquet").sort("id")
     assert catalog["image"].to_list() == ["memory://init-test/photos/a.png", "memory://init-test/photos/deep/b.jpg"]
     assert catalog["id"].to_list() == ["a", "deep/b"]
-    loaded, rows = prepare(str(tmp_path / "retouch.yaml"))
-    assert rows == 2 and loaded.edits[0].prompt == "{prompt}"
+    prepared = prepare_config(str(tmp_path / "retouch.yaml"))
+    assert prepared.rows == 2 and prepared.config.edits[0].prompt == "{prompt}"
     memory.rm("/init-test", recursive=True)
