@@ -1,4 +1,4 @@
-"""The `retouch` command line: run, validate, forecast, show, report, compact, sandbox."""
+"""The `retouch` command line: init, run, validate, forecast, show, report, compact, export, sandbox."""
 
 from __future__ import annotations
 
@@ -44,6 +44,37 @@ def _output_target(target: str) -> tuple[str, dict[str, Any]]:
         output = load_config(target).output
         return output.uri, dict(output.storage_options)
     return target, {}
+
+
+@app.command()
+def init(
+    source: Annotated[str, typer.Argument(help="A folder of images, or a .parquet/.csv/.jsonl catalog (any URL).")],
+    out: Annotated[str, typer.Option("--out", help="Folder for the catalog, the config and the output.")] = ".",
+    prompts: Annotated[str | None, typer.Option("--prompts", help="CSV/JSONL: file name → prompt.")] = None,
+    prompt: Annotated[str | None, typer.Option("--prompt", help="One prompt for every image (or the rest).")] = None,
+    id_column: Annotated[str | None, typer.Option("--id-column", help="The catalog's id column.")] = None,
+    image_column: Annotated[str | None, typer.Option("--image-column", help="The image column.")] = None,
+    prompt_column: Annotated[str | None, typer.Option("--prompt-column", help="The prompt column.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace a config and catalog already in --out.")] = False,
+) -> None:
+    """Write a catalog (where needed) and a starter config from a folder of images or a table."""
+    from flows.export_view import print_init_result
+    from tasks.starter import InitRequest, init_project
+
+    named = {"id": id_column, "image": image_column, "prompt": prompt_column}
+    request = InitRequest(
+        source=source,
+        out=out,
+        prompts_file=prompts,
+        prompt=prompt,
+        columns={role: column for role, column in named.items() if column},
+        force=force,
+    )
+    try:
+        result = init_project(request)
+    except (ConfigError, CatalogError) as error:
+        _fail(error)
+    print_init_result(console, result)
 
 
 @app.command()
@@ -178,6 +209,47 @@ def compact(
             f"{table.rows_before} rows → {table.rows_after}",
             highlight=False,
         )
+
+
+@app.command()
+def export(
+    target: Annotated[str, typer.Argument(help="A run's config file, or its output.uri (then give --config).")],
+    to: Annotated[str, typer.Option("--to", help="Where the export goes: a folder or fsspec URL.")],
+    fmt: Annotated[str, typer.Option("--format", help="hf, webdataset or parquet.")] = "hf",
+    config: Annotated[str | None, typer.Option("--config", help="The run's config (for its catalog).")] = None,
+    variant: Annotated[list[str] | None, typer.Option("--variant", help="Only this variant (repeatable).")] = None,
+    status: Annotated[list[str] | None, typer.Option("--status", help="Row statuses to export.")] = None,
+    shard_size: Annotated[int, typer.Option("--shard-size", min=1, help="Rows per shard file.")] = 1000,
+    split: Annotated[str | None, typer.Option("--split", help="Seeded splits by row id: train=0.9,test=0.1")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the split assignment.")] = 0,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an earlier export at --to.")] = False,
+) -> None:
+    """Export the results as a Hugging Face dataset, WebDataset shards, or one Parquet table with images."""
+    from flows.export_view import print_export_summary
+    from tasks.exports import ExportOptions, export_results, parse_splits
+    from tasks.exports.target import export_source
+    from tasks.pipeline.export_runs import runs_info
+    from tasks.storage.fs import Storage
+
+    statuses = tuple(part for value in status or ["succeeded"] for part in value.split(",") if part)
+    try:
+        output, loaded = export_source(target, config)
+        options = ExportOptions(
+            format=fmt,  # type: ignore[arg-type]  # checked by ExportOptions
+            splits=parse_splits(split),
+            variants=tuple(variant or ()),
+            statuses=statuses,
+            shard_size=shard_size,
+            seed=seed,
+            overwrite=overwrite,
+        )
+        with _progress() as progress:
+            bar = progress.add_task("exporting", total=None)
+            advance = lambda done, total: progress.update(bar, completed=done, total=total)  # noqa: E731
+            summary = export_results(output, Storage(to), loaded, options, runs=runs_info(output), on_batch=advance)
+    except (ConfigError, CatalogError, StorageError) as error:
+        _fail(error)
+    print_export_summary(console, summary)
 
 
 @app.command()
