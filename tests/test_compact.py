@@ -41,8 +41,8 @@ def history(tmp_path_factory: pytest.TempPathFactory, prefect_harness: None) -> 
             execution={"shard_size": 2, "checkpoint_rows": 1, "parallel_shards": 1},
         )
         config = str(write_config(directory, raw))
-        assert edit_catalog(config)["counts"] == {"succeeded": ROWS}
-        assert edit_catalog(config, force=True)["counts"] == {"succeeded": ROWS}
+        assert edit_catalog(config).counts == {"succeeded": ROWS}
+        assert edit_catalog(config, force=True).counts == {"succeeded": ROWS}
     yield directory / "out"
 
 

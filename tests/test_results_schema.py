@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import polars as pl
@@ -20,6 +19,7 @@ from flows.cli import app
 from flows.edit_catalog import edit_catalog
 from tasks.core.errors import CatalogError
 from tasks.costs.ledger import LEDGER_ARROW_SCHEMA
+from tasks.pipeline.manifest import RunSummary
 from tasks.storage.columns import widen
 from tasks.storage.fs import Storage
 from tasks.storage.results import RESULT_ARROW_SCHEMA, read_results
@@ -45,7 +45,7 @@ def catalog(directory: Path, rows: int = ROWS, **overrides: pl.Series) -> Path:
     return path
 
 
-def run(directory: Path, catalog_path: Path) -> dict[str, Any]:
+def run(directory: Path, catalog_path: Path) -> RunSummary:
     config = local_config(catalog_path, directory / "out", EDITS, execution=EXECUTION)
     return edit_catalog(str(write_config(directory, config)))
 
@@ -61,7 +61,7 @@ def schemas(folder: Path) -> list[pa.Schema]:
 
 def test_every_part_has_one_schema_with_the_catalogs_types(tmp_path: Path) -> None:
     summary = run(tmp_path, catalog(tmp_path))
-    assert summary["counts"] == {"succeeded": ROWS}
+    assert summary.counts == {"succeeded": ROWS}
     results = schemas(tmp_path / "out" / "results")
     assert len(results) >= 4 and all(schema.equals(results[0]) for schema in results)
     assert results[0].names[: len(RESULT_ARROW_SCHEMA)] == RESULT_ARROW_SCHEMA.names
@@ -101,7 +101,7 @@ def test_polars_pyarrow_duckdb_and_datasets_read_the_output_as_it_is(
 def test_a_widened_column_rewrites_older_parts_so_readers_still_agree(tmp_path: Path) -> None:
     run(tmp_path, catalog(tmp_path))
     wider = catalog(tmp_path, rows=ROWS + 2, stock=pl.Series("stock", range(ROWS + 2), dtype=pl.Int64))
-    assert run(tmp_path, wider)["counts"] == {"succeeded": 2}
+    assert run(tmp_path, wider).counts == {"succeeded": 2}
     results = schemas(tmp_path / "out" / "results")
     assert all(schema.field("stock").type == pa.int64() for schema in results)
     assert pl.read_parquet(tmp_path / "out" / "results" / "*.parquet")["stock"].sort().to_list() == list(
@@ -147,7 +147,7 @@ def test_a_run_brings_parts_older_retouch_wrote_into_one_schema(tmp_path: Path) 
     # As retouch wrote parts before: types inferred per part from JSON (dates as text, all-null as Null).
     frame.head(4).with_columns(pl.lit(None).alias("note")).write_parquet(results / "part-old-1.parquet")
     frame.tail(-4).write_parquet(results / "part-old-2.parquet")
-    assert run(tmp_path, catalog(tmp_path, rows=ROWS + 2))["counts"] == {"succeeded": 2}
+    assert run(tmp_path, catalog(tmp_path, rows=ROWS + 2)).counts == {"succeeded": 2}
     held = schemas(results)
     assert len(held) >= 3 and all(schema.equals(held[0]) for schema in held)
     table = pl.read_parquet(results / "*.parquet")
