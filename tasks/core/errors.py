@@ -7,8 +7,12 @@
     ├── StorageError                reading or writing object storage failed
     ├── InputError                  one job's input is unusable (permanent, per job)
     │   ├── SourceError             source image / mask could not be fetched or decoded
+    │   │   └── SourceRefused       the source policy refused it: not allowed, internal address, over a cap
     │   └── InstructionError        the local engine cannot read the prompt
     ├── BudgetExceeded              spending would pass a configured cap
+    ├── FetchError                  a guarded HTTP fetch (source or output URL) failed; callers map it
+    │   ├── FetchRefused            refused before or while reading: scheme, address, redirects, byte cap
+    │   └── FetchFailed             no usable answer: transport error, deadline, HTTP status
     └── ProviderError               a provider answered with an error (or did not answer)
         ├── RetryableProviderError  transient: the same request may succeed later
         │   ├── RateLimited         429 rate limit (carries retry_after seconds)
@@ -38,6 +42,9 @@ __all__ = [
     "ConcurrencyLimited",
     "ConfigError",
     "ContentRejected",
+    "FetchError",
+    "FetchFailed",
+    "FetchRefused",
     "InputError",
     "InstructionError",
     "InsufficientCredits",
@@ -51,6 +58,7 @@ __all__ = [
     "RetouchError",
     "RetryableProviderError",
     "SourceError",
+    "SourceRefused",
     "StorageError",
     "SubmitOutcomeUnknown",
     "UnknownPrice",
@@ -117,12 +125,28 @@ class SourceError(InputError):
     """A source image or mask could not be fetched or decoded."""
 
 
+class SourceRefused(SourceError):
+    """The source policy refused a reference (not allowed, internal address, over a cap); nothing was decoded."""
+
+
 class InstructionError(InputError):
     """The local engine could not read the prompt (the message lists the words it knows)."""
 
 
 class BudgetExceeded(RetouchError):
     """Submitting more work would pass a configured budget cap."""
+
+
+class FetchError(RetouchError):
+    """A guarded HTTP fetch failed. Context: url (shortened), status_code. Callers map it into their family."""
+
+
+class FetchRefused(FetchError):
+    """The fetch was refused by policy: a scheme, an internal address, too many redirects, a byte cap."""
+
+
+class FetchFailed(FetchError):
+    """No usable answer: a transport error, the deadline passed, or an HTTP status other than 200."""
 
 
 class ProviderError(RetouchError):

@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from tasks.core.errors import InstructionError, SourceError
+from tasks.imaging.probe import describe_bytes
 
 __all__ = ["EditedImage", "check_quality", "decode", "encode", "normalize", "resolve_format"]
 
@@ -68,7 +69,8 @@ def decode(data: bytes, what: str = "source image") -> tuple[Image.Image, str | 
             image = ImageOps.exif_transpose(opened)
     except _DECODE_ERRORS as error:
         raise SourceError(
-            f"the {what} could not be decoded ({len(data)} bytes, starting {data[:12]!r}): {error}",
+            # Never the bytes, nor Pillow's message (some quote the file): what they look like and the error's type.
+            f"the {what} could not be decoded ({describe_bytes(data)}; {type(error).__name__})",
             field=what,
         ) from error
     return image, source_format

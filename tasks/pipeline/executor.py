@@ -12,16 +12,17 @@ import httpx
 
 from tasks.core.config import PipelineConfig, ProviderSettings
 from tasks.core.errors import RetouchError, SubmitOutcomeUnknown
-from tasks.core.models import Accepted, EditJob, EditResult, ImageRef, InputImage, JobInputs
+from tasks.core.models import Accepted, EditJob, EditResult
 from tasks.costs import BudgetTracker, billed_credits, ledger_rows, load_price_table
 from tasks.http import Clock, LimiterRegistry, RateLimit, RateLimiter, RetryPolicy, SystemClock
 from tasks.pipeline.checkpoint import Checkpointer
+from tasks.pipeline.inputs import InputLoader, output_limits
 from tasks.pipeline.lane import ProviderLane
 from tasks.pipeline.outputs import store_output
 from tasks.pipeline.progress import emit
 from tasks.providers.registry import provider_class
 from tasks.storage.fs import Storage
-from tasks.storage.sources import load_image
+from tasks.storage.source_policy import SourcePolicy
 
 __all__ = ["PROCESS_LIMITERS", "ShardSummary", "run_shard"]
 
@@ -78,7 +79,10 @@ async def run_shard(
     pending = pending or {}
     async with AsyncExitStack() as stack:
         http = await stack.enter_async_context(_client(transport, 60.0))
-        lanes = await _open_lanes(stack, {job.provider for job in jobs}, config, api_keys, limiters, clock, transport)
+        loader = InputLoader(config, http)
+        lanes = await _open_lanes(
+            stack, {job.provider for job in jobs}, config, api_keys, limiters, clock, transport, loader.policy
+        )
         checkpoint = await stack.enter_async_context(
             Checkpointer(
                 storage,
@@ -97,7 +101,7 @@ async def run_shard(
                     result = _skipped(job, run_id, reservation.reason or "budget cap reached")
                 else:
                     result = await _run_job(
-                        job, lanes[job.provider], config, storage, http, accepted, checkpoint, run_id
+                        job, lanes[job.provider], config, storage, loader, accepted, checkpoint, run_id
                     )
             quote = reservation.quote if reservation is not None else budget.table.quote_job(job, budget.at)
             rows: list[dict[str, object]] = []
@@ -124,12 +128,15 @@ async def _open_lanes(
     limiters: LimiterRegistry,
     clock: Clock,
     transport: httpx.AsyncBaseTransport | None,
+    policy: SourcePolicy,
 ) -> dict[str, ProviderLane]:
     lanes = {}
     for name in sorted(providers):
         settings = config.provider_settings(name)
         client = await stack.enter_async_context(_client(transport, settings.timeout))
-        adapter = provider_class(name)(settings=settings, client=client, api_key=api_keys.get(name))
+        adapter = provider_class(name)(
+            settings=settings, client=client, api_key=api_keys.get(name), output_limits=output_limits(policy, settings)
+        )
         stack.push_async_callback(adapter.aclose)
         lanes[name] = ProviderLane(
             adapter,
@@ -170,16 +177,17 @@ async def _run_job(
     lane: ProviderLane,
     config: PipelineConfig,
     storage: Storage,
-    http: httpx.AsyncClient,
+    loader: InputLoader,
     accepted: Accepted | None,
     checkpoint: Checkpointer,
     run_id: str,
 ) -> EditResult:
     started = time.time()
+    hold = loader.hold(job, lane)  # the inputs' bytes and pixels stay budgeted until the job ends
     try:
         inputs = None
         if accepted is None:
-            inputs = await _load_inputs(job, lane, http, config)
+            inputs = await hold.load()
         else:
             checkpoint.track(job.job_key)
         outcome = await lane.run(job, inputs, accepted=accepted, on_accepted=checkpoint.record_accepted)
@@ -205,24 +213,8 @@ async def _run_job(
         )
     except Exception as error:  # every job ends as a row; unexpected errors are recorded, not raised
         return _failed(job, error, run_id, started, accepted)
-
-
-async def _load_inputs(job: EditJob, lane: ProviderLane, http: httpx.AsyncClient, config: PipelineConfig) -> JobInputs:
-    options = config.catalog.storage_options
-    need_bytes = not lane.adapter.accepts_urls
-
-    async def load(ref: ImageRef | None, role: str) -> InputImage | None:
-        if ref is None:
-            return None
-        return await load_image(
-            ref, http=http, storage_options=options, need_bytes=need_bytes, role=role, row_id=job.row_id
-        )
-
-    image, mask, context = await asyncio.gather(
-        load(job.image, "image"), load(job.mask, "mask"), load(job.image_context, "image_context")
-    )
-    assert image is not None
-    return JobInputs(image=image, mask=mask, image_context=context)
+    finally:
+        hold.release()
 
 
 def _failed(job: EditJob, error: Exception, run_id: str, started: float, accepted: Accepted | None) -> EditResult:

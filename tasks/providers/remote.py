@@ -22,6 +22,7 @@ from tasks.core.errors import (
 from tasks.core.models import Accepted, EditJob, InputImage
 from tasks.http import transport as wire
 from tasks.providers.base import Provider
+from tasks.providers.outputs import OutputLimits
 
 __all__ = ["RemoteProvider"]
 
@@ -50,8 +51,15 @@ class RemoteProvider(Provider):
     credits_available_header: ClassVar[str | None] = None
     credits_used_header: ClassVar[str | None] = None
 
-    def __init__(self, *, settings: ProviderSettings, client: httpx.AsyncClient, api_key: str | None) -> None:
-        super().__init__(settings=settings, client=client, api_key=api_key)
+    def __init__(
+        self,
+        *,
+        settings: ProviderSettings,
+        client: httpx.AsyncClient,
+        api_key: str | None,
+        output_limits: OutputLimits | None = None,
+    ) -> None:
+        super().__init__(settings=settings, client=client, api_key=api_key, output_limits=output_limits)
         unknown = sorted(set(settings.options) - self.known_options)
         if unknown:
             known = ", ".join(sorted(self.known_options)) or "none"

@@ -1,4 +1,4 @@
-"""Load a job's source images (local path, fsspec URL, http(s) URL, data: URI, or catalog bytes)."""
+"""Load a job's source images under the source policy: allowed roots only, capped bytes, capped pixels."""
 
 from __future__ import annotations
 
@@ -6,15 +6,29 @@ import asyncio
 import base64
 import binascii
 import os
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 import fsspec
 import httpx
 
-from tasks.core.errors import SourceError
+from tasks.core.errors import FetchError, FetchRefused, InputError, SourceError, SourceRefused
 from tasks.core.models import ImageRef, InputImage
+from tasks.http.addresses import internal_reason, resolve
+from tasks.http.guarded import FetchLimits, fetch_guarded, origin_of, shorten_url
+from tasks.imaging.probe import check_image, read_header
+from tasks.storage.source_policy import Allowed, SourcePolicy
 
-__all__ = ["load_image", "sniff_media_type"]
+__all__ = [
+    "Footprint",
+    "SourceReader",
+    "decoded_size",
+    "estimate_footprint",
+    "load_image",
+    "shown_source",
+    "sniff_media_type",
+]
 
 _MAGIC = (
     (b"\x89PNG\r\n\x1a\n", "image/png"),
@@ -24,6 +38,43 @@ _MAGIC = (
     (b"II*\x00", "image/tiff"),
     (b"MM\x00*", "image/tiff"),
 )
+_PATH_SHOWN = 120  # characters of a path shown in messages
+_WORST_BYTES_PER_PIXEL = 4  # RGBA, or one 32-bit band: what an unknown source is budgeted at
+
+
+@dataclass(frozen=True)
+class SourceReader:
+    """How one job's sources are read: the policy, the caps, the clients.
+
+    Args:
+        policy: the catalog's source policy (it also holds the byte and pixel caps).
+        http: client for http(s) sources.
+        deadline: seconds to fetch one source in total (the smaller of sources.timeout and the provider's).
+        storage_options: fsspec options for object-store sources (the catalog's).
+    """
+
+    policy: SourcePolicy
+    http: httpx.AsyncClient
+    deadline: float
+    storage_options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def max_bytes(self) -> int:
+        return int(self.policy.config.max_bytes)
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """Memory one source takes: its bytes, and its pixels once decoded (upper bounds when unknown)."""
+
+    source_bytes: int
+    decoded_bytes: int
+    exact: bool = True  # False: upper bounds from the caps (the size is unknown before reading)
+
+
+def decoded_size(image: InputImage) -> int:
+    """Bytes the loaded input's pixels take once decoded (0 for a URL passed on unfetched)."""
+    return read_header(image.data).decoded_bytes if image.data else 0
 
 
 def sniff_media_type(data: bytes) -> str:
@@ -36,84 +87,165 @@ def sniff_media_type(data: bytes) -> str:
     return "application/octet-stream"
 
 
+def shown_source(ref: ImageRef) -> str:
+    """A reference as messages may show it: no URL query or credentials, no inline bytes, not too long."""
+    if ref.kind == "data":
+        return f"{ref.value.split(',', 1)[0][:40]},… ({len(ref.value)} chars)"
+    if ref.kind == "url":
+        return shorten_url(ref.value)
+    text = ref.display
+    return text if len(text) <= _PATH_SHOWN else text[: _PATH_SHOWN // 2] + "…" + text[-_PATH_SHOWN // 2 + 1 :]
+
+
+async def estimate_footprint(ref: ImageRef, reader: SourceReader, *, role: str, row_id: str) -> Footprint:
+    """What loading `ref` may take, from what is cheap to know before reading it (a stat, a header).
+
+    Raises:
+        SourceRefused / SourceError: the policy refuses the reference (checked first, nothing read).
+    """
+    allowed = _checked(ref, reader.policy, role, row_id)
+    worst = reader.policy.config.max_pixels * _WORST_BYTES_PER_PIXEL
+    try:
+        if allowed.how == "file":
+            return await asyncio.to_thread(_file_footprint, allowed.location, reader.max_bytes)
+        if ref.kind == "bytes" and ref.data is not None:
+            return Footprint(len(ref.data), read_header(ref.data).decoded_bytes)
+    except (InputError, OSError):
+        pass  # unreadable or not an image: loading says so, with the row and the source
+    inline = len(ref.value) * 3 // 4 if ref.kind == "data" else reader.max_bytes
+    return Footprint(min(inline, reader.max_bytes), worst, exact=False)
+
+
 async def load_image(
-    ref: ImageRef,
-    *,
-    http: httpx.AsyncClient,
-    storage_options: dict[str, Any] | None = None,
-    need_bytes: bool = True,
-    role: str = "image",
-    row_id: str = "",
+    ref: ImageRef, reader: SourceReader, *, need_bytes: bool = True, role: str = "image", row_id: str = ""
 ) -> InputImage:
-    """Load one image reference.
+    """Load one image reference under the policy and check it decodes within the pixel cap.
 
     Args:
         ref: the reference from the catalog.
-        http: client for http(s) sources.
-        storage_options: fsspec options for object-store sources (the catalog's).
-        need_bytes: False lets an http(s) source stay a URL for providers that take URLs.
+        reader: the policy, caps and clients.
+        need_bytes: False lets an allowed http(s) source stay a URL for providers that take URLs.
         role / row_id: named in errors.
 
     Raises:
-        SourceError: the source is missing, unreachable, or not base64.
+        SourceRefused: not allowed, an internal address, or over the byte or pixel cap (nothing decoded).
+        SourceError: missing, unreachable, empty, not an image, or truncated.
     """
-    if ref.kind == "url" and ref.value.startswith(("http://", "https://")):
-        if not need_bytes:
-            return InputImage(
-                data=None, media_type=_guess_from_name(ref.value), url=ref.value, filename=_name(ref.value)
-            )
-        data = await _fetch_http(ref.value, http, role=role, row_id=row_id)
-    elif ref.kind == "data":
-        data = _decode_data_uri(ref.value, role=role, row_id=row_id)
-    elif ref.kind == "bytes":
-        data = ref.data or b""
-    else:
-        data = await asyncio.to_thread(_read_fsspec, ref, storage_options or {}, role, row_id)
-    if not data:
-        raise SourceError(f"row {row_id}: {role} {ref.display} is empty", row_id=row_id, column=role)
-    url = ref.value if ref.kind == "url" and ref.value.startswith(("http://", "https://")) else None
-    return InputImage(data=data, media_type=sniff_media_type(data), url=url, filename=_name(ref.display))
-
-
-def _read_fsspec(ref: ImageRef, storage_options: dict[str, Any], role: str, row_id: str) -> bytes:
+    allowed = _checked(ref, reader.policy, role, row_id)
+    if allowed.how == "http" and not need_bytes:
+        await _check_address(allowed.location, reader.policy, ref, role, row_id)
+        return InputImage(data=None, media_type=_guess_from_name(allowed.location), url=allowed.location)
     try:
-        if ref.kind == "path":  # plain open: fsspec's costs ~1 ms a file, which counts at a million rows
-            with open(ref.value, "rb") as local:
-                return local.read()
-        with fsspec.open(ref.value, "rb", **storage_options) as handle:
-            return bytes(handle.read())
+        data = await _read(ref, allowed, reader)
+        if not data:
+            raise SourceError("is empty (0 bytes)")
+        header = await asyncio.to_thread(check_image, data, reader.policy.config.max_pixels)
+    except InputError as error:
+        raise _about(error, ref, role, row_id) from None
+    except FetchError as error:
+        family = SourceRefused if isinstance(error, FetchRefused) else SourceError
+        raise _about(family(f"was not fetched: {error.message}"), ref, role, row_id) from None
+    url = allowed.location if allowed.how == "http" else None
+    media_type = sniff_media_type(data) if header.format != "WEBP" else "image/webp"
+    return InputImage(data=data, media_type=media_type, url=url, filename=_name(ref.display))
+
+
+def _checked(ref: ImageRef, policy: SourcePolicy, role: str, row_id: str) -> Allowed:
+    try:
+        return policy.check(ref)
+    except InputError as error:
+        raise _about(error, ref, role, row_id) from None
+
+
+def _about(error: InputError, ref: ImageRef, role: str, row_id: str) -> InputError:
+    """The same error, its message prefixed with the row, the role and the source (never its bytes)."""
+    shown = shown_source(ref)
+    return type(error)(f"row {row_id}: {role} {shown} {error.message}", row_id=row_id, column=role, source=shown)
+
+
+async def _read(ref: ImageRef, allowed: Allowed, reader: SourceReader) -> bytes:
+    max_bytes = reader.max_bytes
+    if allowed.how == "http":
+        limits = FetchLimits(max_bytes, reader.deadline, reader.policy.config.max_redirects, reader.policy.trusted)
+        return await fetch_guarded(reader.http, allowed.location, limits)
+    if ref.kind == "bytes":
+        return _capped(ref.data or b"", max_bytes)
+    if ref.kind == "data":
+        return _capped(_decode_data_uri(ref.value, max_bytes), max_bytes)
+    try:
+        async with asyncio.timeout(reader.deadline):
+            if allowed.how == "file":
+                return await asyncio.to_thread(_read_file, allowed.location, max_bytes)
+            return await asyncio.to_thread(_read_object, allowed.location, reader.storage_options, max_bytes)
+    except TimeoutError:
+        raise SourceError(f"was not read within {reader.deadline:g}s") from None
+
+
+def _read_file(path: str, max_bytes: int) -> bytes:
+    # A plain open, not fsspec's (~1 ms a file, which counts at a million rows).
+    with open(path, "rb") as local:
+        _check_size(os.fstat(local.fileno()).st_size, max_bytes)
+        return _capped(local.read(max_bytes + 1), max_bytes)
+
+
+def _read_object(url: str, storage_options: dict[str, Any], max_bytes: int) -> bytes:
+    try:
+        with fsspec.open(url, "rb", **storage_options) as handle:
+            size = getattr(handle, "size", None)
+            if isinstance(size, int):
+                _check_size(size, max_bytes)
+            return _capped(bytes(handle.read(max_bytes + 1)), max_bytes)
     except FileNotFoundError:
-        raise SourceError(f"row {row_id}: {role} {ref.value} does not exist", row_id=row_id, column=role) from None
+        raise SourceError("does not exist") from None
     except (OSError, ValueError) as error:
-        raise SourceError(
-            f"row {row_id}: cannot read {role} {ref.value}: {error}", row_id=row_id, column=role
-        ) from None
+        raise SourceError(f"cannot be read ({type(error).__name__})") from None
 
 
-async def _fetch_http(url: str, http: httpx.AsyncClient, *, role: str, row_id: str) -> bytes:
+def _check_size(size: int, max_bytes: int) -> None:
+    if size > max_bytes:
+        raise SourceRefused(f"is {size} bytes, over catalog.sources.max_bytes={max_bytes}; nothing was read")
+
+
+def _capped(data: bytes, max_bytes: int) -> bytes:
+    _check_size(len(data), max_bytes)
+    return data
+
+
+def _file_footprint(path: str, max_bytes: int) -> Footprint:
+    with open(path, "rb") as local:
+        size = os.fstat(local.fileno()).st_size
+        header = read_header(local)  # lazy: reads the header's few kilobytes, decodes nothing
+    return Footprint(min(size, max_bytes), header.decoded_bytes)
+
+
+async def _check_address(url: str, policy: SourcePolicy, ref: ImageRef, role: str, row_id: str) -> None:
+    """A URL passed on unfetched must still not point a provider at an internal address."""
+    parsed = httpx.URL(url)
+    if policy.trusted(parsed):
+        return
+    _, host, port = origin_of(parsed)
     try:
-        response = await http.get(url, follow_redirects=True)
-    except httpx.HTTPError as error:
-        raise SourceError(f"row {row_id}: cannot fetch {role} {url}: {type(error).__name__}", row_id=row_id) from None
-    if response.status_code != 200:
-        raise SourceError(
-            f"row {row_id}: fetching {role} {url} gave HTTP {response.status_code}", row_id=row_id, column=role
-        )
-    return response.content
+        addresses = await resolve(host, port or 0)
+    except OSError:
+        raise _about(SourceError(f"was not fetched: host {host} does not resolve"), ref, role, row_id) from None
+    for address in addresses:
+        reason = internal_reason(address)
+        if reason:
+            message = f"was not passed on: host {host} resolves to a {reason} address ({address})"
+            raise _about(SourceRefused(message), ref, role, row_id)
 
 
-def _decode_data_uri(uri: str, *, role: str, row_id: str) -> bytes:
+def _decode_data_uri(uri: str, max_bytes: int) -> bytes:
     header, _, payload = uri.partition(",")
     if not header.startswith("data:") or not payload:
-        raise SourceError(f"row {row_id}: {role} is not a data: URI with a payload", row_id=row_id, column=role)
+        raise SourceError("is not a data: URI with a payload")
+    _check_size(len(payload) * 3 // 4, max_bytes)  # before decoding: base64 is 4 characters per 3 bytes
     try:
         if header.endswith(";base64"):
             return base64.b64decode(payload, validate=True)
-        from urllib.parse import unquote_to_bytes
-
         return unquote_to_bytes(payload)
     except (binascii.Error, ValueError):
-        raise SourceError(f"row {row_id}: {role} data: URI is not valid base64", row_id=row_id, column=role) from None
+        raise SourceError("is a data: URI that is not valid base64") from None
 
 
 def _name(value: str) -> str:
