@@ -69,6 +69,7 @@ def read_header(source: bytes | IO[bytes]) -> ImageHeader:
     """The format, size and bands from the header alone (Pillow's open is lazy: no pixel is decoded).
 
     Raises:
+        SourceRefused: the header declares more pixels than Pillow's decompression-bomb limit.
         SourceError: the bytes are not an image Pillow can identify.
     """
     stream = io.BytesIO(source) if isinstance(source, bytes) else source
@@ -76,6 +77,13 @@ def read_header(source: bytes | IO[bytes]) -> ImageHeader:
         with Image.open(stream) as image:
             width, height = image.size
             return ImageHeader(image.format or "unknown", width, height, _bytes_per_pixel(image.mode))
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        # Pillow's own check, past the highest max_pixels allowed (a warning that warning filters may
+        # raise, or an error): the header declares too many pixels either way.
+        raise SourceRefused(
+            f"declares more than {Image.MAX_IMAGE_PIXELS} pixels (Pillow's decompression-bomb limit), over "
+            "catalog.sources.max_pixels; nothing was decoded"
+        ) from None
     except _BROKEN as error:
         what = describe_bytes(source) if isinstance(source, bytes) else "the file"
         raise SourceError(f"is not an image ({what}; {type(error).__name__})") from None

@@ -15,8 +15,7 @@ import httpx
 
 from tasks.core.errors import FetchError, FetchRefused, InputError, SourceError, SourceRefused
 from tasks.core.models import ImageRef, InputImage
-from tasks.http.addresses import internal_reason, resolve
-from tasks.http.guarded import FetchLimits, fetch_guarded, origin_of, shorten_url
+from tasks.http.guarded import FetchLimits, fetch_guarded, shorten_url
 from tasks.imaging.probe import check_image, read_header
 from tasks.storage.source_policy import Allowed, SourcePolicy
 
@@ -124,7 +123,8 @@ async def load_image(
     Args:
         ref: the reference from the catalog.
         reader: the policy, caps and clients.
-        need_bytes: False lets an allowed http(s) source stay a URL for providers that take URLs.
+        need_bytes: False passes an http(s) source on as its URL (for providers that take URLs), once
+            it has been fetched and checked like any other; its bytes are then not kept.
         role / row_id: named in errors.
 
     Raises:
@@ -132,9 +132,6 @@ async def load_image(
         SourceError: missing, unreachable, empty, not an image, or truncated.
     """
     allowed = _checked(ref, reader.policy, role, row_id)
-    if allowed.how == "http" and not need_bytes:
-        await _check_address(allowed.location, reader.policy, ref, role, row_id)
-        return InputImage(data=None, media_type=_guess_from_name(allowed.location), url=allowed.location)
     try:
         data = await _read(ref, allowed, reader)
         if not data:
@@ -147,6 +144,9 @@ async def load_image(
         raise _about(family(f"was not fetched: {error.message}"), ref, role, row_id) from None
     url = allowed.location if allowed.how == "http" else None
     media_type = sniff_media_type(data) if header.format != "WEBP" else "image/webp"
+    if url is not None and not need_bytes:
+        # Checked like any source, then passed on as its URL: the bytes are not kept.
+        return InputImage(data=None, media_type=media_type, url=url, filename=_name(ref.display))
     return InputImage(data=data, media_type=media_type, url=url, filename=_name(ref.display))
 
 
@@ -218,23 +218,6 @@ def _file_footprint(path: str, max_bytes: int) -> Footprint:
     return Footprint(min(size, max_bytes), header.decoded_bytes)
 
 
-async def _check_address(url: str, policy: SourcePolicy, ref: ImageRef, role: str, row_id: str) -> None:
-    """A URL passed on unfetched must still not point a provider at an internal address."""
-    parsed = httpx.URL(url)
-    if policy.trusted(parsed):
-        return
-    _, host, port = origin_of(parsed)
-    try:
-        addresses = await resolve(host, port or 0)
-    except OSError:
-        raise _about(SourceError(f"was not fetched: host {host} does not resolve"), ref, role, row_id) from None
-    for address in addresses:
-        reason = internal_reason(address)
-        if reason:
-            message = f"was not passed on: host {host} resolves to a {reason} address ({address})"
-            raise _about(SourceRefused(message), ref, role, row_id)
-
-
 def _decode_data_uri(uri: str, max_bytes: int) -> bytes:
     header, _, payload = uri.partition(",")
     if not header.startswith("data:") or not payload:
@@ -251,16 +234,3 @@ def _decode_data_uri(uri: str, max_bytes: int) -> bytes:
 def _name(value: str) -> str:
     base = os.path.basename(value.split("?", 1)[0]) or "image"
     return base[:100]
-
-
-def _guess_from_name(url: str) -> str:
-    lowered = url.split("?", 1)[0].lower()
-    for suffix, media_type in (
-        (".png", "image/png"),
-        (".jpg", "image/jpeg"),
-        (".jpeg", "image/jpeg"),
-        (".webp", "image/webp"),
-    ):
-        if lowered.endswith(suffix):
-            return media_type
-    return "application/octet-stream"
