@@ -174,8 +174,12 @@ class ExecutionConfig(_Strict):
     parallel_shards: int = Field(2, ge=1, le=16, description="Shards of one provider run at once.")
     checkpoint_seconds: float = Field(5.0, gt=0, description="Longest time a finished job waits to be made durable.")
     checkpoint_rows: int = Field(500, ge=1, description="Results buffered before a checkpoint is forced.")
-    memory_mb: int = Field(
-        2048, ge=64, le=1_048_576, description="Ceiling on source bytes + decoded pixels in flight in one process."
+    memory_mb: int | None = Field(
+        None,
+        ge=64,
+        le=1_048_576,
+        description="Ceiling on source bytes + decoded pixels in flight in one process; unset: a quarter "
+        "of the machine's memory, 1024 to 16384 MB.",
     )
 
 
