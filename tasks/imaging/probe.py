@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO
 
@@ -72,11 +74,48 @@ def read_header(source: bytes | IO[bytes]) -> ImageHeader:
         SourceRefused: the header declares more pixels than Pillow's decompression-bomb limit.
         SourceError: the bytes are not an image Pillow can identify.
     """
-    stream = io.BytesIO(source) if isinstance(source, bytes) else source
+    with _opened(source) as image:
+        return _header(image)
+
+
+def check_image(data: bytes, max_pixels: int, *, decode: bool = True) -> ImageHeader:
+    """Check `data` is a whole image of at most `max_pixels`, reading the size before decoding anything.
+
+    Args:
+        data: the encoded image.
+        max_pixels: the cap on width × height.
+        decode: decode every pixel (True), or only check the file's structure (Pillow's `verify`, which
+            catches a truncated PNG without holding its pixels; the caller decodes later).
+
+    Raises:
+        SourceRefused: the header declares more than `max_pixels`.
+        SourceError: not an image, or truncated or corrupt (it does not decode to the end).
+    """
+    with _opened(data) as image:
+        header = _header(image)
+        if header.pixels > max_pixels:
+            raise SourceRefused(
+                f"is a {header.format} of {header.width}×{header.height} = {header.pixels} pixels, over "
+                f"catalog.sources.max_pixels={max_pixels}; nothing was decoded"
+            )
+        try:
+            if decode:
+                image.load()
+            else:
+                image.verify()
+        except _BROKEN as error:
+            raise SourceError(
+                f"does not decode: a {header.format} of {header.width}×{header.height} that is truncated or "
+                f"corrupt ({describe_bytes(data)}; {type(error).__name__})"
+            ) from None
+    return header
+
+
+@contextmanager
+def _opened(source: bytes | IO[bytes]) -> Iterator[Image.Image]:
+    """The image, opened lazily, with Pillow's failures to open turned into our errors."""
     try:
-        with Image.open(stream) as image:
-            width, height = image.size
-            return ImageHeader(image.format or "unknown", width, height, _bytes_per_pixel(image.mode))
+        image = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
     except (Image.DecompressionBombWarning, Image.DecompressionBombError):
         # Pillow's own check, past the highest max_pixels allowed (a warning that warning filters may
         # raise, or an error): the header declares too many pixels either way.
@@ -87,39 +126,13 @@ def read_header(source: bytes | IO[bytes]) -> ImageHeader:
     except _BROKEN as error:
         what = describe_bytes(source) if isinstance(source, bytes) else "the file"
         raise SourceError(f"is not an image ({what}; {type(error).__name__})") from None
+    with image:
+        yield image
 
 
-def check_image(data: bytes, max_pixels: int, *, decode: bool = True) -> ImageHeader:
-    """Check `data` is a whole image of at most `max_pixels`, reading the size before decoding anything.
-
-    Args:
-        data: the encoded image.
-        max_pixels: the cap on width × height.
-        decode: decode every pixel (True), or only check the file's structure (Pillow's `verify`, which
-            catches a truncated PNG without holding its pixels).
-
-    Raises:
-        SourceRefused: the header declares more than `max_pixels`.
-        SourceError: not an image, or truncated or corrupt (it does not decode to the end).
-    """
-    header = read_header(data)
-    if header.pixels > max_pixels:
-        raise SourceRefused(
-            f"is a {header.format} of {header.width}×{header.height} = {header.pixels} pixels, over "
-            f"catalog.sources.max_pixels={max_pixels}; nothing was decoded"
-        )
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            if decode:
-                image.load()
-            else:
-                image.verify()
-    except _BROKEN as error:
-        raise SourceError(
-            f"does not decode: a {header.format} of {header.width}×{header.height} that is truncated or "
-            f"corrupt ({describe_bytes(data)}; {type(error).__name__})"
-        ) from None
-    return header
+def _header(image: Image.Image) -> ImageHeader:
+    width, height = image.size
+    return ImageHeader(image.format or "unknown", width, height, _bytes_per_pixel(image.mode))
 
 
 def _bytes_per_pixel(mode: str) -> int:

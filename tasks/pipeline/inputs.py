@@ -13,7 +13,7 @@ from tasks.pipeline.lane import ProviderLane
 from tasks.pipeline.memory import MB, MemoryBudget, Reservation, ceiling_bytes, process_budget
 from tasks.providers.outputs import OutputLimits
 from tasks.storage.source_policy import SourcePolicy
-from tasks.storage.sources import SourceReader, decoded_size, estimate_footprint, load_image
+from tasks.storage.sources import Footprint, SourceReader, decoded_size, estimate_footprint, load_image
 
 __all__ = ["ENGINE_WORKING_COPIES", "InputHold", "InputLoader", "output_limits"]
 
@@ -79,7 +79,7 @@ class InputHold:
             need = min(need, self.budget.capacity)
         self._reservation = await self.budget.reserve(need, what=f"row {row}")
         loaded = await asyncio.gather(*(self._load(ref, role) for role, ref in roles))
-        held = await asyncio.to_thread(lambda: sum(self._held(image) for image in loaded))
+        held = sum([await self._held(image, footprint) for image, footprint in zip(loaded, footprints, strict=True)])
         if held > self._reservation.amount:
             raise SourceRefused(
                 f"row {row}: its inputs need {held / MB:.0f} MB of bytes and decoded pixels, more than the memory "
@@ -101,14 +101,21 @@ class InputHold:
         refs = (("image", job.image), ("mask", job.mask), ("image_context", job.image_context))
         return [(role, ref) for role, ref in refs if ref is not None]
 
-    def _held(self, image: InputImage) -> int:
+    async def _held(self, image: InputImage, footprint: Footprint) -> int:
         """What an input keeps once loaded: its bytes, plus the engine's working pixels for local edits."""
         if image.data is None:
             return 0
-        return len(image.data) + (decoded_size(image) * self.copies if self.copies > 1 else 0)
+        if self.copies == 1:
+            return len(image.data)
+        decoded = footprint.decoded_bytes if footprint.exact else await asyncio.to_thread(decoded_size, image)
+        return len(image.data) + decoded * self.copies
 
     async def _load(self, ref: ImageRef, role: str) -> InputImage:
-        return await load_image(ref, self.reader, need_bytes=self.need_bytes, role=role, row_id=self.job.row_id)
+        # The local engine decodes the bytes at once: checking their header and structure is enough here.
+        decode = self.copies == 1
+        return await load_image(
+            ref, self.reader, need_bytes=self.need_bytes, decode=decode, role=role, row_id=self.job.row_id
+        )
 
 
 def output_limits(policy: SourcePolicy, settings: ProviderSettings) -> OutputLimits:

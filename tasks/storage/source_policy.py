@@ -60,6 +60,7 @@ class SourcePolicy:
         self._folders = [_local_real(entry) for entry in config.allow if "://" not in entry]
         self._prefixes = [_normalize_url(entry) for entry in config.allow if "://" in entry and not _is_http(entry)]
         self._web = [_url_prefix(entry) for entry in config.allow if _is_http(entry)]
+        self._real_folders: dict[str, str] = {}
 
     @classmethod
     def for_catalog(cls, catalog: CatalogConfig) -> SourcePolicy:
@@ -95,7 +96,7 @@ class SourcePolicy:
         )
 
     def _check_file(self, path: str) -> str:
-        real = _local_real(path)
+        real = self._resolve(path)
         for candidate in (real, os.path.abspath(path)):
             for never in NEVER_READ:
                 if _under(candidate, never):
@@ -106,7 +107,7 @@ class SourcePolicy:
                 f"{why} outside the catalog's folder {self.root}; list its folder in catalog.sources.allow to read it"
             )
         try:
-            mode = os.stat(real).st_mode
+            mode = os.lstat(real).st_mode  # `real` has no link left in it: lstat and stat agree
         except FileNotFoundError:
             raise SourceError("does not exist") from None
         except OSError as error:
@@ -114,6 +115,20 @@ class SourcePolicy:
         if not stat.S_ISREG(mode):
             raise SourceRefused("is not a regular file (a folder, device, pipe or socket)")
         return real
+
+    def _resolve(self, path: str) -> str:
+        """`os.path.realpath`, with each folder resolved once per policy: a catalog has few folders and many
+        files, and every component costs an lstat. The file itself is checked each time."""
+        absolute = os.path.abspath(path)
+        folder, name = os.path.split(absolute)
+        real_folder = self._real_folders.get(folder)
+        if real_folder is None:
+            real_folder = self._real_folders[folder] = os.path.realpath(folder)
+        try:
+            is_link = stat.S_ISLNK(os.lstat(os.path.join(real_folder, name)).st_mode)
+        except OSError:
+            is_link = False  # missing: the existence check after the policy check says so
+        return os.path.realpath(absolute) if is_link else os.path.join(real_folder, name)
 
     def _check_object(self, url: str) -> str:
         normalized = _normalize_url(url)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -16,7 +18,7 @@ import httpx
 from tasks.core.errors import FetchError, FetchRefused, InputError, SourceError, SourceRefused
 from tasks.core.models import ImageRef, InputImage
 from tasks.http.guarded import FetchLimits, fetch_guarded, shorten_url
-from tasks.imaging.probe import check_image, read_header
+from tasks.imaging.probe import ImageHeader, check_image, read_header
 from tasks.storage.source_policy import Allowed, SourcePolicy
 
 __all__ = [
@@ -116,7 +118,13 @@ async def estimate_footprint(ref: ImageRef, reader: SourceReader, *, role: str, 
 
 
 async def load_image(
-    ref: ImageRef, reader: SourceReader, *, need_bytes: bool = True, role: str = "image", row_id: str = ""
+    ref: ImageRef,
+    reader: SourceReader,
+    *,
+    need_bytes: bool = True,
+    decode: bool = True,
+    role: str = "image",
+    row_id: str = "",
 ) -> InputImage:
     """Load one image reference under the policy and check it decodes within the pixel cap.
 
@@ -125,6 +133,8 @@ async def load_image(
         reader: the policy, caps and clients.
         need_bytes: False passes an http(s) source on as its URL (for providers that take URLs), once
             it has been fetched and checked like any other; its bytes are then not kept.
+        decode: decode every pixel to check it (True), or check the header's size and the file's
+            structure only, for a caller that decodes the bytes itself at once (the local engine).
         role / row_id: named in errors.
 
     Raises:
@@ -133,10 +143,7 @@ async def load_image(
     """
     allowed = _checked(ref, reader.policy, role, row_id)
     try:
-        data = await _read(ref, allowed, reader)
-        if not data:
-            raise SourceError("is empty (0 bytes)")
-        header = await asyncio.to_thread(check_image, data, reader.policy.config.max_pixels)
+        data, header = await _read_checked(ref, allowed, reader, decode)
     except InputError as error:
         raise _about(error, ref, role, row_id) from None
     except FetchError as error:
@@ -163,22 +170,41 @@ def _about(error: InputError, ref: ImageRef, role: str, row_id: str) -> InputErr
     return type(error)(f"row {row_id}: {role} {shown} {error.message}", row_id=row_id, column=role, source=shown)
 
 
-async def _read(ref: ImageRef, allowed: Allowed, reader: SourceReader) -> bytes:
-    max_bytes = reader.max_bytes
+async def _read_checked(
+    ref: ImageRef, allowed: Allowed, reader: SourceReader, decode: bool
+) -> tuple[bytes, ImageHeader]:
+    """The source's bytes and checked header; files are read and checked in one trip to a thread."""
+    max_bytes, max_pixels = reader.max_bytes, reader.policy.config.max_pixels
+    check = functools.partial(_checked_image, max_pixels=max_pixels, decode=decode)
+    if allowed.how in ("file", "fsspec"):
+        if allowed.how == "file":
+            read = functools.partial(_read_file, allowed.location, max_bytes)
+        else:
+            read = functools.partial(_read_object, allowed.location, reader.storage_options, max_bytes)
+        try:
+            async with asyncio.timeout(reader.deadline):
+                return await asyncio.to_thread(_read_then_check, read, check)
+        except TimeoutError:
+            raise SourceError(f"was not read within {reader.deadline:g}s") from None
     if allowed.how == "http":
         limits = FetchLimits(max_bytes, reader.deadline, reader.policy.config.max_redirects, reader.policy.trusted)
-        return await fetch_guarded(reader.http, allowed.location, limits)
-    if ref.kind == "bytes":
-        return _capped(ref.data or b"", max_bytes)
-    if ref.kind == "data":
-        return _capped(_decode_data_uri(ref.value, max_bytes), max_bytes)
-    try:
-        async with asyncio.timeout(reader.deadline):
-            if allowed.how == "file":
-                return await asyncio.to_thread(_read_file, allowed.location, max_bytes)
-            return await asyncio.to_thread(_read_object, allowed.location, reader.storage_options, max_bytes)
-    except TimeoutError:
-        raise SourceError(f"was not read within {reader.deadline:g}s") from None
+        data = await fetch_guarded(reader.http, allowed.location, limits)
+    elif ref.kind == "bytes":
+        data = _capped(ref.data or b"", max_bytes)
+    else:
+        data = _capped(_decode_data_uri(ref.value, max_bytes), max_bytes)
+    return data, await asyncio.to_thread(check, data)
+
+
+def _read_then_check(read: Callable[[], bytes], check: Callable[[bytes], ImageHeader]) -> tuple[bytes, ImageHeader]:
+    data = read()
+    return data, check(data)
+
+
+def _checked_image(data: bytes, *, max_pixels: int, decode: bool) -> ImageHeader:
+    if not data:
+        raise SourceError("is empty (0 bytes)")
+    return check_image(data, max_pixels, decode=decode)
 
 
 def _read_file(path: str, max_bytes: int) -> bytes:
