@@ -86,7 +86,7 @@ def _catalog(folder: Path, server: Hostile) -> tuple[Path, dict[str, str]]:
 
 
 def _sources(server: Hostile) -> dict[str, Any]:
-    return {"allow": ["http://", f"{server.base}/hop/", f"{server.base}/media/"], "max_bytes": "2MB", "timeout": 3}
+    return {"allow": ["http://", f"{server.base}/hop/", f"{server.base}/media/"], "max_bytes": "2MB", "timeout": 20}
 
 
 def _check_rows(table: pl.DataFrame, hostile: dict[str, str]) -> None:
