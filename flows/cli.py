@@ -1,4 +1,4 @@
-"""The `retouch` command line: run, validate, forecast, show, report, sandbox."""
+"""The `retouch` command line: run, validate, forecast, show, report, compact, sandbox."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markdown import Markdown
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from flows.summary import print_results_summary, print_run_summary
@@ -30,7 +31,8 @@ LimitOpt = Annotated[int | None, typer.Option("--limit", min=1, help="Edit only 
 
 
 def _fail(error: Exception, code: int = 2) -> None:
-    err_console.print(f"[bold red]error:[/] {error}", markup=True, highlight=False)
+    # Escaped: a message may hold brackets rich would take for markup (an Arrow type like date32[day]).
+    err_console.print(f"[bold red]error:[/] {escape(str(error))}", markup=True, highlight=False)
     raise typer.Exit(code=code)
 
 
@@ -58,58 +60,52 @@ def run(
     """Forecast, then edit the catalog as the config says, then print a summary."""
     if verbose:
         os.environ["PREFECT_LOGGING_LEVEL"] = "INFO"
-    from flows.edit_catalog import edit_catalog, prepare
+    from flows.edit_catalog import edit_catalog
+    from tasks.pipeline.manifest import new_run_id
     from tasks.pipeline.progress import listen
-    from tasks.pipeline.run import new_run_id
+    from tasks.prepare import prepare_config
 
-    try:
-        loaded, rows = prepare(str(config), limit=limit)
-    except (ConfigError, CatalogError) as error:
+    try:  # before Prefect starts: a bad config or catalog stops here, fast, with nothing sent
+        prepared = prepare_config(str(config), limit=limit, force=force)
+    except (ConfigError, CatalogError, StorageError) as error:
         _fail(error)
-    jobs_per_row = sum(len(edit.seeds) for edit in loaded.edits)
     run_id = new_run_id()
     with _progress() as progress:
-        bar = progress.add_task("editing", total=rows * jobs_per_row)
+        bar = progress.add_task("editing", total=0 if dry_run else prepared.plan.planned)
         stop = listen(run_id, lambda status, images: progress.advance(bar))
         try:
-            summary = edit_catalog(
-                str(config), limit=limit, force=force, dry_run=dry_run, run_id=run_id, proceed_to_cap=proceed_to_cap
-            )
+            summary = edit_catalog(prepared=prepared, dry_run=dry_run, run_id=run_id, proceed_to_cap=proceed_to_cap)
         except (ConfigError, CatalogError, StorageError) as error:
             _fail(error)
         except BudgetExceeded as error:
             _fail(error, code=3)
         finally:
             stop()
-    if dry_run and summary.get("forecast"):
-        from tasks.costs import Forecast
+    if dry_run and summary.forecast is not None:
         from tasks.reports import forecast_markdown
 
-        console.print(Markdown(forecast_markdown(Forecast.from_dict(summary["forecast"]))))
+        console.print(Markdown(forecast_markdown(summary.forecast)))
     print_run_summary(console, summary)
 
 
 @app.command()
 def validate(config: ConfigArg, limit: LimitOpt = None) -> None:
-    """Check the config and the whole catalog, and count the jobs; edits nothing."""
-    from flows.edit_catalog import prepare
-    from tasks.storage.fs import Storage
-    from tasks.storage.results import succeeded_keys
+    """Check the config and the whole catalog, and count and price the jobs; edits nothing."""
+    from tasks.prepare import prepare_config
 
     try:
-        loaded, rows = prepare(str(config), limit=limit)
-        done = len(succeeded_keys(Storage(loaded.output.uri, loaded.output.storage_options)))
+        prepared = prepare_config(str(config), limit=limit)
     except (ConfigError, CatalogError, StorageError) as error:
         _fail(error)
+    rows, output = prepared.rows, prepared.config.output.uri
     console.print(f"[green]config OK[/]: {config}")
-    console.print(f"catalog: {loaded.catalog.uri} — {rows} rows")
-    for edit in loaded.edits:
+    console.print(f"catalog: {prepared.config.catalog.uri} — {rows} rows")
+    for edit in prepared.config.edits:
         console.print(
             f"  {edit.name}: {edit.provider} × {len(edit.seeds)} seed(s) × count {edit.count}"
             f" → {rows * len(edit.seeds)} jobs"
         )
-    total = rows * sum(len(edit.seeds) for edit in loaded.edits)
-    console.print(f"jobs: {total}; already succeeded under {loaded.output.uri}: {done}")
+    console.print(f"jobs: {prepared.plan.planned}; already succeeded under {output}: {prepared.plan.already_done}")
 
 
 @app.command()
@@ -121,9 +117,9 @@ def forecast(config: ConfigArg, limit: LimitOpt = None) -> None:
         result = forecast_catalog(str(config), limit=limit)
     except (ConfigError, CatalogError, StorageError) as error:
         _fail(error)
-    console.print(Markdown(result["markdown"]))
-    console.print(f"forecast table: {result['uri']}")
-    for line in result["over_budget"]:
+    console.print(Markdown(result.markdown))
+    console.print(f"forecast table: {result.uri}")
+    for line in result.over_budget:
         console.print(f"[yellow]over budget:[/] {line}")
 
 
@@ -157,9 +153,31 @@ def report(
         result = cost_report(uri, run_id=run_id, storage_options=options)
     except (ConfigError, StorageError) as error:
         _fail(error)
-    console.print(Markdown(result["markdown"]))
-    console.print(Markdown(result["monthly"]))
-    console.print(f"written: {', '.join(sorted(result['uris'].values()))}", highlight=False)
+    console.print(Markdown(result.markdown))
+    console.print(Markdown(result.monthly))
+    console.print(f"written: {', '.join(sorted(result.uris.values()))}", highlight=False)
+
+
+@app.command()
+def compact(
+    target: Annotated[str, typer.Argument(help="A run's output.uri (local path or fsspec URL), or its config file.")],
+) -> None:
+    """Merge the Parquet parts of results/ and costs/ into few, one succeeded row per job; not while a run holds it."""
+    from tasks.pipeline.tables import OUTPUT_TABLES
+    from tasks.storage.compact import compact_output
+    from tasks.storage.fs import Storage
+
+    try:
+        uri, options = _output_target(target)
+        done = compact_output(Storage(uri, options), OUTPUT_TABLES)
+    except (ConfigError, CatalogError, StorageError) as error:
+        _fail(error)
+    for table in done:
+        console.print(
+            f"{table.folder}/: {table.parts_before} parts → {table.parts_after}, "
+            f"{table.rows_before} rows → {table.rows_after}",
+            highlight=False,
+        )
 
 
 @app.command()

@@ -2,45 +2,48 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import polars as pl
 from rich.console import Console
 from rich.table import Table
 
+if TYPE_CHECKING:  # the CLI imports this module at start: keep the pipeline's imports for when a run happens
+    from tasks.pipeline.manifest import RunSummary
+
 __all__ = ["print_results_summary", "print_run_summary"]
 
 
-def print_run_summary(console: Console, summary: dict[str, Any]) -> None:
-    counts = summary.get("counts", {})
-    title = "dry run — nothing edited" if summary.get("dry_run") else f"run {summary['run_id']}"
+def print_run_summary(console: Console, summary: RunSummary) -> None:
+    counts = summary.counts
+    title = "dry run — nothing edited" if summary.dry_run else f"run {summary.run_id}"
     table = Table(title=title, show_header=False, title_justify="left")
-    table.add_row("jobs planned", str(summary["planned"]))
-    table.add_row("already done (skipped)", str(summary["already_done"]))
-    table.add_row("to run", f"{summary['to_run']} ({summary.get('new', 0)} new, {summary.get('changed', 0)} changed)")
-    if summary.get("held_unknown"):
+    table.add_row("jobs planned", str(summary.planned))
+    table.add_row("already done (skipped)", str(summary.already_done))
+    table.add_row("to run", f"{summary.to_run} ({summary.new} new, {summary.changed} changed)")
+    if summary.held_unknown:
         table.add_row(
-            "[yellow]held: outcome unknown[/]", f"{summary['held_unknown']} (set resubmit_unknown to risk re-sending)"
+            "[yellow]held: outcome unknown[/]", f"{summary.held_unknown} (set resubmit_unknown to risk re-sending)"
         )
-    if summary.get("removed"):
-        table.add_row("earlier jobs no longer planned", str(summary["removed"]))
+    if summary.removed:
+        table.add_row("earlier jobs no longer planned", str(summary.removed))
     for status in ("succeeded", "failed", "skipped", "unknown"):
         if status in counts:
             table.add_row(f"  {status}", str(counts[status]))
-    table.add_row("images written", str(summary.get("images", 0)))
-    if summary.get("credits"):
-        table.add_row("credits used", f"{summary['credits']:g}")
-    if summary.get("billing_risk"):
-        table.add_row("[yellow]jobs that may have billed twice[/]", str(summary["billing_risk"]))
-    table.add_row("time", f"{summary['seconds']:.1f} s")
-    table.add_row("results", str(summary["results_uri"]))
-    if summary.get("manifest_uri"):
-        table.add_row("manifest", str(summary["manifest_uri"]))
+    table.add_row("images written", str(summary.images))
+    if summary.credits:
+        table.add_row("credits used", f"{summary.credits:g}")
+    if summary.billing_risk:
+        table.add_row("[yellow]jobs that may have billed twice[/]", str(summary.billing_risk))
+    table.add_row("time", f"{summary.seconds:.1f} s")
+    table.add_row("results", summary.results_uri)
+    if summary.manifest_uri:
+        table.add_row("manifest", summary.manifest_uri)
     console.print(table)
-    if summary["to_run"] == 0 and not summary.get("dry_run"):
+    if summary.to_run == 0 and not summary.dry_run:
         console.print("[green]Nothing to do:[/] every job already succeeded (use --force to run them again).")
     elif counts.get("failed"):
-        console.print(f"[yellow]{counts['failed']} job(s) failed[/]; see `retouch show {summary['output_uri']}`.")
+        console.print(f"[yellow]{counts['failed']} job(s) failed[/]; see `retouch show {summary.output_uri}`.")
 
 
 def print_results_summary(console: Console, frame: pl.DataFrame, output_uri: str, *, rows: int) -> None:

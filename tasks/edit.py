@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
-from typing import Any, cast
+from typing import Any
 
+import pyarrow as pa
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import task_run
@@ -16,26 +16,11 @@ from tasks.core.models import Accepted, EditJob
 from tasks.costs import BudgetTracker
 from tasks.pipeline.checkpoint import read_pending
 from tasks.pipeline.executor import ShardSummary, run_shard
+from tasks.prepare import resolve_api_keys
 from tasks.storage.fs import Storage
 from tasks.storage.results import prior_work
 
-__all__ = ["edit_shard", "resolve_api_keys"]
-
-
-def resolve_api_keys(config: PipelineConfig, providers: Iterable[str]) -> dict[str, str | None]:
-    """Each provider's key from the config, its env var, or a Prefect Secret block (in that order)."""
-    keys: dict[str, str | None] = {}
-    for name in providers:
-        settings = config.provider_settings(name)
-        key = settings.resolve_api_key()
-        if key is None and settings.api_key_secret_block:
-            from prefect.blocks.system import Secret
-
-            # Block.load is typed as sync-or-async; called from synchronous code it returns the block.
-            block = cast(Secret[str], Secret.load(settings.api_key_secret_block))
-            key = str(block.get())
-        keys[name] = key
-    return keys
+__all__ = ["edit_shard"]
 
 
 def _infrastructure_fault(task: Any, task_run: Any, state: Any) -> bool:
@@ -59,6 +44,7 @@ def edit_shard(
     run_id: str,
     pending: dict[str, Accepted],
     budget: BudgetTracker,
+    results_schema: pa.Schema | None = None,
 ) -> ShardSummary:
     """Run one shard on its own event loop (the thread pool runs shards side by side).
 
@@ -70,7 +56,11 @@ def edit_shard(
         jobs, pending = _still_to_do(jobs, config, pending)
         logger.warning("shard %d: retry %d, %d jobs still to do", index, task_run.run_count - 1, len(jobs))
     keys = resolve_api_keys(config, {job.provider for job in jobs})
-    summary = asyncio.run(run_shard(jobs, config, run_id=run_id, api_keys=keys, budget=budget, pending=pending))
+    summary = asyncio.run(
+        run_shard(
+            jobs, config, run_id=run_id, api_keys=keys, budget=budget, pending=pending, results_schema=results_schema
+        )
+    )
     logger.info("shard %d: %d jobs, %s, %d images", index, len(jobs), _counts(summary.counts), summary.images)
     return summary
 

@@ -162,3 +162,31 @@ def test_package_all_is_sorted_and_real(package: str) -> None:
     assert names == sorted(names, key=_isort_style), f"{package}.__all__ is not sorted (constants, classes, functions)"
     missing = [name for name in names if not hasattr(module, name)]
     assert not missing, f"{package}.__all__ names what does not exist: {missing}"
+
+
+_OUTPUT_FOLDERS = ("images/", "results/", "costs/", "pending/", "runs/", "reports/", "lease.json")
+
+
+def _string_starts(path: Path) -> Iterator[tuple[int, str]]:
+    """The text each string literal (or f-string) in a module starts with, with its line; docstrings aside."""
+    tree = ast.parse(path.read_text())
+    docstrings = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Expr)}
+    for node in ast.walk(tree):
+        if id(node) in docstrings:
+            continue
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            yield node.lineno, node.value
+        elif isinstance(node, ast.JoinedStr) and node.values and isinstance(node.values[0], ast.Constant):
+            yield node.lineno, str(node.values[0].value)
+
+
+def test_output_paths_are_built_only_in_layout() -> None:
+    layout = "tasks.storage.layout"
+    offenders = [
+        f"{module}:{line} {text[:40]!r}"
+        for module, path in MODULES.items()
+        if module != layout and not module.startswith("tasks.sandbox")
+        for line, text in _string_starts(path)
+        if text.startswith(_OUTPUT_FOLDERS)
+    ]
+    assert not offenders, "paths under output.uri built outside storage/layout.py:\n" + "\n".join(offenders)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from tasks.core.defaults import merge_defaults
 from tasks.core.errors import ConfigError
+from tasks.core.formats import ImageFormat
 from tasks.core.registry import known_providers
 from tasks.core.sources_config import SourcesConfig
 
@@ -151,7 +152,7 @@ class ProviderSettings(_Strict):
 class OutputConfig(_Strict):
     uri: str = Field(description="Where images, results/, runs/ are written: local path or fsspec URL.")
     storage_options: dict[str, Any] = Field(default_factory=dict)
-    format: Literal["png", "jpeg", "webp"] | None = Field(
+    format: ImageFormat | None = Field(
         None, description="Store every output image in this format (converted if needed); unset keeps the provider's."
     )
 

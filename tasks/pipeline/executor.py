@@ -9,16 +9,18 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 
 import httpx
+import pyarrow as pa
 
 from tasks.core.config import PipelineConfig, ProviderSettings
 from tasks.core.errors import RetouchError, SubmitOutcomeUnknown
 from tasks.core.models import Accepted, EditJob, EditResult
 from tasks.costs import BudgetTracker, billed_credits, ledger_rows, load_price_table
-from tasks.http import Clock, LimiterRegistry, RateLimit, RateLimiter, RetryPolicy, SystemClock
+from tasks.http import Clock, LimiterRegistry, RateLimit, RateLimiter, RetryPolicy, SystemClock, new_client
 from tasks.pipeline.checkpoint import Checkpointer
 from tasks.pipeline.inputs import InputLoader, output_limits
 from tasks.pipeline.lane import ProviderLane
 from tasks.pipeline.outputs import store_output
+from tasks.pipeline.pool import PROCESS_POOLS, WorkerPools
 from tasks.pipeline.progress import emit
 from tasks.providers.registry import provider_class
 from tasks.storage.fs import Storage
@@ -28,11 +30,6 @@ __all__ = ["PROCESS_LIMITERS", "ShardSummary", "run_shard"]
 
 # One limiter per provider per process, shared by every shard of every run in it.
 PROCESS_LIMITERS = LimiterRegistry()
-# httpcore scans every pooled connection on every request (two syscalls each): a small keep-alive pool
-# keeps that cheap (measured: 27% of the CPU with ~32 idle connections per client).
-_POOL_LIMITS = httpx.Limits(max_connections=64, max_keepalive_connections=8)
-# Building an SSL context costs milliseconds; every client of the process shares one.
-_SSL_CONTEXT = httpx.create_ssl_context()
 
 
 @dataclass
@@ -56,8 +53,10 @@ async def run_shard(
     budget: BudgetTracker | None = None,
     pending: Mapping[str, Accepted] | None = None,
     limiters: LimiterRegistry = PROCESS_LIMITERS,
+    pools: WorkerPools = PROCESS_POOLS,
     clock: Clock | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    results_schema: pa.Schema | None = None,
 ) -> ShardSummary:
     """Run `jobs`, write their images and result rows, and return the shard's counts.
 
@@ -69,8 +68,12 @@ async def run_shard(
         budget: the run's budget tracker, shared by its shards (one with no caps when None).
         pending: async jobs accepted by earlier runs, by job key: polled, not re-submitted.
         limiters: where per-provider limiters live.
+        pools: where worker-process pools are leased for adapters that want them (the shard holds its
+            lease until its last job ends).
         clock: the clock lanes wait on (tests inject a fake one).
         transport: an httpx transport for every client (tests inject an ASGI or mock transport).
+        results_schema: the run's declared results schema (`tables.plan_results_schema`); None infers
+            each part's pass-through columns from its own rows.
     """
     clock = clock or SystemClock()
     budget = budget or BudgetTracker(config.budget, load_price_table(config.pricing))
@@ -78,10 +81,10 @@ async def run_shard(
     summary = ShardSummary()
     pending = pending or {}
     async with AsyncExitStack() as stack:
-        http = await stack.enter_async_context(_client(transport, 60.0))
+        http = await stack.enter_async_context(new_client(timeout=60.0, transport=transport))
         loader = InputLoader(config, http)
         lanes = await _open_lanes(
-            stack, {job.provider for job in jobs}, config, api_keys, limiters, clock, transport, loader.policy
+            stack, {job.provider for job in jobs}, config, api_keys, limiters, pools, clock, transport, loader.policy
         )
         checkpoint = await stack.enter_async_context(
             Checkpointer(
@@ -89,6 +92,7 @@ async def run_shard(
                 run_id=run_id,
                 every_seconds=config.execution.checkpoint_seconds,
                 every_rows=config.execution.checkpoint_rows,
+                results_schema=results_schema,
             )
         )
         gate = asyncio.Semaphore(config.execution.concurrency)
@@ -126,6 +130,7 @@ async def _open_lanes(
     config: PipelineConfig,
     api_keys: Mapping[str, str | None],
     limiters: LimiterRegistry,
+    pools: WorkerPools,
     clock: Clock,
     transport: httpx.AsyncBaseTransport | None,
     policy: SourcePolicy,
@@ -133,9 +138,15 @@ async def _open_lanes(
     lanes = {}
     for name in sorted(providers):
         settings = config.provider_settings(name)
-        client = await stack.enter_async_context(_client(transport, settings.timeout))
-        adapter = provider_class(name)(
-            settings=settings, client=client, api_key=api_keys.get(name), output_limits=output_limits(policy, settings)
+        client = await stack.enter_async_context(new_client(timeout=settings.timeout, transport=transport))
+        adapter_class = provider_class(name)
+        pool = stack.enter_context(pools.lease(adapter_class.worker_processes(settings)))
+        adapter = adapter_class(
+            settings=settings,
+            client=client,
+            api_key=api_keys.get(name),
+            pool=pool,
+            output_limits=output_limits(policy, settings),
         )
         stack.push_async_callback(adapter.aclose)
         lanes[name] = ProviderLane(
@@ -146,10 +157,6 @@ async def _open_lanes(
             limiter=_limiter(name, settings, limiters),
         )
     return lanes
-
-
-def _client(transport: httpx.AsyncBaseTransport | None, timeout: float) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=transport, timeout=timeout, limits=_POOL_LIMITS, verify=_SSL_CONTEXT)
 
 
 def _policy(settings: ProviderSettings) -> RetryPolicy:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from tasks.core.config import ProviderSettings
-from tasks.core.errors import ProviderTimeout, RateLimited, RetryableProviderError, SubmitOutcomeUnknown
+from tasks.core.errors import ProviderTimeout, RateLimited, RetouchError, RetryableProviderError, SubmitOutcomeUnknown
 from tasks.core.models import Accepted, EditJob, JobInputs, OutputImage, ProviderResult
 from tasks.http import AttemptLog, Clock, RateLimiter, RetryPolicy, retry_call
 from tasks.providers.base import Provider
@@ -58,7 +58,7 @@ class ProviderLane:
         """Submit `job` (or resume polling `accepted`, recorded by an earlier run) until it ends.
 
         Raises:
-            ProviderError: the job failed; `context["attempts"]` says how many submits were made.
+            ProviderError: the job failed; its `attempts` says how many submits were made.
         """
         if self.limiter is not None:
             # The slot is held from submit to the end, since providers count jobs in flight (FASHN's 6).
@@ -98,8 +98,8 @@ class ProviderLane:
         try:
             outcome, log = await self._retried(attempt)
         except Exception as error:
-            if tried["risk"] and hasattr(error, "context"):
-                error.context["billing_risk"] = True
+            if tried["risk"] and isinstance(error, RetouchError):
+                error.billing_risk = True
             raise
         return outcome, log.attempts, bool(tried["risk"])
 

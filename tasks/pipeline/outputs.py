@@ -8,14 +8,12 @@ import io
 from PIL import Image, UnidentifiedImageError
 
 from tasks.core.errors import ProviderUnavailable
+from tasks.core.formats import EXTENSIONS, PILLOW_NAMES, ImageFormat, format_from_pillow, parse_format
 from tasks.core.models import EditJob, OutputImage, StoredOutput
 from tasks.storage.fs import Storage
 from tasks.storage.layout import image_path
 
 __all__ = ["store_output"]
-
-_EXTENSIONS = {"png": "png", "jpeg": "jpg", "jpg": "jpg", "webp": "webp"}
-_PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG", "jpg": "JPEG", "webp": "WEBP"}
 
 
 def store_output(
@@ -33,7 +31,7 @@ def store_output(
         # Reading the header is enough for the size; the bytes were checked when they were fetched.
         with Image.open(io.BytesIO(data)) as image:
             width, height = image.size
-            actual = _normalise(image.format or fmt)
+            actual = format_from_pillow(image.format) or "png"
             if convert_to and _normalise(convert_to) != actual:
                 data, fmt = _convert(image, _normalise(convert_to)), _normalise(convert_to)
             else:
@@ -44,7 +42,7 @@ def store_output(
             provider=job.provider,
             row_id=job.row_id,
         ) from None
-    uri = storage.write_bytes(image_path(job.variant, job.job_key, index, _EXTENSIONS[fmt]), data)
+    uri = storage.write_bytes(image_path(job.variant, job.job_key, index, EXTENSIONS[fmt]), data)
     return StoredOutput(
         index=index,
         uri=uri,
@@ -56,16 +54,15 @@ def store_output(
     )
 
 
-def _normalise(fmt: str) -> str:
-    lowered = fmt.lower().lstrip(".")
-    return "jpeg" if lowered in ("jpg", "jpeg") else lowered if lowered in _EXTENSIONS else "png"
+def _normalise(fmt: str) -> ImageFormat:
+    return parse_format(fmt.lstrip(".")) or "png"
 
 
-def _convert(image: Image.Image, fmt: str) -> bytes:
+def _convert(image: Image.Image, fmt: ImageFormat) -> bytes:
     if fmt == "jpeg" and image.mode not in ("RGB", "L"):
         background = Image.new("RGB", image.size, "white")
         background.paste(image.convert("RGBA"), mask=image.convert("RGBA").getchannel("A"))
         image = background
     buffer = io.BytesIO()
-    image.save(buffer, format=_PIL_FORMATS[fmt])
+    image.save(buffer, format=PILLOW_NAMES[fmt])
     return buffer.getvalue()

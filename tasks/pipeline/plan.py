@@ -14,7 +14,7 @@ from tasks.core.models import EditJob, ImageRef
 from tasks.pipeline.catalog import CatalogRow
 from tasks.providers.registry import provider_class
 
-__all__ = ["KEY_VERSION", "check_variants", "job_key", "plan_jobs", "render_prompt"]
+__all__ = ["KEY_VERSION", "check_variants", "job_key", "plan_jobs", "providers_in_use", "render_prompt"]
 
 # Bump when the canonical request changes shape, so old keys are not mistaken for new work.
 KEY_VERSION = 1
@@ -38,12 +38,17 @@ def check_variants(config: PipelineConfig) -> None:
                 ) from None
 
 
-def plan_jobs(rows: Iterable[CatalogRow], config: PipelineConfig, *, provider: str | None = None) -> Iterator[EditJob]:
-    """Jobs for every row × variant × seed (only `provider`'s variants when given), lazily, in catalog order."""
-    variants = [_VariantPlan.of(variant) for variant in config.edits if provider in (None, variant.provider)]
+def providers_in_use(config: PipelineConfig) -> tuple[str, ...]:
+    """The providers the config's edit variants name, sorted, each once."""
+    return tuple(sorted({variant.provider for variant in config.edits}))
+
+
+def plan_jobs(rows: Iterable[CatalogRow], config: PipelineConfig) -> Iterator[EditJob]:
+    """Jobs for every row × variant × seed, lazily, in catalog order."""
+    variants = [_VariantPlan.of(variant) for variant in config.edits]
     for row in rows:
         row_fragment = _row_fragment(row.id, row.image, row.mask, row.image_context)
-        extras_json = json.dumps(row.extras, sort_keys=True, default=str)
+        extras_items = tuple(row.extras.items())
         for plan in variants:
             prompt = render_prompt(plan.variant, row)
             for seed in plan.variant.seeds:
@@ -60,7 +65,7 @@ def plan_jobs(rows: Iterable[CatalogRow], config: PipelineConfig, *, provider: s
                     image=row.image,
                     mask=row.mask,
                     image_context=row.image_context,
-                    extras_json=extras_json,
+                    extras_items=extras_items,
                 )
 
 

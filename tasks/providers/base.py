@@ -12,6 +12,7 @@ for every provider. Its two calls map onto every contract in providers.md:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from concurrent.futures import Executor
 from dataclasses import replace
 from typing import Any, ClassVar
 
@@ -32,6 +33,8 @@ class Provider(ABC):
         settings: this provider's section of the config.
         client: the HTTP client to use (tests inject MockTransport or an ASGI/sandbox transport).
         api_key: the resolved key, or None for providers that need none. Never logged or echoed.
+        pool: where CPU-bound work runs, leased by the shard for `worker_processes(settings)` workers;
+            None means threads of this process. Only in-process adapters use it; its owner closes it.
         output_limits: how output URLs are fetched (caps, trusted hosts); defaults when None.
     """
 
@@ -48,16 +51,27 @@ class Provider(ABC):
         settings: ProviderSettings,
         client: httpx.AsyncClient,
         api_key: str | None,
+        pool: Executor | None = None,
         output_limits: OutputLimits | None = None,
     ) -> None:
         self.settings = settings
         self.client = client
         self._api_key = api_key
+        self.pool = pool
         self.output_limits = output_limits or OutputLimits(deadline=settings.timeout)
 
     @property
     def base_url(self) -> str:
         return (self.settings.base_url or self.default_base_url).rstrip("/")
+
+    @classmethod
+    def worker_processes(cls, settings: ProviderSettings) -> int:
+        """How many worker processes the adapter wants for its CPU-bound work (0: none, use threads).
+
+        Raises:
+            ConfigError: the setting that asks for them is invalid.
+        """
+        return 0
 
     @classmethod  # noqa: B027 - a hook: adapters with documented ranges override it
     def check_params(cls, params: dict[str, Any], *, model: str | None, count: int, seed: int | None) -> None:

@@ -16,6 +16,7 @@ import fsspec
 import httpx
 
 from tasks.core.errors import FetchError, FetchRefused, InputError, SourceError, SourceRefused
+from tasks.core.formats import sniff_media_type
 from tasks.core.models import ImageRef, InputImage
 from tasks.http.guarded import FetchLimits, fetch_guarded, shorten_url
 from tasks.imaging.probe import ImageHeader, check_image, read_header
@@ -28,17 +29,8 @@ __all__ = [
     "estimate_footprint",
     "load_image",
     "shown_source",
-    "sniff_media_type",
 ]
 
-_MAGIC = (
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"GIF8", "image/gif"),
-    (b"BM", "image/bmp"),
-    (b"II*\x00", "image/tiff"),
-    (b"MM\x00*", "image/tiff"),
-)
 _PATH_SHOWN = 120  # characters of a path shown in messages
 _WORST_BYTES_PER_PIXEL = 4  # RGBA, or one 32-bit band: what an unknown source is budgeted at
 
@@ -76,16 +68,6 @@ class Footprint:
 def decoded_size(image: InputImage) -> int:
     """Bytes the loaded input's pixels take once decoded (0 for a URL passed on unfetched)."""
     return read_header(image.data).decoded_bytes if image.data else 0
-
-
-def sniff_media_type(data: bytes) -> str:
-    """The media type from the file's magic bytes; octet-stream when unknown."""
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    for magic, media_type in _MAGIC:
-        if data.startswith(magic):
-            return media_type
-    return "application/octet-stream"
 
 
 def shown_source(ref: ImageRef) -> str:

@@ -117,7 +117,7 @@ def test_a_hostile_catalog_on_the_local_provider(
     }
     summary = edit_catalog(str(write_config(tmp_path, config)))
 
-    assert summary["counts"] == {"succeeded": 2, "failed": len(hostile)}
+    assert summary.counts == {"succeeded": 2, "failed": len(hostile)}
     _check_rows(pl.read_parquet(tmp_path / "out" / "results" / "*.parquet"), hostile)
     assert server.hits["/secret"] == 0 and server.hits["/hop/0"] == 1
 
@@ -145,7 +145,7 @@ def test_a_hostile_catalog_sends_the_paid_sandbox_nothing_but_the_good_rows(
     hostile.pop("h-mask")  # no mask column mapped here: that row is a third good one
     summary = edit_catalog(str(write_config(tmp_path, config)))
 
-    assert summary["counts"] == {"succeeded": 6, "failed": 2 * len(hostile)}
+    assert summary.counts == {"succeeded": 6, "failed": 2 * len(hostile)}
     table = pl.read_parquet(tmp_path / "out" / "results" / "*.parquet")
     _check_rows(table.filter(pl.col("row_id") != "h-mask"), hostile)
     ledger = httpx.get(f"{sandbox.base_url}/_sandbox/ledger").json()["entries"]
