@@ -74,6 +74,9 @@ class LocalProvider(Provider):
                 output_format=params.get("format"),
                 quality=params.get("quality", 90),
             )
-            edited = await asyncio.get_running_loop().run_in_executor(self.pool, edit)
+            try:
+                edited = await asyncio.get_running_loop().run_in_executor(self.pool, edit)
+            except SourceError as error:  # the engine names the image, not the row: add it
+                raise SourceError(f"row {job.row_id}: {error.message}", row_id=job.row_id) from None
             outputs.append(OutputImage(data=edited.data, format=edited.format))
         return ProviderResult(outputs=tuple(outputs), credits_used=0.0)
