@@ -7,7 +7,7 @@ import struct
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from tasks.core.errors import InstructionError, SourceError
 from tasks.core.formats import PILLOW_NAMES, ImageFormat, format_from_pillow, parse_format
@@ -66,10 +66,17 @@ def decode(data: bytes, what: str = "source image") -> tuple[Image.Image, ImageF
             image = ImageOps.exif_transpose(opened)
     except _DECODE_ERRORS as error:
         raise SourceError(
-            f"the {what} could not be decoded ({len(data)} bytes, starting {data[:12]!r}): {error}",
+            f"the {what} could not be decoded ({len(data)} bytes, starting {data[:12]!r}): {_reason(error)}",
             field=what,
         ) from error
     return image, source_format
+
+
+def _reason(error: Exception) -> str:
+    # Pillow's own message names the in-memory buffer ("<_io.BytesIO object at 0x…>"), which helps no one.
+    if isinstance(error, UnidentifiedImageError):
+        return "not a PNG, JPEG, WebP or other image format Pillow can read"
+    return str(error)
 
 
 def normalize(image: Image.Image) -> Image.Image:
