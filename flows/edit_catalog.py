@@ -18,7 +18,7 @@ from tasks.pipeline.executor import ShardSummary
 from tasks.pipeline.gate import open_budget
 from tasks.pipeline.manifest import RunSummary, RunTotals, new_run_id, summarize
 from tasks.pipeline.prepared import PreparedRun
-from tasks.pipeline.progress import emit
+from tasks.pipeline.progress import announce, emit
 from tasks.pipeline.shards import PlanCounts, Planner, load_prior
 from tasks.pipeline.streams import ShardStreams
 from tasks.pipeline.tables import conform_tables
@@ -58,6 +58,7 @@ def edit_catalog(
     """
     started_at = datetime.now(UTC)
     run_id = run_id or new_run_id()
+    announce(run_id, "planning")
     prepared = _prepared_once(prepared, config_path, limit=limit, force=force)
     show_forecast(prepared.forecast, f"forecast for run {run_id}")
     gate = open_budget(prepared, proceed_to_cap=proceed_to_cap)
@@ -95,6 +96,7 @@ def _edit(prepared: PreparedRun, run_id: str, budget: BudgetTracker) -> tuple[Pl
     planner = Planner(prepared.config, prior, limit=prepared.limit, on_skip=lambda: emit(run_id, "already_done"))
     get_run_logger().info("run %s: %d catalog rows, %d jobs already done", run_id, prepared.rows, len(prior.done))
     execution = prepared.config.execution
+    announce(run_id, "editing")
     with ShardStreams(
         planner.jobs(), prepared.providers, shard_size=execution.shard_size, hold=execution.parallel_shards
     ) as streams:

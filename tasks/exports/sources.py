@@ -21,6 +21,8 @@ import pyarrow.dataset as ds
 from tasks.core.config import CatalogConfig
 from tasks.core.errors import CatalogError, SourceError
 from tasks.core.models import ImageRef
+from tasks.storage.source_policy import SourcePolicy
+from tasks.storage.sources import SourceReader as StorageSourceReader
 from tasks.storage.sources import load_image
 
 __all__ = ["SourceReader", "source_ref"]
@@ -46,6 +48,13 @@ class SourceReader:
     def __init__(self, catalog: CatalogConfig, http: httpx.AsyncClient) -> None:
         self._catalog = catalog
         self._http = http
+        # Exports read sources under the same default-deny policy and caps as the run that edited them.
+        self._reader = StorageSourceReader(
+            SourcePolicy.for_catalog(catalog),
+            http,
+            deadline=catalog.sources.timeout,
+            storage_options=catalog.storage_options,
+        )
 
     async def read(self, row_id: str, display: str, inline: dict[str, ImageRef]) -> bytes:
         """The source bytes of one row.
@@ -60,9 +69,7 @@ class SourceReader:
             SourceError: the source cannot be read, is not allowed, or changed since the edit.
         """
         ref = source_ref(display) or _checked(inline.get(row_id), display, row_id)
-        image = await load_image(
-            ref, http=self._http, storage_options=self._catalog.storage_options, role="source", row_id=row_id
-        )
+        image = await load_image(ref, self._reader, role="source", row_id=row_id)
         assert image.data is not None, "need_bytes is the default"
         return image.data
 

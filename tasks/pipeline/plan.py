@@ -8,13 +8,21 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from tasks.core.config import EditVariant, PipelineConfig
+from tasks.core.config import ColumnMapping, EditVariant, PipelineConfig
 from tasks.core.errors import ConfigError
 from tasks.core.models import EditJob, ImageRef
 from tasks.pipeline.catalog import CatalogRow
 from tasks.providers.registry import provider_class
 
-__all__ = ["KEY_VERSION", "check_variants", "job_key", "plan_jobs", "providers_in_use", "render_prompt"]
+__all__ = [
+    "KEY_VERSION",
+    "check_variants",
+    "job_key",
+    "plan_jobs",
+    "prompt_values",
+    "providers_in_use",
+    "render_prompt",
+]
 
 # Bump when the canonical request changes shape, so old keys are not mistaken for new work.
 KEY_VERSION = 1
@@ -50,7 +58,7 @@ def plan_jobs(rows: Iterable[CatalogRow], config: PipelineConfig) -> Iterator[Ed
         row_fragment = _row_fragment(row.id, row.image, row.mask, row.image_context)
         extras_items = tuple(row.extras.items())
         for plan in variants:
-            prompt = render_prompt(plan.variant, row)
+            prompt = render_prompt(plan.variant, row, config.catalog.columns)
             for seed in plan.variant.seeds:
                 yield EditJob(
                     job_key=_digest(row_fragment, plan.fragment, prompt, seed),
@@ -69,13 +77,26 @@ def plan_jobs(rows: Iterable[CatalogRow], config: PipelineConfig) -> Iterator[Ed
                 )
 
 
-def render_prompt(variant: EditVariant, row: CatalogRow) -> str:
-    """Fill the variant's prompt template from the row ({prompt} and any catalog column)."""
-    values = {
-        "prompt": row.prompt,
-        "id": row.id,
-        **{key: "" if value is None else value for key, value in row.extras.items()},
-    }
+def prompt_values(row: CatalogRow, columns: ColumnMapping | None = None) -> dict[str, Any]:
+    """The names a prompt template may use, with their values for `row`.
+
+    `{prompt}` and `{id}`; the catalog's own names of those two columns (`{instruction}` where the mapping
+    says `prompt: instruction`); and every other catalog column.
+    """
+    values: dict[str, Any] = {key: "" if value is None else value for key, value in row.extras.items()}
+    if columns is not None:
+        values.update({columns.prompt: row.prompt, columns.id: row.id})
+    values.update({"prompt": row.prompt, "id": row.id})
+    return values
+
+
+def render_prompt(variant: EditVariant, row: CatalogRow, columns: ColumnMapping | None = None) -> str:
+    """Fill the variant's prompt template from the row (see `prompt_values` for the names it may use).
+
+    Raises:
+        ConfigError: the template names a column the catalog does not have; the message lists those it has.
+    """
+    values = prompt_values(row, columns)
     try:
         return variant.prompt.format_map(values)
     except KeyError as error:

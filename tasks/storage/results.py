@@ -204,11 +204,15 @@ def succeeded_keys(storage: Storage) -> set[str]:
 
 @dataclass
 class PriorWork:
-    """What earlier runs finished: succeeded keys, and each (row, variant, seed)'s latest succeeded key."""
+    """What earlier runs finished: succeeded keys, and each (row, variant, seed)'s latest succeeded key.
+
+    `tried` holds the keys that ended failed, skipped or unknown and never succeeded: a re-run retries them.
+    """
 
     done: set[str]
     latest: dict[str, str]
     unknown: set[str] = field(default_factory=set)
+    tried: set[str] = field(default_factory=set)
 
 
 def job_identity(row_id: str, variant: str, seed: int | None) -> str:
@@ -227,7 +231,8 @@ def prior_work(storage: Storage) -> PriorWork:
     }
     done = set(succeeded.get_column("job_key").to_list())
     unknown = set(frame.filter(pl.col("status") == "unknown").get_column("job_key").to_list()) - done
-    return PriorWork(done=done, latest=slots, unknown=unknown)
+    tried = set(frame.filter(pl.col("status") != "succeeded").get_column("job_key").to_list()) - done
+    return PriorWork(done=done, latest=slots, unknown=unknown, tried=tried)
 
 
 def _extra_name(column: str) -> str:
