@@ -1,4 +1,4 @@
-"""The `retouch` command line: run, validate, forecast, show, report, sandbox."""
+"""The `retouch` command line: init, run, validate, forecast, runs, show, report, compact, export, sandbox."""
 
 from __future__ import annotations
 
@@ -6,55 +6,130 @@ import os
 
 # Before Prefect is imported: no telemetry leaves the machine, and the console is for our progress bar and
 # messages (Prefect's records still reach its API; -v puts them on the terminal too).
+# The first switch is a Prefect server's analytics; the second the client's usage events, which follow the
+# server's setting, so a Prefect server elsewhere with analytics on would turn them on. A user's own value wins.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
 os.environ.setdefault("PREFECT_LOGGING_HANDLERS_DEBUG_LEVEL", "CRITICAL")
 
 import gc
 import shlex
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markdown import Markdown
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from flows.cli_errors import expected_outcomes
+from flows.markdown_view import print_markdown
 from flows.run_notes import print_run_notes
-from flows.summary import print_results_summary, print_run_summary
-from tasks.core.errors import ConfigError, StorageError
+from flows.summary import STATUSES, print_results_summary, print_run_summary
+from tasks.core.errors import CatalogError, ConfigError, StorageError
 
 if TYPE_CHECKING:  # the pipeline is imported when a command needs it: `--help` stays fast
     from tasks.costs import AccountBalance
     from tasks.pipeline.manifest import RunSummary
     from tasks.pipeline.prepared import PreparedRun
 
+# Plain help (no rich panels): typer's rich help prints "<bool>" beside every flag, as if it took a value.
 app = typer.Typer(
-    help="retouch: declarative dataset-scale AI image editing.", no_args_is_help=True, add_completion=False
+    help="retouch: declarative dataset-scale AI image editing.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
 )
 console = Console()
 err_console = Console(stderr=True)
 
-ConfigArg = Annotated[Path, typer.Argument(help="The pipeline config (YAML).", exists=False)]
-LimitOpt = Annotated[int | None, typer.Option("--limit", min=1, help="Edit only the first N catalog rows.")]
+ConfigArg = Annotated[Path, typer.Argument(help="The pipeline config (YAML).", exists=False, metavar="CONFIG")]
+LimitOpt = Annotated[
+    int | None, typer.Option("--limit", min=1, metavar="N", help="Edit only the first N catalog rows.")
+]
+TargetArg = Annotated[
+    str, typer.Argument(help="A run's output.uri (local path or fsspec URL), or its config file.", metavar="TARGET")
+]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's logs and error tracebacks.")]
 
 
 def _fail(error: Exception, code: int = 2) -> None:
-    err_console.print(f"[bold red]error:[/] {error}", markup=True, highlight=False)
+    # Escaped: a message may hold brackets rich would take for markup (an Arrow type like date32[day]).
+    err_console.print(f"[bold red]error:[/] {escape(str(error))}", markup=True, highlight=False)
     raise typer.Exit(code=code)
 
 
-def _output_target(target: str) -> tuple[str, dict[str, Any]]:
-    """An output URI as given, or a config file's output.uri and storage options."""
-    if target.endswith((".yaml", ".yml")) and Path(target).is_file():
-        from tasks.core.config import load_config
+def _print_version(value: bool) -> None:
+    if value:
+        console.print(f"retouch {package_version('retouch')}", highlight=False)
+        raise typer.Exit()
 
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """retouch: declarative dataset-scale AI image editing."""
+
+
+def _output_target(target: str) -> tuple[str, dict[str, Any]]:
+    """An output URI as given, or a config file's output.uri and storage options.
+
+    Raises:
+        ConfigError: TARGET names a YAML file that is missing or invalid.
+        StorageError: there is nothing at the output (no run has written there).
+    """
+    from tasks.core.config import load_config
+    from tasks.storage.fs import Storage
+
+    uri, options, source = target, dict[str, Any](), ""
+    if target.endswith((".yaml", ".yml")):
+        if not Path(target).is_file():
+            raise ConfigError(f"no config file {target}; give a config file or a run's output.uri")
         output = load_config(target).output
-        return output.uri, dict(output.storage_options)
-    return target, {}
+        uri, options, source = output.uri, dict(output.storage_options), f" (output.uri of {target})"
+    if not Storage(uri, options).exists(""):
+        raise StorageError(f"nothing at {uri}{source}: no run has written there yet", uri=uri)
+    return uri, options
+
+
+@app.command()
+def init(
+    source: Annotated[str, typer.Argument(help="A folder of images, or a .parquet/.csv/.jsonl catalog (any URL).")],
+    out: Annotated[str, typer.Option("--out", help="Folder for the catalog, the config and the output.")] = ".",
+    prompts: Annotated[str | None, typer.Option("--prompts", help="CSV/JSONL: file name → prompt.")] = None,
+    prompt: Annotated[str | None, typer.Option("--prompt", help="One prompt for every image (or the rest).")] = None,
+    id_column: Annotated[str | None, typer.Option("--id-column", help="The catalog's id column.")] = None,
+    image_column: Annotated[str | None, typer.Option("--image-column", help="The image column.")] = None,
+    prompt_column: Annotated[str | None, typer.Option("--prompt-column", help="The prompt column.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace a config and catalog already in --out.")] = False,
+) -> None:
+    """Start a project: a catalog and a starter config.
+
+    Writes a catalog (where needed) and a starter config from a folder of images or a table.
+    """
+    from flows.export_view import print_init_result
+    from tasks.starter import InitRequest, init_project
+
+    named = {"id": id_column, "image": image_column, "prompt": prompt_column}
+    request = InitRequest(
+        source=source,
+        out=out,
+        prompts_file=prompts,
+        prompt=prompt,
+        columns={role: column for role, column in named.items() if column},
+        force=force,
+    )
+    try:
+        result = init_project(request)
+    except (ConfigError, CatalogError) as error:
+        _fail(error)
+    print_init_result(console, result)
 
 
 def _verbose_logs(verbose: bool) -> None:
@@ -78,8 +153,11 @@ def run(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before spending (scripts never are).")] = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Forecast, check the budget, ask before paying, edit the catalog, then print a summary.
+    """Forecast, edit the catalog and print a summary.
 
+    Checks everything before spending, prints the forecast and the providers' balances, stops when over
+    budget, asks before a paid run at a terminal, edits the catalog, then prints a one-screen summary.
+    Re-run the same command to retry failed jobs or resume a stopped run: jobs that succeeded are skipped.
     Exit codes: 0 every job succeeded (or nothing to do), 1 some jobs failed, 2 invalid config, catalog or
     storage, 3 over budget (or not confirmed), 130 interrupted.
     """
@@ -110,33 +188,29 @@ def _run_flow(
     """The flow itself, Ctrl-C handled gracefully from before Prefect's API starts until the run ends."""
     from flows.edit_catalog import edit_catalog
     from flows.interrupt import GracefulInterrupt, start_prefect_api
+    from flows.progress_bar import run_progress
     from tasks.pipeline.manifest import new_run_id
-    from tasks.pipeline.progress import listen
 
     run_id = new_run_id()
-    with GracefulInterrupt(console) as interrupt:
+    with (
+        GracefulInterrupt(console) as interrupt,
+        run_progress(console, run_id, total=prepared.plan.planned, dry_run=dry_run),
+    ):
         start_prefect_api()
         if interrupt.requested:
             raise KeyboardInterrupt("stopped before anything was sent")
-        with _progress() as progress:
-            bar = progress.add_task("editing", total=0 if dry_run else prepared.plan.planned)
-            stop = listen(run_id, lambda status, images: progress.advance(bar))
-            try:
-                return edit_catalog(
-                    prepared=prepared, dry_run=dry_run, run_id=run_id, proceed_to_cap=proceed_to_cap, balances=balances
-                )
-            finally:
-                stop()
+        return edit_catalog(
+            prepared=prepared, dry_run=dry_run, run_id=run_id, proceed_to_cap=proceed_to_cap, balances=balances
+        )
 
 
 @app.command()
-def validate(
-    config: ConfigArg,
-    limit: LimitOpt = None,
-    verbose: VerboseOpt = False,
-) -> None:
-    """Check everything a run checks before spending, and the rows: jobs that would fail are named.
+def validate(config: ConfigArg, limit: LimitOpt = None, verbose: VerboseOpt = False) -> None:
+    """Check what a run checks before spending; edits nothing.
 
+    Everything `run` rejects before spending (config, params, keys, base URLs, a writable output, the whole
+    catalog and its prompt templates, the budget and the providers' balances), then the rows: local prompts
+    the engine cannot read and source images that are not there. Edits nothing, writes nothing.
     Exit codes: 0 all clear, 1 the config is valid but some jobs would fail (rows named), 2 invalid config,
     catalog or storage, 3 the forecast is over budget or over an account's balance.
     """
@@ -159,8 +233,9 @@ def validate(
 
 @app.command()
 def forecast(config: ConfigArg, limit: LimitOpt = None, verbose: VerboseOpt = False) -> None:
-    """Price the jobs a run would send (done work skipped) and estimate its duration; calls no provider.
+    """Price a run's jobs and estimate its duration; sends nothing.
 
+    Prices exactly the jobs a run would send (done work skipped) and calls no provider.
     Exit codes: 0, 2 invalid config, catalog or storage, 3 the forecast is over budget.
     """
     _verbose_logs(verbose)
@@ -172,8 +247,8 @@ def forecast(config: ConfigArg, limit: LimitOpt = None, verbose: VerboseOpt = Fa
         from flows.forecast import forecast_catalog
 
         result = forecast_catalog(str(config), prepared=prepared)
-    console.print(Markdown(result.markdown))
-    console.print(f"forecast table: {result.uri}")
+    print_markdown(console, result.markdown)
+    console.print(f"forecast table: {result.uri}", soft_wrap=True, highlight=False, markup=False)
     for line in result.over_budget:
         console.print(f"[yellow]over budget:[/] {line}")
     raise typer.Exit(code=ExitCode.OVER_BUDGET if result.over_budget else ExitCode.OK)
@@ -181,43 +256,149 @@ def forecast(config: ConfigArg, limit: LimitOpt = None, verbose: VerboseOpt = Fa
 
 @app.command()
 def show(
-    target: Annotated[str, typer.Argument(help="A run's output.uri (local path or fsspec URL), or its config file.")],
-    rows: Annotated[int, typer.Option("--rows", min=0, help="How many result rows to print.")] = 5,
+    target: TargetArg,
+    rows: Annotated[int, typer.Option("--rows", min=0, metavar="N", help="How many result rows to print.")] = 5,
+    status: Annotated[str | None, typer.Option(help=f"Only rows with this status: {', '.join(STATUSES)}.")] = None,
+    variant: Annotated[str | None, typer.Option(help="Only this edit variant's rows.")] = None,
+    provider: Annotated[str | None, typer.Option(help="Only this provider's rows.")] = None,
 ) -> None:
-    """Summarise a results table: counts by variant and status, failures, a few rows."""
+    """Summarise a results table: counts, failures, a few rows.
+
+    Counts by variant, provider and status; failures by provider × error type with each distinct message;
+    then the first rows in a stable order (row id, variant, seed).
+    """
     from tasks.storage.fs import Storage
     from tasks.storage.results import read_results
 
+    if status is not None and status not in STATUSES:
+        _fail(ConfigError(f"--status {status}: use one of {', '.join(STATUSES)}"))
     try:
         uri, options = _output_target(target)
         frame = read_results(Storage(uri, options))
     except (ConfigError, StorageError) as error:
         _fail(error)
-    print_results_summary(console, frame, uri, rows=rows)
+    filters = {"status": status, "variant": variant, "provider": provider}
+    print_results_summary(console, frame, uri, rows=rows, filters=filters)
+
+
+@app.command()
+def runs(target: TargetArg) -> None:
+    """List an output's runs: start, jobs, spend, forecast.
+
+    One line per run with a manifest, newest last, and which run `retouch report` shows by default.
+    """
+    from flows.listing import print_runs
+    from tasks.pipeline.history import list_runs
+    from tasks.storage.fs import Storage
+
+    try:
+        uri, options = _output_target(target)
+        found = list_runs(Storage(uri, options))
+    except (ConfigError, StorageError) as error:
+        _fail(error)
+    print_runs(console, found, uri)
 
 
 @app.command()
 def report(
-    target: Annotated[str, typer.Argument(help="A run's output.uri, or its config file.")],
-    run_id: Annotated[str | None, typer.Option("--run", help="The run to report (default: the newest).")] = None,
+    target: TargetArg,
+    run_id: Annotated[
+        str | None, typer.Option("--run", help="The run to report (default: the newest that did work).")
+    ] = None,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Actual cost against forecast for a run, its spend chart, and the monthly picture across runs.
+    """A run's cost against its forecast, and the monthly picture.
 
+    Actual cost against forecast, cost per image, failures, a spend chart, the providers' balances before
+    and after; by default for the newest run that did work (a re-run that found everything done is skipped).
     Exit codes: 0, 2 no runs (or no such run) under the target, or the target cannot be read.
     """
     _verbose_logs(verbose)
-    from tasks.pipeline.run_lookup import check_run_exists
+    from tasks.pipeline.history import resolve_run
+    from tasks.storage.fs import Storage
 
     with expected_outcomes(err_console, verbose=verbose):
         uri, options = _output_target(target)
-        check_run_exists(uri, options, run_id)  # before Prefect starts
+        # Checked before the flow starts: an unknown run is an answer, not a Prefect failure.
+        chosen = resolve_run(Storage(uri, options), run_id)
         from flows.report import cost_report
 
-        result = cost_report(uri, run_id=run_id, storage_options=options)
-    console.print(Markdown(result.markdown))
-    console.print(Markdown(result.monthly))
-    console.print(f"written: {', '.join(sorted(result.uris.values()))}", highlight=False)
+        result = cost_report(uri, run_id=chosen, storage_options=options)
+    print_markdown(console, result.markdown)
+    print_markdown(console, result.monthly)
+    console.print("written:")
+    for written in sorted(result.uris.values()):
+        console.print(f"  {written}", soft_wrap=True, highlight=False, markup=False)
+
+
+@app.command()
+def compact(
+    target: Annotated[str, typer.Argument(help="A run's output.uri (local path or fsspec URL), or its config file.")],
+) -> None:
+    """Merge the results and cost parts into few files.
+
+    Merges the Parquet parts of results/ and costs/ into few, one succeeded row per job; not while a run
+    holds the output.
+    """
+    from tasks.pipeline.tables import OUTPUT_TABLES
+    from tasks.storage.compact import compact_output
+    from tasks.storage.fs import Storage
+
+    try:
+        uri, options = _output_target(target)
+        done = compact_output(Storage(uri, options), OUTPUT_TABLES)
+    except (ConfigError, CatalogError, StorageError) as error:
+        _fail(error)
+    for table in done:
+        console.print(
+            f"{table.folder}/: {table.parts_before} parts → {table.parts_after}, "
+            f"{table.rows_before} rows → {table.rows_after}",
+            highlight=False,
+        )
+
+
+@app.command()
+def export(
+    target: Annotated[str, typer.Argument(help="A run's config file, or its output.uri (then give --config).")],
+    to: Annotated[str, typer.Option("--to", help="Where the export goes: a folder or fsspec URL.")],
+    fmt: Annotated[str, typer.Option("--format", help="hf, webdataset or parquet.")] = "hf",
+    config: Annotated[str | None, typer.Option("--config", help="The run's config (for its catalog).")] = None,
+    variant: Annotated[list[str] | None, typer.Option("--variant", help="Only this variant (repeatable).")] = None,
+    status: Annotated[list[str] | None, typer.Option("--status", help="Row statuses to export.")] = None,
+    shard_size: Annotated[int, typer.Option("--shard-size", min=1, help="Rows per shard file.")] = 1000,
+    split: Annotated[str | None, typer.Option("--split", help="Seeded splits by row id: train=0.9,test=0.1")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the split assignment.")] = 0,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an earlier export at --to.")] = False,
+) -> None:
+    """Export the results as a dataset (hf, webdataset, parquet).
+
+    A Hugging Face dataset, WebDataset shards, or one Parquet table with the images.
+    """
+    from flows.export_view import print_export_summary
+    from tasks.exports import ExportOptions, export_results, parse_splits
+    from tasks.exports.target import export_source
+    from tasks.pipeline.export_runs import runs_info
+    from tasks.storage.fs import Storage
+
+    statuses = tuple(part for value in status or ["succeeded"] for part in value.split(",") if part)
+    try:
+        output, loaded = export_source(target, config)
+        options = ExportOptions(
+            format=fmt,  # type: ignore[arg-type]  # checked by ExportOptions
+            splits=parse_splits(split),
+            variants=tuple(variant or ()),
+            statuses=statuses,
+            shard_size=shard_size,
+            seed=seed,
+            overwrite=overwrite,
+        )
+        with _progress() as progress:
+            bar = progress.add_task("exporting", total=None)
+            advance = lambda done, total: progress.update(bar, completed=done, total=total)  # noqa: E731
+            summary = export_results(output, Storage(to), loaded, options, runs=runs_info(output), on_batch=advance)
+    except (ConfigError, CatalogError, StorageError) as error:
+        _fail(error)
+    print_export_summary(console, summary)
 
 
 @app.command()
@@ -231,7 +412,10 @@ def sandbox(
     faults: Annotated[str | None, typer.Option(help="Fault rates, e.g. http_5xx=0.1,http_429=0.05.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the fault and latency draws.")] = None,
 ) -> None:
-    """Serve the four providers' HTTP contracts on this machine, for free dry runs and tests."""
+    """Serve the providers' HTTP contracts locally, for free tests.
+
+    The four providers' contracts on this machine, for free dry runs and tests.
+    """
     from tasks.sandbox import SandboxSettings, load_sandbox_settings, serve
     from tasks.sandbox.cli_options import apply_options
 

@@ -9,6 +9,7 @@ from typing import NoReturn
 import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from tasks.core.errors import RetouchError
 from tasks.pipeline.outcome import ExitCode, exit_code_for_error
@@ -21,7 +22,8 @@ def fail(console: Console, error: BaseException, code: int, *, verbose: bool = F
     if verbose and error.__traceback__ is not None:
         console.print_exception()
     label = {ExitCode.INTERRUPTED: "interrupted", ExitCode.OVER_BUDGET: "stopped"}.get(ExitCode(code), "error")
-    console.print(f"[bold red]{label}:[/] {error}", markup=True, highlight=False, soft_wrap=True)
+    # Escaped: a message may hold brackets rich would take for markup (an Arrow type like date32[day]).
+    console.print(f"[bold red]{label}:[/] {escape(str(error))}", markup=True, highlight=False, soft_wrap=True)
     raise typer.Exit(code=code)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
+import pyarrow as pa
 from prefect import flow, get_run_logger
 from prefect.futures import PrefectFuture, as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
@@ -19,9 +20,10 @@ from tasks.pipeline.gate import check_balances, open_budget
 from tasks.pipeline.interrupt import PROCESS_STOP
 from tasks.pipeline.manifest import RunSummary, RunTotals, new_run_id, summarize
 from tasks.pipeline.prepared import PreparedRun
-from tasks.pipeline.progress import emit
+from tasks.pipeline.progress import announce, emit
 from tasks.pipeline.shards import PlanCounts, Planner, load_prior
 from tasks.pipeline.streams import ShardStreams
+from tasks.pipeline.tables import conform_tables
 from tasks.prepare import prepare, resolve_api_keys
 from tasks.publish import publish_run, show_forecast
 
@@ -65,6 +67,7 @@ def edit_catalog(
     """
     started_at = datetime.now(UTC)
     run_id = run_id or new_run_id()
+    announce(run_id, "planning")
     prepared = _prepared_once(prepared, config_path, limit=limit, force=force)
     show_forecast(prepared.forecast, f"forecast for run {run_id}")
     gate = open_budget(prepared, proceed_to_cap=proceed_to_cap)
@@ -119,16 +122,19 @@ def _edit_with_balances(
 def _edit(prepared: PreparedRun, run_id: str, budget: BudgetTracker) -> tuple[PlanCounts, RunTotals]:
     """Plan the run in one catalog pass against the results as they are now, and run its shards."""
     storage = prepared.storage
+    results_schema = prepared.results_schema
+    conform_tables(storage, results_schema)  # older parts into the one schema, before any new part
     write_forecast(storage, prepared.forecast, run_id=run_id)
     prior = load_prior(storage, force=prepared.force)
     pending = {} if prepared.force else prune_pending(storage, read_pending(storage), prior.done)
     planner = Planner(prepared.config, prior, limit=prepared.limit, on_skip=lambda: emit(run_id, "already_done"))
     get_run_logger().info("run %s: %d catalog rows, %d jobs already done", run_id, prepared.rows, len(prior.done))
     execution = prepared.config.execution
+    announce(run_id, "editing")
     with ShardStreams(
         planner.jobs(), prepared.providers, shard_size=execution.shard_size, hold=execution.parallel_shards
     ) as streams:
-        totals = _run_streams(streams, prepared, run_id, pending, budget)
+        totals = _run_streams(streams, prepared, run_id, pending, budget, results_schema)
     return planner.counts(), totals
 
 
@@ -138,6 +144,7 @@ def _run_streams(
     run_id: str,
     pending: Mapping[str, Accepted],
     budget: BudgetTracker,
+    results_schema: pa.Schema,
 ) -> RunTotals:
     """Run each provider's shards as its own stream, at most `parallel_shards` in flight per provider.
 
@@ -158,7 +165,8 @@ def _run_streams(
                     open_streams.remove(provider)
                     break
                 shard_pending = {job.job_key: pending[job.job_key] for job in shard if job.job_key in pending}
-                active[edit_shard.submit(index, shard, config, run_id, shard_pending, budget)] = provider
+                future = edit_shard.submit(index, shard, config, run_id, shard_pending, budget, results_schema)
+                active[future] = provider
                 index += 1
         if active:
             finished = next(as_completed(list(active)))

@@ -11,11 +11,11 @@ from prefect.artifacts import create_markdown_artifact
 
 from tasks.core.errors import StorageError
 from tasks.costs import load_price_table
-from tasks.pipeline.manifest import latest_run_id, read_manifest
+from tasks.pipeline.history import resolve_run
+from tasks.pipeline.manifest import read_manifest
 from tasks.publish import publish_cost_report
 from tasks.reports import write_monthly_summary
 from tasks.storage.fs import Storage
-from tasks.storage.layout import RUNS_DIR
 
 __all__ = ["ReportSummary", "cost_report"]
 
@@ -36,16 +36,19 @@ def cost_report(
 ) -> ReportSummary:
     """Write `reports/<run_id>/` (report.md, spend.png, tables) and `reports/monthly/`; publish both.
 
+    Args:
+        output_uri: the output the run wrote to.
+        run_id: the run to report; None: the newest run that did work (see `history.default_report_run`).
+        storage_options: fsspec options for `output_uri`.
+
     Raises:
-        StorageError: there is no run (or no such run) under `output_uri`.
+        StorageError: there is no run (or no such run) under `output_uri`; the message lists the runs.
     """
     storage = Storage(output_uri, storage_options)
-    run_id = run_id or latest_run_id(storage)
-    manifest = read_manifest(storage, run_id) if run_id else None
-    if run_id is None or manifest is None:
-        raise StorageError(
-            f"no run {run_id or ''} under {output_uri}: runs/ has {len(storage.list(RUNS_DIR, '.json'))} manifest(s)"
-        )
+    run_id = resolve_run(storage, run_id)
+    manifest = read_manifest(storage, run_id)
+    if manifest is None:  # listed a moment ago: removed since
+        raise StorageError(f"the manifest of run {run_id} under {output_uri} is gone", uri=output_uri)
     currency = manifest.currency or load_price_table().currency
     report = publish_cost_report(storage, run_id, currency, forecast=manifest.forecast, balances=manifest.balances)
     monthly = write_monthly_summary(storage, currency=currency)

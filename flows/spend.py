@@ -6,8 +6,8 @@ import sys
 
 import typer
 from rich.console import Console
-from rich.markdown import Markdown
 
+from flows.markdown_view import print_markdown
 from tasks.costs import AccountBalance
 from tasks.pipeline.balances import read_balances
 from tasks.pipeline.gate import check_balances, open_budget
@@ -21,7 +21,7 @@ __all__ = ["check_spend", "confirm_spend", "show_forecast"]
 
 def show_forecast(console: Console, prepared: PreparedRun) -> None:
     """The forecast: credits and money per provider, model and variant, and the expected duration."""
-    console.print(Markdown(forecast_markdown(prepared.forecast)))
+    print_markdown(console, forecast_markdown(prepared.forecast))
 
 
 def check_spend(console: Console, prepared: PreparedRun, *, proceed_to_cap: bool) -> tuple[AccountBalance, ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pyarrow as pa
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import task_run
@@ -43,6 +44,7 @@ def edit_shard(
     run_id: str,
     pending: dict[str, Accepted],
     budget: BudgetTracker,
+    results_schema: pa.Schema | None = None,
 ) -> ShardSummary:
     """Run one shard on its own event loop (the thread pool runs shards side by side).
 
@@ -54,7 +56,11 @@ def edit_shard(
         jobs, pending = _still_to_do(jobs, config, pending)
         logger.warning("shard %d: retry %d, %d jobs still to do", index, task_run.run_count - 1, len(jobs))
     keys = resolve_api_keys(config, {job.provider for job in jobs})
-    summary = asyncio.run(run_shard(jobs, config, run_id=run_id, api_keys=keys, budget=budget, pending=pending))
+    summary = asyncio.run(
+        run_shard(
+            jobs, config, run_id=run_id, api_keys=keys, budget=budget, pending=pending, results_schema=results_schema
+        )
+    )
     logger.info("shard %d: %d jobs, %s, %d images", index, len(jobs), _counts(summary.counts), summary.images)
     return summary
 

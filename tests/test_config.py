@@ -126,7 +126,9 @@ def test_missing_key_and_bad_adapter_options_stop_before_any_work(
     monkeypatch.delenv("FASHN_TEST_KEY", raising=False)
     raw = local_config(make_catalog(tmp_path, rows=1), tmp_path / "out", [{"name": "f", "provider": "fashn.edit"}])
     raw["providers"] = {"fashn.edit": {"api_key_env": "FASHN_TEST_KEY"}}
-    with pytest.raises(ConfigError, match=r"providers\.fashn\.edit: no API key; set api_key_env"):
+    with pytest.raises(
+        ConfigError, match=r"providers\.fashn\.edit: no API key; the environment variable FASHN_TEST_KEY"
+    ):
         prepare_config(str(write_config(tmp_path, raw)))
     monkeypatch.setenv("FASHN_TEST_KEY", "k-123")
     raw["providers"]["fashn.edit"]["options"] = {"webhok_url": "x"}

@@ -107,7 +107,7 @@ def test_report_renders_with_its_chart(sandbox: SandboxServer, config: Path) -> 
     summary = edit_catalog(str(config), limit=2)
     report = cost_report(str(config.parent / "out"))
     assert report.run_id == summary.run_id
-    assert "+0.0%" in report.markdown  # actual against forecast, per provider/model
+    assert "actual is 0.0% against it" in report.markdown  # actual equals forecast: no sign on zero
     chart = Image.open(io.BytesIO((config.parent / "out" / "reports" / summary.run_id / "spend.png").read_bytes()))
     assert chart.size[0] >= 400 and chart.format == "PNG"
     assert (config.parent / "out" / "reports" / "monthly" / "summary.md").exists()

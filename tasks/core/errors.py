@@ -7,8 +7,12 @@
     ├── StorageError                reading or writing object storage failed
     ├── InputError                  one job's input is unusable (permanent, per job)
     │   ├── SourceError             source image / mask could not be fetched or decoded
+    │   │   └── SourceRefused       the source policy refused it: not allowed, internal address, over a cap
     │   └── InstructionError        the local engine cannot read the prompt
     ├── BudgetExceeded              spending would pass a configured cap
+    ├── FetchError                  a guarded HTTP fetch (source or output URL) failed; callers map it
+    │   ├── FetchRefused            refused before or while reading: scheme, address, redirects, byte cap
+    │   └── FetchFailed             no usable answer: transport error, deadline, HTTP status
     └── ProviderError               a provider answered with an error (or did not answer)
         ├── RetryableProviderError  transient: the same request may succeed later
         │   ├── RateLimited         429 rate limit (carries retry_after seconds)
@@ -31,8 +35,10 @@ AttributeError when read, so a typo cannot pass silently:
     every error         attempts, billing_risk (set by the retry loop and the lane)
     ConfigError         path, source;  UnknownPrice adds provider, model, options
     CatalogError        column, rows, count
-    StorageError        uri
-    InputError          row_id, column, field;  InstructionError adds prompt, step
+    StorageError        uri, column
+    InputError          row_id, column, field;  SourceError adds source;  SourceRefused adds needed_bytes;
+                        InstructionError adds prompt, step
+    FetchError          url, status_code, timed_out
     ProviderError       provider, row_id, job_key, field, status_code, error_name, retry_after,
                         request_id, correlation_id, provider_job_id, status
 """
@@ -49,6 +55,9 @@ __all__ = [
     "ConfigError",
     "ContentRejected",
     "ContextField",
+    "FetchError",
+    "FetchFailed",
+    "FetchRefused",
     "InputError",
     "InstructionError",
     "InsufficientCredits",
@@ -62,6 +71,7 @@ __all__ = [
     "RetouchError",
     "RetryableProviderError",
     "SourceError",
+    "SourceRefused",
     "StorageError",
     "SubmitOutcomeUnknown",
     "UnknownPrice",
@@ -177,6 +187,7 @@ class StorageError(RetouchError):
     """Reading or writing storage failed."""
 
     uri: ContextField[str] = ContextField()
+    column: ContextField[str] = ContextField()  # the table column at fault (a Parquet part's schema)
 
 
 class InputError(RetouchError):
@@ -190,6 +201,14 @@ class InputError(RetouchError):
 class SourceError(InputError):
     """A source image or mask could not be fetched or decoded."""
 
+    source: ContextField[str] = ContextField()  # the reference as messages show it (no query, no bytes)
+
+
+class SourceRefused(SourceError):
+    """The source policy refused a reference (not allowed, internal address, over a cap); nothing was decoded."""
+
+    needed_bytes: ContextField[int] = ContextField()  # memory a job needed, when it passed the whole ceiling
+
 
 class InstructionError(InputError):
     """The local engine could not read the prompt (the message lists the words it knows)."""
@@ -200,6 +219,22 @@ class InstructionError(InputError):
 
 class BudgetExceeded(RetouchError):
     """Submitting more work would pass a configured budget cap."""
+
+
+class FetchError(RetouchError):
+    """A guarded HTTP fetch failed. Callers map it into their own family."""
+
+    url: ContextField[str] = ContextField()  # shortened: no credentials, no query
+    status_code: ContextField[int] = ContextField()
+    timed_out: ContextField[bool] = ContextField()  # the fetch's deadline passed
+
+
+class FetchRefused(FetchError):
+    """The fetch was refused by policy: a scheme, an internal address, too many redirects, a byte cap."""
+
+
+class FetchFailed(FetchError):
+    """No usable answer: a transport error, the deadline passed, or an HTTP status other than 200."""
 
 
 class ProviderError(RetouchError):

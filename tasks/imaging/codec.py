@@ -11,6 +11,7 @@ from PIL import Image, ImageOps
 
 from tasks.core.errors import InstructionError, SourceError
 from tasks.core.formats import PILLOW_NAMES, ImageFormat, format_from_pillow, parse_format
+from tasks.imaging.probe import describe_bytes
 
 __all__ = ["EditedImage", "check_quality", "decode", "encode", "normalize", "resolve_format"]
 
@@ -66,7 +67,8 @@ def decode(data: bytes, what: str = "source image") -> tuple[Image.Image, ImageF
             image = ImageOps.exif_transpose(opened)
     except _DECODE_ERRORS as error:
         raise SourceError(
-            f"the {what} could not be decoded ({len(data)} bytes, starting {data[:12]!r}): {error}",
+            # Never the bytes, nor Pillow's message (some quote the file): what they look like and the error's type.
+            f"the {what} could not be decoded ({describe_bytes(data)}; {type(error).__name__})",
             field=what,
         ) from error
     return image, source_format

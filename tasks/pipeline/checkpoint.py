@@ -8,6 +8,8 @@ import json
 from dataclasses import asdict
 from typing import Any
 
+import pyarrow as pa
+
 from tasks.core.models import Accepted, EditJob, EditResult
 from tasks.costs.ledger import write_ledger_part
 from tasks.http.clock import Clock, SystemClock
@@ -51,9 +53,17 @@ class Checkpointer:
     """
 
     def __init__(
-        self, storage: Storage, *, run_id: str, every_seconds: float, every_rows: int, clock: Clock | None = None
+        self,
+        storage: Storage,
+        *,
+        run_id: str,
+        every_seconds: float,
+        every_rows: int,
+        clock: Clock | None = None,
+        results_schema: pa.Schema | None = None,
     ) -> None:
         self.storage = storage
+        self.results_schema = results_schema  # the run's declared schema: every part is written in it
         self.run_id = run_id
         self.every_seconds = every_seconds
         self.every_rows = every_rows
@@ -108,7 +118,9 @@ class Checkpointer:
                 self._buffer[:0], self._ledger[:0] = batch, ledger
                 raise
             try:
-                part = await asyncio.to_thread(write_results_part, self.storage, batch, run_id=self.run_id)
+                part = await asyncio.to_thread(
+                    write_results_part, self.storage, batch, run_id=self.run_id, schema=self.results_schema
+                )
             except Exception:
                 self._buffer[:0] = batch
                 raise

@@ -10,13 +10,15 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 
 import httpx
+import pyarrow as pa
 
 from tasks.core.config import PipelineConfig, ProviderSettings
 from tasks.core.errors import RetouchError, SubmitOutcomeUnknown
-from tasks.core.models import Accepted, EditJob, EditResult, ImageRef, InputImage, JobInputs
+from tasks.core.models import Accepted, EditJob, EditResult
 from tasks.costs import BudgetTracker, billed_credits, ledger_rows, load_price_table
 from tasks.http import Clock, LimiterRegistry, RateLimit, RateLimiter, RetryPolicy, SystemClock, new_client
 from tasks.pipeline.checkpoint import Checkpointer
+from tasks.pipeline.inputs import InputLoader, output_limits
 from tasks.pipeline.interrupt import GRACE_SECONDS, PROCESS_STOP, Drain, Interrupted, JobPhase, Phase, StopSignal
 from tasks.pipeline.lane import ProviderLane
 from tasks.pipeline.outputs import store_output
@@ -24,7 +26,7 @@ from tasks.pipeline.pool import PROCESS_POOLS, WorkerPools
 from tasks.pipeline.progress import emit
 from tasks.providers.registry import provider_class
 from tasks.storage.fs import Storage
-from tasks.storage.sources import load_image
+from tasks.storage.source_policy import SourcePolicy
 
 __all__ = ["PROCESS_LIMITERS", "ShardSummary", "run_shard"]
 
@@ -56,6 +58,7 @@ async def run_shard(
     pools: WorkerPools = PROCESS_POOLS,
     clock: Clock | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    results_schema: pa.Schema | None = None,
     stop: StopSignal = PROCESS_STOP,
     grace: float = GRACE_SECONDS,
 ) -> ShardSummary:
@@ -73,6 +76,8 @@ async def run_shard(
             lease until its last job ends).
         clock: the clock lanes wait on (tests inject a fake one).
         transport: an httpx transport for every client (tests inject an ASGI or mock transport).
+        results_schema: the run's declared results schema (`tables.plan_results_schema`); None infers
+            each part's pass-through columns from its own rows.
         stop: a stop request (Ctrl-C): after it no job starts and no submit is sent; jobs in flight get
             `grace` seconds, then are cancelled. A job cancelled while its submit may be on the wire ends
             `unknown` with billing_risk; one whose id is journaled is polled by the next run; one that
@@ -86,8 +91,9 @@ async def run_shard(
     pending = pending or {}
     async with AsyncExitStack() as stack:
         http = await stack.enter_async_context(new_client(timeout=60.0, transport=transport))
+        loader = InputLoader(config, http)
         lanes = await _open_lanes(
-            stack, {job.provider for job in jobs}, config, api_keys, limiters, pools, clock, transport
+            stack, {job.provider for job in jobs}, config, api_keys, limiters, pools, clock, transport, loader.policy
         )
         checkpoint = await stack.enter_async_context(
             Checkpointer(
@@ -95,6 +101,7 @@ async def run_shard(
                 run_id=run_id,
                 every_seconds=config.execution.checkpoint_seconds,
                 every_rows=config.execution.checkpoint_rows,
+                results_schema=results_schema,
             )
         )
         gate = asyncio.Semaphore(config.execution.concurrency)
@@ -110,7 +117,7 @@ async def run_shard(
                     result: EditResult | None = _skipped(job, run_id, reservation.reason or "budget cap reached")
                 else:
                     work = functools.partial(
-                        _run_job, job, lanes[job.provider], config, storage, http, accepted, checkpoint, run_id
+                        _run_job, job, lanes[job.provider], config, storage, loader, accepted, checkpoint, run_id
                     )
                     result = await _run_guarded(drain, work, job, lanes[job.provider], run_id, accepted)
                 if result is None:
@@ -143,6 +150,7 @@ async def _open_lanes(
     pools: WorkerPools,
     clock: Clock,
     transport: httpx.AsyncBaseTransport | None,
+    policy: SourcePolicy,
 ) -> dict[str, ProviderLane]:
     lanes = {}
     for name in sorted(providers):
@@ -150,7 +158,13 @@ async def _open_lanes(
         client = await stack.enter_async_context(new_client(timeout=settings.timeout, transport=transport))
         adapter_class = provider_class(name)
         pool = stack.enter_context(pools.lease(adapter_class.worker_processes(settings)))
-        adapter = adapter_class(settings=settings, client=client, api_key=api_keys.get(name), pool=pool)
+        adapter = adapter_class(
+            settings=settings,
+            client=client,
+            api_key=api_keys.get(name),
+            pool=pool,
+            output_limits=output_limits(policy, settings),
+        )
         stack.push_async_callback(adapter.aclose)
         lanes[name] = ProviderLane(
             adapter,
@@ -219,7 +233,7 @@ async def _run_job(
     lane: ProviderLane,
     config: PipelineConfig,
     storage: Storage,
-    http: httpx.AsyncClient,
+    loader: InputLoader,
     accepted: Accepted | None,
     checkpoint: Checkpointer,
     run_id: str,
@@ -236,10 +250,11 @@ async def _run_job(
         await checkpoint.record_accepted(job, accepted)
         phase.now = Phase.ACCEPTED
 
+    hold = loader.hold(job, lane)  # the inputs' bytes and pixels stay budgeted until the job ends
     try:
         inputs = None
         if accepted is None:
-            inputs = await _load_inputs(job, lane, http, config)
+            inputs = await hold.load()
         else:
             checkpoint.track(job.job_key)
         outcome = await lane.run(job, inputs, accepted=accepted, on_accepted=on_accepted, on_intent=on_intent)
@@ -266,24 +281,8 @@ async def _run_job(
         )
     except Exception as error:  # every job ends as a row; unexpected errors are recorded, not raised
         return _failed(job, error, run_id, started, accepted)
-
-
-async def _load_inputs(job: EditJob, lane: ProviderLane, http: httpx.AsyncClient, config: PipelineConfig) -> JobInputs:
-    options = config.catalog.storage_options
-    need_bytes = not lane.adapter.accepts_urls
-
-    async def load(ref: ImageRef | None, role: str) -> InputImage | None:
-        if ref is None:
-            return None
-        return await load_image(
-            ref, http=http, storage_options=options, need_bytes=need_bytes, role=role, row_id=job.row_id
-        )
-
-    image, mask, context = await asyncio.gather(
-        load(job.image, "image"), load(job.mask, "mask"), load(job.image_context, "image_context")
-    )
-    assert image is not None
-    return JobInputs(image=image, mask=mask, image_context=context)
+    finally:
+        hold.release()
 
 
 def _failed(job: EditJob, error: Exception, run_id: str, started: float, accepted: Accepted | None) -> EditResult:

@@ -77,6 +77,8 @@ class RunSummary(BaseModel):
     to_run: int = 0
     new: int = 0
     changed: int = 0
+    retried: int = 0
+    forced: int = 0
     removed: int = 0
     held_unknown: int = 0
     counts: dict[str, int] = Field(default_factory=dict, description="Jobs by final status.")

@@ -38,7 +38,7 @@ def store_output(
                 fmt = actual
     except (UnidentifiedImageError, OSError, SyntaxError) as error:
         raise ProviderUnavailable(
-            f"{job.provider} returned output {index} of row {job.row_id} that does not decode: {error}",
+            f"{job.provider} returned output {index} of row {job.row_id} that does not decode: {_reason(error)}",
             provider=job.provider,
             row_id=job.row_id,
         ) from None
@@ -52,6 +52,11 @@ def store_output(
         bytes=len(data),
         sha256=hashlib.sha256(data).hexdigest(),
     )
+
+
+def _reason(error: Exception) -> str:
+    # Pillow's own message names the in-memory buffer ("<_io.BytesIO object at 0x…>"), which helps no one.
+    return "not an image format Pillow can read" if isinstance(error, UnidentifiedImageError) else str(error)
 
 
 def _normalise(fmt: str) -> ImageFormat:

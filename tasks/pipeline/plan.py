@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from tasks.core.config import EditVariant, PipelineConfig
+from tasks.core.config import ColumnMapping, EditVariant, PipelineConfig
 from tasks.core.errors import ConfigError
 from tasks.core.models import EditJob, ImageRef
 from tasks.pipeline.catalog import CatalogRow
@@ -20,6 +20,7 @@ __all__ = [
     "check_variants",
     "job_key",
     "plan_jobs",
+    "prompt_values",
     "providers_in_use",
     "render_prompt",
 ]
@@ -74,12 +75,12 @@ def plan_jobs(rows: Iterable[CatalogRow], config: PipelineConfig) -> Iterator[Ed
     checked = False
     for row in rows:
         if not checked:  # the names a template may use are the same on every row: check them all once
-            check_templates(config.edits, row)
+            check_templates(config.edits, row, config.catalog.columns)
             checked = True
         row_fragment = _row_fragment(row.id, row.image, row.mask, row.image_context)
-        extras_json = json.dumps(row.extras, sort_keys=True, default=str)
+        extras_items = tuple(row.extras.items())
         for plan in variants:
-            prompt = render_prompt(plan.variant, row)
+            prompt = render_prompt(plan.variant, row, config.catalog.columns)
             for seed in plan.variant.seeds:
                 yield EditJob(
                     job_key=_digest(row_fragment, plan.fragment, prompt, seed),
@@ -94,17 +95,30 @@ def plan_jobs(rows: Iterable[CatalogRow], config: PipelineConfig) -> Iterator[Ed
                     image=row.image,
                     mask=row.mask,
                     image_context=row.image_context,
-                    extras_json=extras_json,
+                    extras_items=extras_items,
                 )
 
 
-def render_prompt(variant: EditVariant, row: CatalogRow) -> str:
-    """Fill the variant's prompt template from the row ({prompt} and any catalog column)."""
-    values = {
-        "prompt": row.prompt,
-        "id": row.id,
-        **{key: "" if value is None else value for key, value in row.extras.items()},
-    }
+def prompt_values(row: CatalogRow, columns: ColumnMapping | None = None) -> dict[str, Any]:
+    """The names a prompt template may use, with their values for `row`.
+
+    `{prompt}` and `{id}`; the catalog's own names of those two columns (`{instruction}` where the mapping
+    says `prompt: instruction`); and every other catalog column.
+    """
+    values: dict[str, Any] = {key: "" if value is None else value for key, value in row.extras.items()}
+    if columns is not None:
+        values.update({columns.prompt: row.prompt, columns.id: row.id})
+    values.update({"prompt": row.prompt, "id": row.id})
+    return values
+
+
+def render_prompt(variant: EditVariant, row: CatalogRow, columns: ColumnMapping | None = None) -> str:
+    """Fill the variant's prompt template from the row (see `prompt_values` for the names it may use).
+
+    Raises:
+        ConfigError: the template names a column the catalog does not have; the message lists those it has.
+    """
+    values = prompt_values(row, columns)
     try:
         return variant.prompt.format_map(values)
     except KeyError as error:
@@ -115,7 +129,7 @@ def render_prompt(variant: EditVariant, row: CatalogRow) -> str:
         ) from None
 
 
-def check_templates(variants: Iterable[EditVariant], row: CatalogRow) -> None:
+def check_templates(variants: Iterable[EditVariant], row: CatalogRow, columns: ColumnMapping | None = None) -> None:
     """Fill every variant's prompt template from `row`, so one message names every template that fails.
 
     Raises:
@@ -124,7 +138,7 @@ def check_templates(variants: Iterable[EditVariant], row: CatalogRow) -> None:
     problems = []
     for variant in variants:
         try:
-            render_prompt(variant, row)
+            render_prompt(variant, row, columns)
         except ConfigError as error:
             problems.append(error)
     if len(problems) == 1:

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
+import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from tasks.core.config import PipelineConfig, config_hash
@@ -15,6 +16,7 @@ from tasks.pipeline.checks import check_before_run
 from tasks.pipeline.plan import providers_in_use
 from tasks.pipeline.row_checks import RowChecker
 from tasks.pipeline.shards import PlanCounts, Planner, load_prior
+from tasks.pipeline.tables import plan_results_schema
 from tasks.storage.fs import Storage
 
 __all__ = ["PreparedRun", "prepare_run"]
@@ -39,6 +41,8 @@ class PreparedRun(BaseModel):
         plan: the plan's counts as forecast (the run counts again against the results table of its start).
         forecast: the cost and duration of the jobs to run.
         prices: the price table (shipped prices with the config's `pricing` on top).
+        results_schema: the one schema every results part of this output is written with (the catalog's
+            column types widened with the parts already there); a type no widening accepts fails preparing.
     """
 
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
@@ -53,6 +57,7 @@ class PreparedRun(BaseModel):
     plan: PlanCounts
     forecast: Forecast
     prices: PriceTable = Field(exclude=True)
+    results_schema: pa.Schema = Field(exclude=True)
 
     @field_serializer("config", when_used="json")
     def _config_masked(self, config: PipelineConfig) -> dict[str, Any]:
@@ -99,6 +104,7 @@ def prepare_run(
     check_before_run(config, api_keys)
     prices = load_price_table(config.pricing)
     storage = Storage(config.output.uri, config.output.storage_options)
+    results_schema = plan_results_schema(config, storage)  # reads the catalog's footer, not its rows
     planner = Planner(config, load_prior(storage, force=force), limit=limit)
     jobs = planner.jobs() if row_checker is None else row_checker.watch(planner.jobs(), config)
     estimate = _forecast(jobs, config, prices, at or datetime.now(UTC).date())
@@ -113,6 +119,7 @@ def prepare_run(
         plan=planner.counts(),
         forecast=estimate,
         prices=prices,
+        results_schema=results_schema,
     )
 
 

@@ -17,13 +17,19 @@ __all__ = ["PlanCounts", "Planner", "load_prior", "shards_of"]
 
 @dataclass(frozen=True)
 class PlanCounts:
-    """How this run's jobs relate to earlier runs' (an incremental refresh reports these)."""
+    """How this run's jobs relate to earlier runs' (an incremental refresh reports these).
+
+    Every job to run is exactly one of: new, changed (its row's content changed), retried (it ended
+    unsuccessfully before) or forced (it succeeded before and `--force` runs it again).
+    """
 
     planned: int = 0
     already_done: int = 0
     to_run: int = 0
     new: int = 0
     changed: int = 0
+    retried: int = 0
+    forced: int = 0
     removed: int = 0
     held_unknown: int = 0
 
@@ -40,9 +46,10 @@ def load_prior(storage: Storage, *, force: bool = False) -> PriorWork:
 class Planner:
     """One pass over the catalog: every provider's jobs not yet done, in catalog order, counted as they go.
 
-    Unchanged jobs (key already succeeded) are skipped; a job whose (row, variant, seed) succeeded before
-    under another key is changed; the rest are new. Slots of earlier runs the pass never reached are
-    counted as removed once it has ended.
+    Unchanged jobs (key already succeeded) are skipped. Of the rest, a job whose key succeeded before
+    (run again by `force`) is forced; a key that ended unsuccessfully before is retried; a job whose (row,
+    variant, seed) succeeded before under another key is changed; the rest are new. Slots of earlier runs
+    the pass never reached are counted as removed once it has ended.
 
     Args:
         config: the pipeline config.
@@ -106,8 +113,7 @@ class Planner:
                 self._on_skip()
             return False
         tally.to_run += 1
-        tally.changed += previous is not None
-        tally.new += previous is None
+        tally.classify(job.job_key, previous, prior)
         return True
 
 
@@ -132,7 +138,20 @@ class _Tally:
     to_run: int = 0
     new: int = 0
     changed: int = 0
+    retried: int = 0
+    forced: int = 0
     held_unknown: int = 0
+
+    def classify(self, key: str, previous: str | None, prior: PriorWork) -> None:
+        """Count a job to run as forced, retried, changed or new (in that order of precedence)."""
+        if previous == key:
+            self.forced += 1  # its slot's latest success is this very key: only force runs it again
+        elif key in prior.tried:
+            self.retried += 1
+        elif previous is not None:
+            self.changed += 1
+        else:
+            self.new += 1
 
     def as_dict(self) -> dict[str, int]:
         return {item.name: getattr(self, item.name) for item in fields(self)}

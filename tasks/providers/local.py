@@ -78,6 +78,11 @@ class LocalProvider(Provider):
                 output_format=params.get("format"),
                 quality=params.get("quality", 90),
             )
-            edited = await asyncio.get_running_loop().run_in_executor(self.pool, edit)
+            try:
+                edited = await asyncio.get_running_loop().run_in_executor(self.pool, edit)
+            except SourceError as error:  # the engine knows bytes, not rows: say which row and file
+                mask_part = f", mask {job.mask.display}" if job.mask else ""
+                where = f"row {job.row_id} (image {job.image.display}{mask_part})"
+                raise SourceError(f"{where}: {error.message}", row_id=job.row_id, field=error.field) from None
             outputs.append(OutputImage(data=edited.data, format=edited.format))
         return ProviderResult(outputs=tuple(outputs), credits_used=0.0)

@@ -24,6 +24,7 @@ from tasks.core.errors import (
 from tasks.core.models import Accepted, EditJob, InputImage, OutputImage, ProviderResult
 from tasks.http import transport as wire
 from tasks.providers.base import Provider
+from tasks.providers.outputs import OutputLimits
 
 __all__ = ["RemoteProvider"]
 
@@ -68,8 +69,9 @@ class RemoteProvider(Provider):
         client: httpx.AsyncClient,
         api_key: str | None,
         pool: Executor | None = None,
+        output_limits: OutputLimits | None = None,
     ) -> None:
-        super().__init__(settings=settings, client=client, api_key=api_key, pool=pool)
+        super().__init__(settings=settings, client=client, api_key=api_key, pool=pool, output_limits=output_limits)
         unknown = sorted(set(settings.options) - self.known_options)
         if unknown:
             known = ", ".join(sorted(self.known_options)) or "none"

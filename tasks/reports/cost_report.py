@@ -167,6 +167,9 @@ def _headline(currency: str, results: pl.DataFrame, ledger: pl.DataFrame, planne
             f"({fmt_money(float(planned.get_column('known_money').sum() or 0.0), currency, planned_unknown)}); "
             f"actual is {fmt_percent(delta)} against it."
         )
+    elif planned is not None:
+        # A re-run that found every job done saves an empty forecast: that is a forecast of nothing.
+        lines.append("Forecast: no job to run, nothing to spend.")
     else:
         lines.append("No forecast was saved for this run.")
     return "\n".join(f"- {line}" for line in lines)

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from tasks.sandbox import SandboxServer, SandboxSettings
-from tests.cli.kit import RETOUCH, ROOT, ledger, paid_config, subprocess_env
+from tests.cli.sandbox_kit import RETOUCH, ROOT, ledger, paid_config, subprocess_env
 from tests.helpers import write_config
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")

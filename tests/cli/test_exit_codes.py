@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from tasks.sandbox import SandboxServer, SandboxSettings
-from tests.cli.kit import ledger, paid_config, results
+from tests.cli.sandbox_kit import ledger, paid_config, results
 from tests.helpers import local_config, make_catalog, write_config
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
