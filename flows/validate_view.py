@@ -43,9 +43,9 @@ def print_row_findings(console: Console, findings: RowFindings) -> None:
     from tasks.pipeline.row_checks import REMOTE_SAMPLE
 
     console.print(
-        f"sources looked up: {findings.local_files:,} local file(s) (every one); {findings.remote_checked:,} of "
-        f"{findings.remote_total:,} object-store URL(s) (the first {REMOTE_SAMPLE}); "
-        f"{findings.web_sources:,} http(s) URL(s) checked for form only (fetched by the run)",
+        f"sources checked against catalog.sources: {findings.local_files:,} local file(s), every one looked up; "
+        f"{findings.remote_checked:,} of {findings.remote_total:,} object-store URL(s) looked up (the first "
+        f"{REMOTE_SAMPLE}); {findings.web_sources:,} http(s) URL(s), not fetched (the run does)",
         highlight=False,
     )
     if not findings.problems:

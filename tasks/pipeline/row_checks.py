@@ -10,12 +10,14 @@ from tasks.core.config import PipelineConfig
 from tasks.core.errors import InputError
 from tasks.core.models import EditJob, ImageRef
 from tasks.providers.registry import provider_class
-from tasks.storage.presence import missing_source
+from tasks.storage.presence import SourceProblem, missing_source
+from tasks.storage.source_policy import SourcePolicy
 
 __all__ = ["REMOTE_SAMPLE", "RowChecker", "RowFindings", "RowProblem"]
 
-# Object-store sources looked up (the first distinct ones): each lookup is a request. Local files are
-# all looked up (a stat each), http(s) sources never (fetching them is the run's business).
+# Object-store sources looked up (the first distinct ones): each lookup is a request. Every source is checked
+# against the source policy and local files are all looked up (a stat each); http(s) sources are never
+# fetched (that is the run's business, under its caps and address checks).
 REMOTE_SAMPLE = 100
 _SHOWN = 5  # row ids named per problem
 
@@ -65,15 +67,17 @@ class RowChecker:
 
     def __init__(self, *, sample: int = REMOTE_SAMPLE) -> None:
         self._options: dict[str, Any] = {}
+        self._policy: SourcePolicy | None = None
         self._sample = sample
         self._prompts: dict[tuple[str, str], str | None] = {}
-        self._sources: dict[str, str | None] = {}
+        self._sources: dict[str, SourceProblem | None] = {}
         self._tallies: dict[str, _Tally] = {}
         self._counts = {"local": 0, "remote": 0, "remote_total": 0, "web": 0}
 
     def watch(self, jobs: Iterable[EditJob], config: PipelineConfig) -> Iterator[EditJob]:
-        """`jobs`, unchanged, each checked on its way through (`config`: the catalog's storage options)."""
+        """`jobs`, unchanged, each checked on its way through (`config`: the catalog's source policy)."""
         self._options = config.catalog.storage_options
+        self._policy = SourcePolicy.for_catalog(config.catalog)
         for job in jobs:
             self._check(job)
             yield job
@@ -91,9 +95,11 @@ class RowChecker:
         if prompt is not None:
             self._add(f"{job.provider} cannot read the prompt", job, prompt)
         for role, ref in (("image", job.image), ("mask", job.mask), ("image_context", job.image_context)):
-            missing = self._source_problem(ref) if ref is not None else None
-            if missing is not None:
-                self._add(f"{role} missing", job, f"row {job.row_id}: {role} {missing}")
+            found = self._source_problem(ref) if ref is not None else None
+            if found is not None:
+                kind, message = found
+                what = f"{role} refused by catalog.sources" if kind == "refused" else f"{role} not there"
+                self._add(what, job, f"row {job.row_id}: {role} {message}")
 
     def _prompt_problem(self, job: EditJob) -> str | None:
         key = (job.provider, job.prompt)
@@ -106,23 +112,22 @@ class RowChecker:
         found = self._prompts[key]
         return None if found is None else f"row {job.row_id}: {found}"
 
-    def _source_problem(self, ref: ImageRef) -> str | None:
+    def _source_problem(self, ref: ImageRef) -> SourceProblem | None:
         if ref.identity in self._sources:
             return self._sources[ref.identity]
-        kind = _kind(ref)
-        counts = self._counts
+        assert self._policy is not None, "watch() sets the policy"
+        kind, counts = _kind(ref), self._counts
         problem = None
-        if kind == "local":
-            counts["local"] += 1
-            problem = missing_source(ref)
-        elif kind == "web":
-            counts["web"] += 1
-            problem = missing_source(ref)  # well-formed only: never fetched
+        if kind in ("local", "web"):
+            counts[kind] += 1
+            problem = missing_source(ref, self._policy)
         elif kind == "remote":
             counts["remote_total"] += 1
             if counts["remote"] < self._sample:
                 counts["remote"] += 1
-                problem = missing_source(ref, self._options)
+                problem = missing_source(ref, self._policy, self._options)
+        else:
+            problem = missing_source(ref, self._policy)  # inline: always there and allowed
         self._sources[ref.identity] = problem
         return problem
 

@@ -1,37 +1,41 @@
-"""Is a source image there? A look at a reference without reading it (http(s) sources are never fetched)."""
+"""Is a source image there, and allowed? A look at a reference without reading it (http(s) never fetched)."""
 
 from __future__ import annotations
 
-import os
-from typing import Any
+from typing import Any, Literal
 
 import fsspec
-import httpx
 
+from tasks.core.errors import SourceError, SourceRefused
 from tasks.core.models import ImageRef
+from tasks.storage.source_policy import SourcePolicy
+from tasks.storage.sources import shown_source
 
-__all__ = ["missing_source"]
+__all__ = ["SourceProblem", "missing_source"]
+
+SourceProblem = tuple[Literal["refused", "missing"], str]  # what kind, and the message naming the source
 
 
-def missing_source(ref: ImageRef, storage_options: dict[str, Any] | None = None) -> str | None:
-    """Why `ref` cannot be read, or None when it looks readable.
+def missing_source(
+    ref: ImageRef, policy: SourcePolicy, storage_options: dict[str, Any] | None = None
+) -> SourceProblem | None:
+    """Why the run could not read `ref` ("refused" by the policy, or "missing"), or None when it looks readable.
 
-    Local files and object-store URLs are looked up (one stat or HEAD, nothing read); an http(s) URL is only
-    checked to be well-formed: fetching it is the run's business, under its source rules. Inline sources
-    (data: URIs, catalog bytes) are always there.
+    The source policy decides first (as the run's loader does: the same `SourcePolicy.check`); then a local
+    file must exist and an object-store URL is looked up (one HEAD-like call, nothing read). An allowed
+    http(s) URL is not fetched: fetching it is the run's business, under its caps and address checks.
     """
-    if ref.kind == "path":
-        return None if os.path.isfile(ref.value) else f"{ref.value} does not exist"
-    if ref.kind != "url":
-        return None
-    if ref.value.startswith(("http://", "https://")):
-        try:
-            host = httpx.URL(ref.value).host
-        except httpx.InvalidURL as error:
-            return f"{ref.value} is not a well-formed URL: {error}"
-        return None if host else f"{ref.value} names no host"
+    shown = shown_source(ref)
     try:
-        fs, path = fsspec.core.url_to_fs(ref.value, **(storage_options or {}))
-        return None if fs.exists(path) else f"{ref.value} does not exist"
+        allowed = policy.check(ref)
+    except SourceRefused as error:
+        return "refused", f"{shown} {error}"
+    except SourceError as error:
+        return "missing", f"{shown} {error}"
+    if allowed.how != "fsspec":
+        return None
+    try:
+        fs, path = fsspec.core.url_to_fs(allowed.location, **(storage_options or {}))
+        return None if fs.exists(path) else ("missing", f"{shown} does not exist")
     except (ImportError, ValueError, OSError) as error:
-        return f"{ref.value} cannot be looked up: {error}"
+        return "missing", f"{shown} cannot be looked up: {error}"

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import polars as pl
 import pytest
 from prefect.client.orchestration import get_client
 from typer.testing import CliRunner
@@ -172,15 +173,25 @@ def test_some_jobs_failed_exits_1(tmp_path: Path) -> None:
 
 
 def test_validate_names_the_jobs_that_would_fail_and_exits_1(tmp_path: Path) -> None:
-    catalog = make_catalog(tmp_path, rows=4, prompts=["blur", "make it pop"])
-    (tmp_path / "images" / "item-2.png").unlink()
-    result = invoke("validate", str(write_config(tmp_path, local_config(catalog, tmp_path / "out"))))
+    project = tmp_path / "project"
+    make_catalog(project, rows=5, prompts=["blur", "make it pop", "sepia", "make it pop", "sepia"])
+    (project / "images" / "item-2.png").unlink()
+    outside = tmp_path / "elsewhere.png"
+    outside.write_bytes((project / "images" / "item-4.png").read_bytes())
+    frame = pl.read_parquet(project / "catalog.parquet")
+    frame.with_columns(src=pl.when(pl.col("sku") == "S4").then(pl.lit(str(outside))).otherwise("src")).write_parquet(
+        project / "catalog.parquet"
+    )
+    config = write_config(project, local_config(project / "catalog.parquet", project / "out"))
+    result = invoke("validate", str(config))
     assert result.exit_code == 1, result.output
     assert "jobs that would fail" in result.output
     assert "local cannot read the prompt: 4 job(s) (rows S1, S3)" in result.output  # 2 rows × 2 seeds
-    assert "image missing: 3 job(s) (rows S2)" in result.output and "item-2.png does not exist" in result.output
-    assert "4 local file(s) (every one)" in result.output
-    assert not (tmp_path / "out").exists()  # validating writes nothing
+    assert "image not there: 3 job(s) (rows S2)" in result.output and "item-2.png does not exist" in result.output
+    assert "image refused by catalog.sources: 3 job(s) (rows S4)" in result.output
+    assert "outside the catalog's folder" in result.output  # the run's own source policy said so
+    assert "5 local file(s), every one looked up" in result.output
+    assert not (project / "out").exists()  # validating writes nothing
 
 
 def test_verbose_shows_the_traceback_of_an_expected_outcome(sandbox: SandboxServer, tmp_path: Path) -> None:
