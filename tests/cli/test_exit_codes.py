@@ -204,6 +204,9 @@ def test_verbose_shows_the_traceback_of_an_expected_outcome(sandbox: SandboxServ
 def test_report_with_no_runs_exits_2_and_names_the_runs_there_are(tmp_path: Path) -> None:
     started = flow_runs()
     result = invoke("report", str(tmp_path / "out"))
+    assert result.exit_code == 2 and "no run has written there yet" in result.output
+    (tmp_path / "out").mkdir()
+    result = invoke("report", str(tmp_path / "out"))
     assert result.exit_code == 2 and "no runs under" in result.output
     catalog = make_catalog(tmp_path, rows=1)
     assert invoke("run", str(write_config(tmp_path, local_config(catalog, tmp_path / "out")))).exit_code == 0
