@@ -11,9 +11,10 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
+import warnings
 from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -23,6 +24,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from flows.markdown_view import print_markdown
 from flows.summary import STATUSES, print_results_summary, print_run_summary
 from tasks.core.errors import BudgetExceeded, CatalogError, ConfigError, StorageError
+from tasks.core.secrets import LiteralSecretWarning
+
+if TYPE_CHECKING:
+    from tasks.pipeline.prepared import PreparedRun
 
 # Plain help (no rich panels): typer's rich help prints "<bool>" beside every flag, as if it took a value.
 app = typer.Typer(
@@ -47,6 +52,18 @@ def _fail(error: Exception, code: int = 2) -> None:
     # Escaped: a message may hold brackets rich would take for markup (an Arrow type like date32[day]).
     err_console.print(f"[bold red]error:[/] {escape(str(error))}", markup=True, highlight=False)
     raise typer.Exit(code=code)
+
+
+def _prepare(config: Path, limit: int | None, force: bool = False) -> PreparedRun:
+    """`prepare_config`, its warnings (a literal key in the config) shown once, plainly, on stderr."""
+    from tasks.prepare import prepare_config
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", LiteralSecretWarning)
+        prepared = prepare_config(str(config), limit=limit, force=force)
+    for warning in caught:
+        err_console.print(f"[bold yellow]warning:[/] {escape(str(warning.message))}", markup=True, highlight=False)
+    return prepared
 
 
 def _print_version(value: bool) -> None:
@@ -129,27 +146,37 @@ def run(
         bool, typer.Option("--proceed-to-cap", help="If the forecast is over budget, edit up to the cap.")
     ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's logs.")] = False,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="If another run is writing to the same output, queue until it is done.")
+    ] = False,
+    wait_timeout: Annotated[
+        float, typer.Option("--wait-timeout", min=0, metavar="SECONDS", help="With --wait: give up after this long.")
+    ] = 3600.0,
 ) -> None:
     """Forecast, edit the catalog and print a summary.
 
     Forecast the jobs not yet done, check the budget, edit the catalog as the config says, then print a
     one-screen summary. Re-run the same command to retry failed jobs: jobs that succeeded are skipped.
+    Exits 1 when a provider's lane stopped (refused key, no credits, unreachable), 2 when another run
+    holds the output (see --wait).
     """
     if verbose:
         os.environ["PREFECT_LOGGING_LEVEL"] = "INFO"
     from flows.edit_catalog import edit_catalog
     from flows.progress_bar import run_progress
     from tasks.pipeline.manifest import new_run_id
-    from tasks.prepare import prepare_config
 
     try:  # before Prefect starts: a bad config or catalog stops here, fast, with nothing sent
-        prepared = prepare_config(str(config), limit=limit, force=force)
+        prepared = _prepare(config, limit, force)
     except (ConfigError, CatalogError, StorageError) as error:
         _fail(error)
     run_id = new_run_id()
     with run_progress(console, run_id, total=prepared.plan.planned, dry_run=dry_run):
         try:
-            summary = edit_catalog(prepared=prepared, dry_run=dry_run, run_id=run_id, proceed_to_cap=proceed_to_cap)
+            summary = edit_catalog(
+                prepared=prepared, dry_run=dry_run, run_id=run_id, proceed_to_cap=proceed_to_cap,
+                wait=wait_timeout if wait else 0.0,
+            )  # fmt: skip
         except (ConfigError, CatalogError, StorageError) as error:
             _fail(error)
         except BudgetExceeded as error:
@@ -159,6 +186,8 @@ def run(
 
         print_markdown(console, forecast_markdown(summary.forecast))
     print_run_summary(console, summary)
+    if summary.lanes_stopped:  # a provider refused the key or the credits: say so to scripts too
+        raise typer.Exit(code=1)
 
 
 @app.command()
@@ -167,10 +196,8 @@ def validate(config: ConfigArg, limit: LimitOpt = None) -> None:
 
     Checks the config, provider params and keys and the whole catalog, then counts and prices the jobs.
     """
-    from tasks.prepare import prepare_config
-
     try:
-        prepared = prepare_config(str(config), limit=limit)
+        prepared = _prepare(config, limit)
     except (ConfigError, CatalogError, StorageError) as error:
         _fail(error)
     rows, output = prepared.rows, prepared.config.output.uri

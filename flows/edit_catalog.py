@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pyarrow as pa
@@ -13,9 +14,11 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from tasks.core.models import Accepted
 from tasks.costs import BudgetTracker, write_forecast
 from tasks.edit import edit_shard
+from tasks.pipeline.breaker import BreakerBoard
 from tasks.pipeline.checkpoint import prune_pending, read_pending
 from tasks.pipeline.executor import ShardSummary
 from tasks.pipeline.gate import open_budget
+from tasks.pipeline.lease import output_lease
 from tasks.pipeline.manifest import RunSummary, RunTotals, new_run_id, summarize
 from tasks.pipeline.prepared import PreparedRun
 from tasks.pipeline.progress import announce, emit
@@ -38,6 +41,7 @@ def edit_catalog(
     run_id: str | None = None,
     proceed_to_cap: bool = False,
     prepared: PreparedRun | None = None,
+    wait: float = 0.0,
 ) -> RunSummary:
     """Edit every catalog row × variant × seed not already done, within budget, and record everything.
 
@@ -50,9 +54,11 @@ def edit_catalog(
         proceed_to_cap: when the forecast exceeds a budget cap, run up to the cap instead of stopping.
         prepared: the run as the caller already prepared it (the CLI does, before Prefect starts); its
             own `limit` and `force` then apply. None: the flow prepares it from `config_path`.
+        wait: seconds to queue for the output's lease while another run holds it (0: refuse at once).
 
     Raises:
         ConfigError / CatalogError: before any work.
+        LeaseHeld: another run is writing to the same output.uri (a dry run takes no lease).
         BudgetExceeded: the forecast is over a cap and proceeding to the cap was not asked for.
         ValueError: neither `config_path` nor `prepared` was given, or `limit`/`force` disagree with `prepared`.
     """
@@ -62,12 +68,15 @@ def edit_catalog(
     prepared = _prepared_once(prepared, config_path, limit=limit, force=force)
     show_forecast(prepared.forecast, f"forecast for run {run_id}")
     gate = open_budget(prepared, proceed_to_cap=proceed_to_cap)
-    plan, totals = (prepared.plan, RunTotals()) if dry_run else _edit(prepared, run_id, gate.tracker)
-    summary = summarize(
-        prepared, run_id=run_id, plan=plan, totals=totals, budget_stop=gate.over, started_at=started_at, dry_run=dry_run
-    )
-    if not dry_run:
-        summary = publish_run(summary, prepared.config.output)
+    # One writer per output: held from before the plan reads what is done until the manifest is written.
+    with output_lease(prepared.storage, run_id, dry_run=dry_run, wait=wait):
+        plan, totals = (prepared.plan, RunTotals()) if dry_run else _edit(prepared, run_id, gate.tracker)
+        summary = summarize(
+            prepared, run_id=run_id, plan=plan, totals=totals, budget_stop=gate.over, started_at=started_at,
+            dry_run=dry_run,
+        )  # fmt: skip
+        if not dry_run:
+            summary = publish_run(summary, prepared.config.output)
     get_run_logger().info("run %s: %s", run_id, summary.model_dump_json(exclude={"forecast"}))
     return summary
 
@@ -97,11 +106,12 @@ def _edit(prepared: PreparedRun, run_id: str, budget: BudgetTracker) -> tuple[Pl
     get_run_logger().info("run %s: %d catalog rows, %d jobs already done", run_id, prepared.rows, len(prior.done))
     execution = prepared.config.execution
     announce(run_id, "editing")
+    breakers = BreakerBoard()
     with ShardStreams(
         planner.jobs(), prepared.providers, shard_size=execution.shard_size, hold=execution.parallel_shards
     ) as streams:
-        totals = _run_streams(streams, prepared, run_id, pending, budget, results_schema)
-    return planner.counts(), totals
+        totals = _run_streams(streams, prepared, run_id, pending, budget, results_schema, breakers)
+    return planner.counts(), replace(totals, lanes_stopped=breakers.stops())
 
 
 def _run_streams(
@@ -111,6 +121,7 @@ def _run_streams(
     pending: Mapping[str, Accepted],
     budget: BudgetTracker,
     results_schema: pa.Schema,
+    breakers: BreakerBoard,
 ) -> RunTotals:
     """Run each provider's shards as its own stream, at most `parallel_shards` in flight per provider.
 
@@ -129,7 +140,9 @@ def _run_streams(
                     open_streams.remove(provider)
                     break
                 shard_pending = {job.job_key: pending[job.job_key] for job in shard if job.job_key in pending}
-                future = edit_shard.submit(index, shard, config, run_id, shard_pending, budget, results_schema)
+                future = edit_shard.submit(
+                    index, shard, config, run_id, shard_pending, budget, results_schema, breakers
+                )
                 active[future] = provider
                 index += 1
         if active:
