@@ -98,6 +98,9 @@ class Breaker:
         probe = await self._enter()
         try:
             yield
+        except (AuthError, InsufficientCredits) as error:
+            self.record(error)  # opened before the slot is handed on, so no waiter slips through
+            raise
         finally:
             if probe:
                 with self._lock:
