@@ -16,6 +16,7 @@ os.environ.setdefault("PREFECT_LOGGING_HANDLERS_DEBUG_LEVEL", "CRITICAL")
 
 import gc
 import shlex
+import warnings
 from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -30,11 +31,13 @@ from flows.markdown_view import print_markdown
 from flows.run_notes import print_run_notes
 from flows.summary import STATUSES, print_results_summary, print_run_summary
 from tasks.core.errors import CatalogError, ConfigError, StorageError
+from tasks.core.secrets import LiteralSecretWarning
 
 if TYPE_CHECKING:  # the pipeline is imported when a command needs it: `--help` stays fast
     from tasks.costs import AccountBalance
     from tasks.pipeline.manifest import RunSummary
     from tasks.pipeline.prepared import PreparedRun
+    from tasks.pipeline.row_checks import RowChecker
 
 # Plain help (no rich panels): typer's rich help prints "<bool>" beside every flag, as if it took a value.
 app = typer.Typer(
@@ -60,6 +63,20 @@ def _fail(error: Exception, code: int = 2) -> None:
     # Escaped: a message may hold brackets rich would take for markup (an Arrow type like date32[day]).
     err_console.print(f"[bold red]error:[/] {escape(str(error))}", markup=True, highlight=False)
     raise typer.Exit(code=code)
+
+
+def _prepare(
+    config: Path, limit: int | None, force: bool = False, row_checker: RowChecker | None = None
+) -> PreparedRun:
+    """`prepare_config`, its warnings (a literal key in the config) shown once, plainly, on stderr."""
+    from tasks.prepare import prepare_config
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", LiteralSecretWarning)
+        prepared = prepare_config(str(config), limit=limit, force=force, row_checker=row_checker)
+    for warning in caught:
+        err_console.print(f"[bold yellow]warning:[/] {escape(str(warning.message))}", markup=True, highlight=False)
+    return prepared
 
 
 def _print_version(value: bool) -> None:
@@ -152,29 +169,37 @@ def run(
     ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before spending (scripts never are).")] = False,
     verbose: VerboseOpt = False,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="If another run is writing to the same output, queue until it is done.")
+    ] = False,
+    wait_timeout: Annotated[
+        float, typer.Option("--wait-timeout", min=0, metavar="SECONDS", help="With --wait: give up after this long.")
+    ] = 3600.0,
 ) -> None:
     """Forecast, edit the catalog and print a summary.
 
     Checks everything before spending, prints the forecast and the providers' balances, stops when over
     budget, asks before a paid run at a terminal, edits the catalog, then prints a one-screen summary.
     Re-run the same command to retry failed jobs or resume a stopped run: jobs that succeeded are skipped.
-    Exit codes: 0 every job succeeded (or nothing to do), 1 some jobs failed, 2 invalid config, catalog or
-    storage, 3 over budget (or not confirmed), 130 interrupted.
+    Exit codes: 0 every job succeeded (or nothing to do), 1 some jobs failed or a provider's lane stopped,
+    2 invalid config, catalog or storage (or another run holds the output: see --wait), 3 over budget (or
+    not confirmed), 130 interrupted.
     """
     _verbose_logs(verbose)
     from flows.spend import check_spend, confirm_spend, show_forecast
     from tasks.pipeline.outcome import ExitCode, exit_code_for_run
-    from tasks.prepare import prepare_config
 
     with expected_outcomes(err_console, verbose=verbose):
         # Before Prefect starts: a bad config, catalog or output, or a budget the forecast passes, stops here.
-        prepared = prepare_config(str(config), limit=limit, force=force)
+        prepared = _prepare(config, limit, force)
         show_forecast(console, prepared)
         balances = check_spend(console, prepared, proceed_to_cap=proceed_to_cap)
         if not dry_run and not confirm_spend(prepared, yes=yes):
             console.print("Nothing was sent.")
             raise typer.Exit(code=ExitCode.OVER_BUDGET)
-        summary = _run_flow(prepared, balances, dry_run=dry_run, proceed_to_cap=proceed_to_cap)
+        summary = _run_flow(
+            prepared, balances, dry_run=dry_run, proceed_to_cap=proceed_to_cap, wait=wait_timeout if wait else 0.0
+        )
     print_run_summary(console, summary)
     resume = ["retouch", "run", str(config), *(["--limit", str(limit)] if limit else [])]
     resume += [flag for flag, given in (("--proceed-to-cap", proceed_to_cap), ("--yes", yes)) if given]
@@ -183,7 +208,7 @@ def run(
 
 
 def _run_flow(
-    prepared: PreparedRun, balances: tuple[AccountBalance, ...], *, dry_run: bool, proceed_to_cap: bool
+    prepared: PreparedRun, balances: tuple[AccountBalance, ...], *, dry_run: bool, proceed_to_cap: bool, wait: float
 ) -> RunSummary:
     """The flow itself, Ctrl-C handled gracefully from before Prefect's API starts until the run ends."""
     from flows.edit_catalog import edit_catalog
@@ -200,8 +225,9 @@ def _run_flow(
         if interrupt.requested:
             raise KeyboardInterrupt("stopped before anything was sent")
         return edit_catalog(
-            prepared=prepared, dry_run=dry_run, run_id=run_id, proceed_to_cap=proceed_to_cap, balances=balances
-        )
+            prepared=prepared, dry_run=dry_run, run_id=run_id, proceed_to_cap=proceed_to_cap, wait=wait,
+            balances=balances,
+        )  # fmt: skip
 
 
 @app.command()
@@ -219,11 +245,10 @@ def validate(config: ConfigArg, limit: LimitOpt = None, verbose: VerboseOpt = Fa
     from flows.validate_view import print_row_findings, print_validation
     from tasks.pipeline.outcome import ExitCode
     from tasks.pipeline.row_checks import RowChecker
-    from tasks.prepare import prepare_config
 
     with expected_outcomes(err_console, verbose=verbose):
         checker = RowChecker()
-        prepared = prepare_config(str(config), limit=limit, row_checker=checker)
+        prepared = _prepare(config, limit, row_checker=checker)
         print_validation(console, prepared, str(config))
         findings = checker.findings()
         print_row_findings(console, findings)
@@ -240,10 +265,9 @@ def forecast(config: ConfigArg, limit: LimitOpt = None, verbose: VerboseOpt = Fa
     """
     _verbose_logs(verbose)
     from tasks.pipeline.outcome import ExitCode
-    from tasks.prepare import prepare_config
 
     with expected_outcomes(err_console, verbose=verbose):
-        prepared = prepare_config(str(config), limit=limit)  # before Prefect starts
+        prepared = _prepare(config, limit)  # before Prefect starts
         from flows.forecast import forecast_catalog
 
         result = forecast_catalog(str(config), prepared=prepared)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pyarrow as pa
@@ -14,10 +15,12 @@ from tasks.core.models import Accepted
 from tasks.costs import AccountBalance, BalanceChange, BudgetTracker, write_forecast
 from tasks.edit import edit_shard
 from tasks.pipeline.balances import read_balances, settle_balances
+from tasks.pipeline.breaker import BreakerBoard
 from tasks.pipeline.checkpoint import prune_pending, read_pending
 from tasks.pipeline.executor import ShardSummary
 from tasks.pipeline.gate import check_balances, open_budget
 from tasks.pipeline.interrupt import PROCESS_STOP
+from tasks.pipeline.lease import output_lease
 from tasks.pipeline.manifest import RunSummary, RunTotals, new_run_id, summarize
 from tasks.pipeline.prepared import PreparedRun
 from tasks.pipeline.progress import announce, emit
@@ -40,6 +43,7 @@ def edit_catalog(
     run_id: str | None = None,
     proceed_to_cap: bool = False,
     prepared: PreparedRun | None = None,
+    wait: float = 0.0,
     balances: tuple[AccountBalance, ...] | None = None,
 ) -> RunSummary:
     """Edit every catalog row × variant × seed not already done, within budget, and record everything.
@@ -53,6 +57,7 @@ def edit_catalog(
         proceed_to_cap: when the forecast exceeds a budget cap, run up to the cap instead of stopping.
         prepared: the run as the caller already prepared it (the CLI does, before Prefect starts); its
             own `limit` and `force` then apply. None: the flow prepares it from `config_path`.
+        wait: seconds to queue for the output's lease while another run holds it (0: refuse at once).
         balances: the provider accounts' credits, read and checked against the forecast by the caller
             just before (the CLI does, to show them before asking); None: the flow reads and checks them.
 
@@ -61,6 +66,7 @@ def edit_catalog(
 
     Raises:
         ConfigError / CatalogError: before any work.
+        LeaseHeld: another run is writing to the same output.uri (a dry run takes no lease).
         BudgetExceeded: the forecast is over a cap, or over a provider account's balance, and proceeding
             was not asked for.
         ValueError: neither `config_path` nor `prepared` was given, or `limit`/`force` disagree with `prepared`.
@@ -71,18 +77,20 @@ def edit_catalog(
     prepared = _prepared_once(prepared, config_path, limit=limit, force=force)
     show_forecast(prepared.forecast, f"forecast for run {run_id}")
     gate = open_budget(prepared, proceed_to_cap=proceed_to_cap)
-    changes: tuple[BalanceChange, ...] = ()
-    if dry_run:
-        plan, totals = prepared.plan, RunTotals()
-    else:
-        plan, totals, changes = _edit_with_balances(prepared, run_id, gate.tracker, balances, proceed_to_cap)
-    interrupted = PROCESS_STOP.requested and not dry_run
-    summary = summarize(
-        prepared, run_id=run_id, plan=prepared.plan if interrupted else plan, totals=totals, budget_stop=gate.over,
-        started_at=started_at, dry_run=dry_run, interrupted=interrupted, balances=changes,
-    )  # fmt: skip
-    if not dry_run:
-        summary = publish_run(summary, prepared.config.output)
+    # One writer per output: held from before the plan reads what is done until the manifest is written.
+    with output_lease(prepared.storage, run_id, dry_run=dry_run, wait=wait):
+        changes: tuple[BalanceChange, ...] = ()
+        if dry_run:
+            plan, totals = prepared.plan, RunTotals()
+        else:
+            plan, totals, changes = _edit_with_balances(prepared, run_id, gate.tracker, balances, proceed_to_cap)
+        interrupted = PROCESS_STOP.requested and not dry_run
+        summary = summarize(
+            prepared, run_id=run_id, plan=prepared.plan if interrupted else plan, totals=totals,
+            budget_stop=gate.over, started_at=started_at, dry_run=dry_run, interrupted=interrupted, balances=changes,
+        )  # fmt: skip
+        if not dry_run:
+            summary = publish_run(summary, prepared.config.output)
     get_run_logger().info("run %s: %s", run_id, summary.model_dump_json(exclude={"forecast"}))
     return summary
 
@@ -131,11 +139,12 @@ def _edit(prepared: PreparedRun, run_id: str, budget: BudgetTracker) -> tuple[Pl
     get_run_logger().info("run %s: %d catalog rows, %d jobs already done", run_id, prepared.rows, len(prior.done))
     execution = prepared.config.execution
     announce(run_id, "editing")
+    breakers = BreakerBoard()
     with ShardStreams(
         planner.jobs(), prepared.providers, shard_size=execution.shard_size, hold=execution.parallel_shards
     ) as streams:
-        totals = _run_streams(streams, prepared, run_id, pending, budget, results_schema)
-    return planner.counts(), totals
+        totals = _run_streams(streams, prepared, run_id, pending, budget, results_schema, breakers)
+    return planner.counts(), replace(totals, lanes_stopped=breakers.stops())
 
 
 def _run_streams(
@@ -145,6 +154,7 @@ def _run_streams(
     pending: Mapping[str, Accepted],
     budget: BudgetTracker,
     results_schema: pa.Schema,
+    breakers: BreakerBoard,
 ) -> RunTotals:
     """Run each provider's shards as its own stream, at most `parallel_shards` in flight per provider.
 
@@ -165,7 +175,9 @@ def _run_streams(
                     open_streams.remove(provider)
                     break
                 shard_pending = {job.job_key: pending[job.job_key] for job in shard if job.job_key in pending}
-                future = edit_shard.submit(index, shard, config, run_id, shard_pending, budget, results_schema)
+                future = edit_shard.submit(
+                    index, shard, config, run_id, shard_pending, budget, results_schema, breakers
+                )
                 active[future] = provider
                 index += 1
         if active:

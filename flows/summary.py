@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:  # the CLI imports this module at start: keep the pipeline's imports for when a run happens
@@ -44,6 +45,8 @@ def print_run_summary(console: Console, summary: RunSummary) -> None:
         table.add_row("[yellow]jobs that may have billed twice[/]", str(summary.billing_risk))
     table.add_row("time", f"{summary.seconds:.1f} s")
     console.print(table)
+    for _, reason in sorted(summary.lanes_stopped.items()):
+        console.print(f"[bold red]lane stopped[/] {escape(reason)}", highlight=False)
     # Outside the table: a path is never cut to fit a column, and a terminal can select it whole.
     _print_path(console, "results", summary.results_uri)
     if summary.manifest_uri:

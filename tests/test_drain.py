@@ -56,7 +56,9 @@ def setup(tmp_path: Path, sandbox: SandboxServer, provider: str, rows: int = 2) 
     raw = {
         "catalog": {"uri": str(catalog), "columns": {"id": "sku", "image": "src", "prompt": "instruction"}},
         "edits": [{"name": "e", "provider": provider}],
-        "providers": {provider: {"base_url": base, "api_key": "sandbox-key", "poll_interval": 0.05}},
+        "providers": {
+            provider: {"base_url": base, "api_key": "${RETOUCH_TEST_KEY:-sandbox-key}", "poll_interval": 0.05}
+        },
         "output": {"uri": str(tmp_path / "out")},
     }
     config = load_config(write_config(tmp_path, raw))

@@ -13,10 +13,11 @@ import httpx
 import pyarrow as pa
 
 from tasks.core.config import PipelineConfig, ProviderSettings
-from tasks.core.errors import RetouchError, SubmitOutcomeUnknown
+from tasks.core.errors import LaneStopped, RetouchError, SubmitOutcomeUnknown
 from tasks.core.models import Accepted, EditJob, EditResult
 from tasks.costs import BudgetTracker, billed_credits, ledger_rows, load_price_table
 from tasks.http import Clock, LimiterRegistry, RateLimit, RateLimiter, RetryPolicy, SystemClock, new_client
+from tasks.pipeline.breaker import BreakerBoard
 from tasks.pipeline.checkpoint import Checkpointer
 from tasks.pipeline.inputs import InputLoader, output_limits
 from tasks.pipeline.interrupt import GRACE_SECONDS, PROCESS_STOP, Drain, Interrupted, JobPhase, Phase, StopSignal
@@ -59,6 +60,7 @@ async def run_shard(
     clock: Clock | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     results_schema: pa.Schema | None = None,
+    breakers: BreakerBoard | None = None,
     stop: StopSignal = PROCESS_STOP,
     grace: float = GRACE_SECONDS,
 ) -> ShardSummary:
@@ -78,6 +80,7 @@ async def run_shard(
         transport: an httpx transport for every client (tests inject an ASGI or mock transport).
         results_schema: the run's declared results schema (`tables.plan_results_schema`); None infers
             each part's pass-through columns from its own rows.
+        breakers: the run's circuit breakers, shared by its shards (this shard's own when None).
         stop: a stop request (Ctrl-C): after it no job starts and no submit is sent; jobs in flight get
             `grace` seconds, then are cancelled. A job cancelled while its submit may be on the wire ends
             `unknown` with billing_risk; one whose id is journaled is polled by the next run; one that
@@ -93,8 +96,9 @@ async def run_shard(
         http = await stack.enter_async_context(new_client(timeout=60.0, transport=transport))
         loader = InputLoader(config, http)
         lanes = await _open_lanes(
-            stack, {job.provider for job in jobs}, config, api_keys, limiters, pools, clock, transport, loader.policy
-        )
+            stack, {job.provider for job in jobs}, config, api_keys, limiters, pools, clock, transport, loader.policy,
+            breakers or BreakerBoard(),
+        )  # fmt: skip
         checkpoint = await stack.enter_async_context(
             Checkpointer(
                 storage,
@@ -126,7 +130,7 @@ async def run_shard(
                     return
             quote = reservation.quote if reservation is not None else budget.table.quote_job(job, budget.at)
             rows: list[dict[str, object]] = []
-            if result.status != "skipped":
+            if result.status != "skipped" or reservation:  # a lane-stopped job gives its reservation back
                 rows = ledger_rows(result, quote)
                 spend = budget.settle(job, reservation, billed_credits(result, quote))
                 result = replace(
@@ -151,6 +155,7 @@ async def _open_lanes(
     clock: Clock,
     transport: httpx.AsyncBaseTransport | None,
     policy: SourcePolicy,
+    breakers: BreakerBoard,
 ) -> dict[str, ProviderLane]:
     lanes = {}
     for name in sorted(providers):
@@ -172,6 +177,7 @@ async def _open_lanes(
             policy=_policy(settings),
             clock=clock,
             limiter=_limiter(name, settings, limiters),
+            breaker=breakers.get(name),
         )
     return lanes
 
@@ -254,6 +260,7 @@ async def _run_job(
     try:
         inputs = None
         if accepted is None:
+            lane.breaker.check()  # a stopped lane's jobs fetch no sources
             inputs = await hold.load()
         else:
             checkpoint.track(job.job_key)
@@ -288,18 +295,20 @@ async def _run_job(
 def _failed(job: EditJob, error: Exception, run_id: str, started: float, accepted: Accepted | None) -> EditResult:
     context = error.context if isinstance(error, RetouchError) else {}
     message = str(error) if isinstance(error, RetouchError) else f"unexpected {type(error).__name__}: {error}"
+    risk = bool(context.get("billing_risk", False)) or isinstance(error, SubmitOutcomeUnknown)
+    stopped = isinstance(error, LaneStopped) and not risk  # never sent (an earlier attempt may have been)
     return EditResult(
         job=job,
-        status="unknown" if isinstance(error, SubmitOutcomeUnknown) else "failed",
+        status="unknown" if isinstance(error, SubmitOutcomeUnknown) else "skipped" if stopped else "failed",
         run_id=run_id,
-        attempts=int(context.get("attempts", 1)),
+        attempts=int(context.get("attempts", 0 if stopped else 1)),
         started_at=started,
         finished_at=time.time(),
         provider_job_id=context.get("provider_job_id") or (accepted.provider_job_id if accepted else None),
         request_id=context.get("request_id"),
         error_type=type(error).__name__,
         error_message=message[:2000],
-        billing_risk=bool(context.get("billing_risk", False)) or isinstance(error, SubmitOutcomeUnknown),
+        billing_risk=risk,
     )
 
 

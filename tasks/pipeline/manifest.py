@@ -43,6 +43,7 @@ class RunTotals:
     cost: float = 0.0
     billing_risk: int = 0
     shards: int = 0
+    lanes_stopped: Mapping[str, str] = field(default_factory=dict)  # provider -> which breaker opened and why
 
     def plus(self, shard: ShardSummary) -> RunTotals:
         """These totals with one more finished shard's."""
@@ -56,6 +57,7 @@ class RunTotals:
             cost=self.cost + shard.cost,
             billing_risk=self.billing_risk + shard.billing_risk,
             shards=self.shards + 1,
+            lanes_stopped=self.lanes_stopped,
         )
 
 
@@ -90,6 +92,9 @@ class RunSummary(BaseModel):
     budget_stop: tuple[str, ...] = Field((), description="The caps the forecast was over (the run went on).")
     billing_risk: int = 0
     shards: int = 0
+    lanes_stopped: dict[str, str] = Field(
+        default_factory=dict, description="Providers whose circuit breaker stopped their lane, and why."
+    )
     interrupted: bool = Field(False, description="The run was stopped (Ctrl-C) before every job had run.")
     balances: tuple[BalanceChange, ...] = Field(
         (), description="Provider accounts' credits before and after the run, against its ledger."
@@ -139,6 +144,7 @@ def summarize(
         budget_stop=budget_stop,
         billing_risk=totals.billing_risk,
         shards=totals.shards,
+        lanes_stopped=dict(totals.lanes_stopped),
         interrupted=interrupted,
         balances=balances,
         started_at=started_at,

@@ -33,9 +33,9 @@ def exit_code_for_run(summary: RunSummary) -> ExitCode:
     counts = summary.counts
     if summary.interrupted:
         return ExitCode.INTERRUPTED
-    if counts.get("failed") or counts.get("unknown") or summary.held_unknown:
+    if counts.get("failed") or counts.get("unknown") or summary.held_unknown or summary.lanes_stopped:
         return ExitCode.JOBS_FAILED
-    if counts.get("skipped"):  # skipped jobs are the ones a budget cap kept from being sent
+    if counts.get("skipped"):  # with no lane stopped, the skipped jobs are those a budget cap kept back
         return ExitCode.OVER_BUDGET
     return ExitCode.OK
 

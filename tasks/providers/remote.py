@@ -129,8 +129,9 @@ class RemoteProvider(Provider):
         return self._auth_headers(self._api_key)
 
     def _bad_option(self, option: str, value: Any, expected: str) -> ConfigError:
+        # Values under providers.* are never echoed (a misplaced key, or a token in a webhook URL).
         path = f"providers.{self.name}.options.{option}"
-        return ConfigError(f"{path}={value!r}: use {expected}", path=path)
+        return ConfigError(f"{path}: use {expected} (got a {type(value).__name__})", path=path)
 
     def _submit_headers(self, job: EditJob) -> dict[str, str]:
         # A client-side request id: the job key, the same on every attempt of one job.

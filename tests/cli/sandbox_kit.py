@@ -22,7 +22,11 @@ def paid_config(
 ) -> dict[str, Any]:
     """picsart.edit (async) and fashn.edit on the sandbox over a small catalog, fast polls, no retry waits."""
     catalog = make_catalog(tmp_path, rows=rows)
-    fast = {"poll_interval": 0.05, "retry": {"attempts": 3, "base": 0.01, "cap": 0.05}}
+    fast = {
+        "api_key": "${RETOUCH_TEST_KEY:-sandbox-key}",  # through the environment, as a real key would be
+        "poll_interval": 0.05,
+        "retry": {"attempts": 3, "base": 0.01, "cap": 0.05},
+    }
     return {
         "catalog": {"uri": str(catalog), "columns": {"id": "sku", "image": "src", "prompt": "instruction"}},
         "edits": [
@@ -30,10 +34,8 @@ def paid_config(
             {"name": "fa", "provider": "fashn.edit", "params": {"resolution": "1k"}, "seeds": list(fashn_seeds)},
         ],
         "providers": {
-            "picsart.edit": {
-                "base_url": f"{sandbox.base_url}/picsart/v1", "api_key": "sandbox-key", "mode": "async", **fast
-            },
-            "fashn.edit": {"base_url": f"{sandbox.base_url}/fashn", "api_key": "sandbox-key", **fast},
+            "picsart.edit": {"base_url": f"{sandbox.base_url}/picsart/v1", "mode": "async", **fast},
+            "fashn.edit": {"base_url": f"{sandbox.base_url}/fashn", **fast},
         },
         "output": {"uri": str(tmp_path / "out")},
         "execution": {"checkpoint_seconds": 0.2},
