@@ -215,11 +215,13 @@ def _run_flow(
     from flows.interrupt import GracefulInterrupt, start_prefect_api
     from flows.progress_bar import run_progress
     from tasks.pipeline.manifest import new_run_id
+    from tasks.pipeline.tally import planned_by_provider
 
     run_id = new_run_id()
+    planned, currency = planned_by_provider(prepared.forecast), prepared.forecast.currency
     with (
         GracefulInterrupt(console) as interrupt,
-        run_progress(console, run_id, total=prepared.plan.planned, dry_run=dry_run),
+        run_progress(console, run_id, total=prepared.plan.planned, dry_run=dry_run, planned=planned, currency=currency),
     ):
         start_prefect_api()
         if interrupt.requested:
@@ -329,12 +331,17 @@ def report(
     run_id: Annotated[
         str | None, typer.Option("--run", help="The run to report (default: the newest that did work).")
     ] = None,
+    config: Annotated[
+        str | None, typer.Option("--config", help="The run's config, for source thumbnails (TARGET may be it).")
+    ] = None,
     verbose: VerboseOpt = False,
 ) -> None:
-    """A run's cost against its forecast, and the monthly picture.
+    """A run's cost against its forecast, its report page, and the monthly picture.
 
     Actual cost against forecast, cost per image, failures, a spend chart, the providers' balances before
     and after; by default for the newest run that did work (a re-run that found everything done is skipped).
+    Also writes reports/<run>/index.html (counts, spend, failures, a before/after gallery, every image
+    embedded) and contact_sheet.png; sources are shown when the config is known (TARGET or --config).
     Exit codes: 0, 2 no runs (or no such run) under the target, or the target cannot be read.
     """
     _verbose_logs(verbose)
@@ -347,7 +354,9 @@ def report(
         chosen = resolve_run(Storage(uri, options), run_id)
         from flows.report import cost_report
 
-        result = cost_report(uri, run_id=chosen, storage_options=options)
+        if config is None and target.endswith((".yaml", ".yml")):
+            config = target
+        result = cost_report(uri, run_id=chosen, storage_options=options, config_path=config)
     print_markdown(console, result.markdown)
     print_markdown(console, result.monthly)
     console.print("written:")

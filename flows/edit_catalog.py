@@ -11,6 +11,7 @@ from prefect import flow, get_run_logger
 from prefect.futures import PrefectFuture, as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.progress_artifacts import progress_artifacts
 from tasks.core.models import Accepted
 from tasks.costs import AccountBalance, BalanceChange, BudgetTracker, write_forecast
 from tasks.edit import edit_shard
@@ -27,6 +28,7 @@ from tasks.pipeline.progress import announce, emit
 from tasks.pipeline.shards import PlanCounts, Planner, load_prior
 from tasks.pipeline.streams import ShardStreams
 from tasks.pipeline.tables import conform_tables
+from tasks.pipeline.tally import planned_by_provider
 from tasks.prepare import prepare, resolve_api_keys
 from tasks.publish import publish_run, show_forecast
 
@@ -90,7 +92,7 @@ def edit_catalog(
             budget_stop=gate.over, started_at=started_at, dry_run=dry_run, interrupted=interrupted, balances=changes,
         )  # fmt: skip
         if not dry_run:
-            summary = publish_run(summary, prepared.config.output)
+            summary = publish_run(summary, prepared.config.output, prepared.config.catalog)
     get_run_logger().info("run %s: %s", run_id, summary.model_dump_json(exclude={"forecast"}))
     return summary
 
@@ -140,9 +142,13 @@ def _edit(prepared: PreparedRun, run_id: str, budget: BudgetTracker) -> tuple[Pl
     execution = prepared.config.execution
     announce(run_id, "editing")
     breakers = BreakerBoard()
-    with ShardStreams(
-        planner.jobs(), prepared.providers, shard_size=execution.shard_size, hold=execution.parallel_shards
-    ) as streams:
+    planned = planned_by_provider(prepared.forecast)
+    with (
+        progress_artifacts(run_id, planned, prepared.forecast.currency),
+        ShardStreams(
+            planner.jobs(), prepared.providers, shard_size=execution.shard_size, hold=execution.parallel_shards
+        ) as streams,
+    ):
         totals = _run_streams(streams, prepared, run_id, pending, budget, results_schema, breakers)
     return planner.counts(), replace(totals, lanes_stopped=breakers.stops())
 

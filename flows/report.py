@@ -9,6 +9,7 @@ from typing import Any
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
+from tasks.core.config import load_config
 from tasks.core.errors import StorageError
 from tasks.costs import load_price_table
 from tasks.pipeline.history import resolve_run
@@ -32,17 +33,24 @@ class ReportSummary:
 
 @flow(name="cost-report")
 def cost_report(
-    output_uri: str, run_id: str | None = None, storage_options: dict[str, Any] | None = None
+    output_uri: str,
+    run_id: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+    config_path: str | None = None,
 ) -> ReportSummary:
-    """Write `reports/<run_id>/` (report.md, spend.png, tables) and `reports/monthly/`; publish both.
+    """Write `reports/<run_id>/` (report.md, spend.png, tables, index.html, contact_sheet.png) and
+    `reports/monthly/`; publish both.
 
     Args:
         output_uri: the output the run wrote to.
         run_id: the run to report; None: the newest run that did work (see `history.default_report_run`).
         storage_options: fsspec options for `output_uri`.
+        config_path: the run's config: the report page's gallery reads sources under its catalog's source
+            policy. None: the gallery shows the outputs only.
 
     Raises:
         StorageError: there is no run (or no such run) under `output_uri`; the message lists the runs.
+        ConfigError: `config_path` is not a valid config.
     """
     storage = Storage(output_uri, storage_options)
     run_id = resolve_run(storage, run_id)
@@ -50,7 +58,10 @@ def cost_report(
     if manifest is None:  # listed a moment ago: removed since
         raise StorageError(f"the manifest of run {run_id} under {output_uri} is gone", uri=output_uri)
     currency = manifest.currency or load_price_table().currency
-    report = publish_cost_report(storage, run_id, currency, forecast=manifest.forecast, balances=manifest.balances)
+    catalog = load_config(config_path).catalog if config_path is not None else None
+    report = publish_cost_report(
+        storage, run_id, currency, forecast=manifest.forecast, balances=manifest.balances, catalog=catalog
+    )
     monthly = write_monthly_summary(storage, currency=currency)
     create_markdown_artifact(
         markdown=monthly.markdown, key="retouch-monthly-costs", description=f"monthly costs under {output_uri}"

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from tasks.core.config import OutputConfig
+from tasks.core.config import CatalogConfig, OutputConfig
 from tasks.costs import BalanceChange, Forecast
 from tasks.pipeline.manifest import RunSummary, write_manifest
-from tasks.reports import CostReport, forecast_markdown, write_cost_report
+from tasks.reports import CostReport, forecast_markdown, write_cost_report, write_report_page
 from tasks.storage.fs import Storage
 
 __all__ = ["publish_cost_report", "publish_run", "show_forecast"]
@@ -26,11 +27,16 @@ def show_forecast(forecast: Forecast, description: str) -> str:
 
 
 @task(name="publish-run", cache_policy=NO_CACHE)
-def publish_run(summary: RunSummary, output: OutputConfig) -> RunSummary:
-    """Write the run's manifest and its cost report; returns the summary with the manifest's address."""
+def publish_run(summary: RunSummary, output: OutputConfig, catalog: CatalogConfig | None = None) -> RunSummary:
+    """Write the run's manifest, its cost report and its report page; returns the summary with the manifest's address.
+
+    `catalog`: the run's catalog settings, under which the page's gallery reads sources (None: outputs only).
+    """
     storage = Storage(output.uri, output.storage_options)
     uri = write_manifest(storage, summary)
-    publish_cost_report(storage, summary.run_id, summary.currency, forecast=summary.forecast, balances=summary.balances)
+    publish_cost_report(
+        storage, summary.run_id, summary.currency, forecast=summary.forecast, balances=summary.balances, catalog=catalog
+    )
     return summary.model_copy(update={"manifest_uri": uri})
 
 
@@ -41,8 +47,9 @@ def publish_cost_report(
     *,
     forecast: Forecast | None = None,
     balances: Sequence[BalanceChange] = (),
+    catalog: CatalogConfig | None = None,
 ) -> CostReport:
-    """Write a run's report under `reports/<run_id>/` and publish it as Prefect artifacts.
+    """Write a run's report and report page under `reports/<run_id>/` and publish it as Prefect artifacts.
 
     Args:
         storage: the run's output location.
@@ -50,8 +57,14 @@ def publish_cost_report(
         currency: the price table's currency.
         forecast: the run's forecast (None: the one saved under `reports/<run_id>/`, if any).
         balances: the provider accounts' credits before and after the run (from its manifest).
+        catalog: the run's catalog settings, for the page's source thumbnails (None: outputs only).
+
+    Returns:
+        The report, its `uris` naming the page and the contact sheet too.
     """
     report = write_cost_report(storage, run_id=run_id, currency=currency, forecast=forecast, balances=balances)
+    page = write_report_page(storage, report, currency=currency, catalog=catalog)
+    report = replace(report, uris={**report.uris, **page.uris})
     create_markdown_artifact(markdown=report.markdown, key="retouch-cost-report", description=f"costs of run {run_id}")
     if report.tables.get("actual_vs_forecast"):
         create_table_artifact(table=report.tables["actual_vs_forecast"], key="retouch-actual-vs-forecast")

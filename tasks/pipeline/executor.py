@@ -24,7 +24,7 @@ from tasks.pipeline.interrupt import GRACE_SECONDS, PROCESS_STOP, Drain, Interru
 from tasks.pipeline.lane import ProviderLane
 from tasks.pipeline.outputs import store_output
 from tasks.pipeline.pool import PROCESS_POOLS, WorkerPools
-from tasks.pipeline.progress import emit
+from tasks.pipeline.progress import STARTED, WITHDRAWN, JobEvent, emit, notify
 from tasks.providers.registry import provider_class
 from tasks.storage.fs import Storage
 from tasks.storage.source_policy import SourcePolicy
@@ -116,6 +116,7 @@ async def run_shard(
             async with gate:  # reserving inside the gate: reservations follow jobs in flight, not queued
                 if drain.stopping:
                     return  # never started: the next run does it
+                notify(run_id, JobEvent(STARTED, job.provider))
                 reservation = None if accepted else budget.reserve(job)
                 if reservation is not None and not reservation:
                     result: EditResult | None = _skipped(job, run_id, reservation.reason or "budget cap reached")
@@ -127,6 +128,7 @@ async def run_shard(
                 if result is None:
                     if reservation is not None:
                         budget.release(reservation)
+                    notify(run_id, JobEvent(WITHDRAWN, job.provider))
                     return
             quote = reservation.quote if reservation is not None else budget.table.quote_job(job, budget.at)
             rows: list[dict[str, object]] = []
@@ -138,7 +140,10 @@ async def run_shard(
                 )
             await checkpoint.add(result, rows)
             _count(summary, result)
-            emit(run_id, result.status, len(result.outputs))
+            emit(
+                run_id, result.status, len(result.outputs), provider=job.provider, cost=result.cost or 0.0,
+                credits=result.credits or 0.0,
+            )  # fmt: skip
 
         await asyncio.gather(*(one(job) for job in jobs))
     summary.parts = list(checkpoint.parts)

@@ -1,16 +1,19 @@
-"""Reports, presentation only: Markdown tables, the spend chart, cost and monthly reports, forecast views."""
+"""Reports, presentation only: Markdown tables, the spend chart, cost and monthly reports, forecast views, the page."""
 
 from tasks.reports.cost_report import CostReport, build_cost_report, load_forecast, write_cost_report
 from tasks.reports.forecast_view import forecast_markdown
 from tasks.reports.monthly import MonthlySummary, monthly_summary, write_monthly_summary
+from tasks.reports.report_page import ReportPage, write_report_page
 
 __all__ = [
     "CostReport",
     "MonthlySummary",
+    "ReportPage",
     "build_cost_report",
     "forecast_markdown",
     "load_forecast",
     "monthly_summary",
     "write_cost_report",
     "write_monthly_summary",
+    "write_report_page",
 ]

@@ -7,6 +7,7 @@ costs/part-<run_id>-<id>.parquet                     cost ledger rows (one per b
 pending/<job_key>.json                               the journal of a job sent but not yet durable
 runs/<run_id>.json                                   a run's manifest
 reports/<run_id>/…, reports/monthly/…                reports; forecasts at reports/<id>/forecast.parquet
+reports/<run_id>/index.html, contact_sheet.png       a run's report page (self-contained) and its gallery as one PNG
 lease.json                                           the one writer's lease (`retouch compact` refuses while it exists)
 .retouch-probe-<id>                                  written and removed at once: is the output writable?
 ```
@@ -29,6 +30,7 @@ __all__ = [
     "REPORTS_DIR",
     "RESULTS_DIR",
     "RUNS_DIR",
+    "contact_sheet_path",
     "forecast_path",
     "image_path",
     "ledger_part_path",
@@ -37,6 +39,7 @@ __all__ = [
     "pending_path",
     "probe_path",
     "report_dir",
+    "report_page_path",
     "results_part_path",
     "run_id_of_manifest",
 ]
@@ -103,3 +106,13 @@ def report_dir(run_id: str) -> str:
 def forecast_path(run_id: str) -> str:
     """The saved forecast of one run."""
     return f"{report_dir(run_id)}/forecast.parquet"
+
+
+def report_page_path(run_id: str) -> str:
+    """A run's report page: one HTML file with every image embedded, so it works wherever it is copied."""
+    return f"{report_dir(run_id)}/index.html"
+
+
+def contact_sheet_path(run_id: str) -> str:
+    """A run's gallery as one PNG, for places that cannot show HTML."""
+    return f"{report_dir(run_id)}/contact_sheet.png"
