@@ -1,35 +1,33 @@
-"""The progress bars of `retouch run`: the run's phase and jobs, then one bar per provider with its numbers."""
+"""The progress of `retouch run`: the run's phase and jobs, then each provider's numbers in a table below."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn
-from rich.text import Text
+from rich.console import Console, RenderableType
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
 
-from flows.progress_view import progress_line
-from tasks.pipeline.progress import STARTED, WITHDRAWN, JobEvent, listen
+from flows.progress_view import provider_table
+from tasks.pipeline.progress import listen
 from tasks.pipeline.tally import RunTally
 
 __all__ = ["run_progress"]
 
 
-class _ProviderNumbers(ProgressColumn):
-    """Done / failed / in flight, rate, ETA and spend of the provider a bar stands for (blank on the run's bar)."""
+class _RunProgress(Progress):
+    """The run's bar, then a table of the providers' numbers, redrawn from the tally at every refresh."""
 
-    def __init__(self, tally: RunTally, currency: str) -> None:
-        super().__init__()
+    def __init__(self, tally: RunTally, currency: str, *columns: ProgressColumn, console: Console) -> None:
+        super().__init__(*columns, console=console, transient=False)
         self._tally = tally
         self._currency = currency
+        self.show_providers = False
 
-    def render(self, task: Task) -> Text:
-        name = task.fields.get("provider")
-        if name is None:
-            return Text("")
-        found = [p for p in self._tally.snapshot().providers if p.provider == name]
-        return Text(progress_line(found[0], self._currency) if found else "", style="dim")
+    def get_renderables(self) -> Iterable[RenderableType]:
+        yield self.make_tasks_table(self.tasks)
+        if self.show_providers:
+            yield provider_table(self._tally.snapshot(), self._currency)
 
 
 @contextmanager
@@ -45,42 +43,24 @@ def run_progress(
     """Show "starting Prefect…" until the flow starts, then "planning", then "editing" as jobs go out.
 
     The clock starts when the flow does, so Prefect's own start-up (seconds with the ephemeral API) is not
-    counted as the run's time. A dry run only plans: its bar says so and ends full. Below the run's bar,
-    one bar per provider in `planned` (jobs to run by provider) shows its jobs done, failed and in flight,
-    its rate, the time left at that rate and what it has spent so far (in `currency`).
+    counted as the run's time. A dry run only plans: its bar says so and ends full. While editing, a table
+    below the bar shows each provider in `planned` (jobs to run by provider): jobs done of planned, failed
+    and in flight, its rate, the time left at that rate and what it has spent so far (in `currency`).
     """
     tally = RunTally(planned or {})
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        _ProviderNumbers(tally, currency),
-        console=console,
-        transient=False,
-    )
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    progress = _RunProgress(tally, currency, *columns, console=console)
     with progress:
         bar = progress.add_task("starting Prefect…", total=total, start=False)
-        bars = (
-            {}
-            if dry_run
-            else {
-                name: progress.add_task(f"  {name}", total=jobs, provider=name)
-                for name, jobs in (planned or {}).items()
-            }
-        )
 
         def on_phase(phase: str) -> None:
             if phase == "planning":
                 progress.start_task(bar)
+            if phase == "editing":
+                progress.show_providers = bool(planned)
             progress.update(bar, description=f"{phase} (dry run)" if dry_run else phase)
 
-        def on_event(event: JobEvent) -> None:
-            tally.add(event)
-            if event.provider in bars and event.status not in (STARTED, WITHDRAWN):
-                progress.advance(bars[event.provider])
-
-        stop = listen(run_id, lambda status, images: progress.advance(bar), on_phase, on_event)
+        stop = listen(run_id, lambda status, images: progress.advance(bar), on_phase, tally.add)
         try:
             yield
         finally:

@@ -1,13 +1,15 @@
-"""A run's progress per provider as people read it: a table's rows, and one line for the terminal."""
+"""A run's progress per provider as people read it: rows for the Prefect table artifact, a table for the terminal."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from rich.table import Table
+
 from tasks.pipeline.tally import ProgressSnapshot, ProviderProgress
 from tasks.reports.markdown import fmt_count, fmt_duration, fmt_money
 
-__all__ = ["fmt_eta", "fmt_rate", "progress_line", "progress_rows"]
+__all__ = ["fmt_eta", "fmt_rate", "progress_rows", "provider_table"]
 
 
 def progress_rows(snapshot: ProgressSnapshot, currency: str) -> list[dict[str, Any]]:
@@ -22,12 +24,22 @@ def progress_rows(snapshot: ProgressSnapshot, currency: str) -> list[dict[str, A
     return rows
 
 
-def progress_line(provider: ProviderProgress, currency: str) -> str:
-    """`12 done · 1 failed · 3 in flight · 4.2/s · ETA 0:00:12 · 0.34 USD`, for a terminal bar."""
-    parts = [f"{fmt_count(provider.done)} done", f"{fmt_count(provider.failed + provider.unknown)} failed"]
-    parts += [f"{fmt_count(provider.in_flight)} in flight", fmt_rate(provider.rate), f"ETA {fmt_eta(provider.eta)}"]
-    parts.append(fmt_money(provider.cost, currency))
-    return " · ".join(parts)
+def provider_table(snapshot: ProgressSnapshot, currency: str) -> Table:
+    """The providers' numbers for the terminal: done of planned, failed, in flight, rate, ETA, spend."""
+    table = Table(box=None, padding=(0, 1), show_edge=False, header_style="dim")
+    for heading in ("provider", "done", "failed", "in flight", "rate", "ETA", "spend"):
+        table.add_column(heading, justify="left" if heading == "provider" else "right", no_wrap=True)
+    for provider in snapshot.providers:
+        table.add_row(
+            provider.provider,
+            f"{fmt_count(provider.done)}/{fmt_count(provider.planned)}",
+            fmt_count(provider.failed + provider.unknown),
+            fmt_count(provider.in_flight),
+            fmt_rate(provider.rate),
+            fmt_eta(provider.eta),
+            fmt_money(provider.cost, currency),
+        )
+    return table
 
 
 def fmt_rate(rate: float | None) -> str:

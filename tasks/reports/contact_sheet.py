@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from tasks.reports.gallery import GalleryCell, GalleryRow
 from tasks.reports.thumbnails import Thumb
@@ -66,9 +66,9 @@ def _paste(
         draw.rectangle(box, fill=_MISSING)
     else:
         with thumb.image() as image:
-            image.thumbnail((_THUMB, _THUMB))
-            offset = ((_THUMB - image.width) // 2, (_THUMB - image.height) // 2)
-            sheet.paste(image.convert("RGB"), (box[0] + offset[0], box[1] + offset[1]))
+            fitted = ImageOps.contain(image.convert("RGB"), (_THUMB, _THUMB))  # small sources scaled up to be seen
+            offset = ((_THUMB - fitted.width) // 2, (_THUMB - fitted.height) // 2)
+            sheet.paste(fitted, (box[0] + offset[0], box[1] + offset[1]))
     for line, text in enumerate(labels):
         draw.text((left + _PAD, top + _PAD + _THUMB + 2 + line * 12), _short(text), fill=_INK, font=font)
 
