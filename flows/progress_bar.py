@@ -19,10 +19,10 @@ class _RunProgress(Progress):
     """The run's bar, then a table of the providers' numbers, redrawn from the tally at every refresh."""
 
     def __init__(self, tally: RunTally, currency: str, *columns: ProgressColumn, console: Console) -> None:
-        super().__init__(*columns, console=console, transient=False)
         self._tally = tally
         self._currency = currency
         self.show_providers = False
+        super().__init__(*columns, console=console, transient=False)  # renders once: the fields must exist
 
     def get_renderables(self) -> Iterable[RenderableType]:
         yield self.make_tasks_table(self.tasks)
