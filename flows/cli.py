@@ -336,7 +336,7 @@ def report(
     ] = None,
     verbose: VerboseOpt = False,
 ) -> None:
-    """A run's cost against its forecast, its report page, and the monthly picture.
+    """A run's cost report and page, and the monthly picture.
 
     Actual cost against forecast, cost per image, failures, a spend chart, the providers' balances before
     and after; by default for the newest run that did work (a re-run that found everything done is skipped).
