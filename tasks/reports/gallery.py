@@ -11,7 +11,7 @@ import polars as pl
 
 from tasks.core.config import CatalogConfig
 from tasks.core.errors import CatalogError, InputError, StorageError
-from tasks.exports.sources import SourceReader
+from tasks.exports.sources import SourceReader, source_ref
 from tasks.http.client import new_client
 from tasks.reports.thumbnails import Thumb, make_thumbnail
 from tasks.storage.fs import Storage
@@ -95,8 +95,10 @@ async def _build(
 async def _rows(
     frame: pl.DataFrame, chosen: list[str], output: Storage, sources: SourceReader | None, max_pixels: int
 ) -> list[GalleryRow]:
+    # The catalog is read again only for rows whose source it held inline (the results show those in short).
+    inline_ids = {str(row["row_id"]) for row in frame.iter_rows(named=True) if source_ref(str(row["source"])) is None}
     try:
-        inline = await sources.inline_refs(set(chosen)) if sources is not None else {}
+        inline = await sources.inline_refs(inline_ids) if sources is not None else {}
     except CatalogError:
         inline = {}  # the catalog cannot be read now: rows with inline sources say so, the rest show
     rows = []
@@ -113,6 +115,10 @@ async def _source(
 ) -> tuple[Thumb | None, str]:
     if sources is None:
         return None, "source not shown: report with the run's config to read sources under its policy"
+    ref = source_ref(str(row["source"]))
+    if ref is not None and ref.value.lower().startswith(("http://", "https://")):
+        # Web sources are not fetched again for a thumbnail: a report sends no request to a catalog's hosts.
+        return None, "source not shown: an http(s) source is not fetched again for the report"
     try:
         data = await sources.read(str(row["row_id"]), str(row["source"]), inline)
         return await asyncio.to_thread(make_thumbnail, data, max_pixels=max_pixels), ""
