@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import io
+import struct
 from dataclasses import dataclass, field
 
 from PIL import Image, ImageOps
 
+from tasks.core.errors import SourceError
 from tasks.imaging.codec import normalize
 from tasks.imaging.probe import check_image
 
@@ -15,6 +17,17 @@ __all__ = ["THUMB_SIDE", "Thumb", "make_thumbnail"]
 
 THUMB_SIDE = 192  # pixels of a thumbnail's longer side: sharp at the page's 160 CSS px, ~5-15 KB as WebP
 _QUALITY = 72
+# What Pillow's decoders raise on damaged data (the same list the local engine's codec catches).
+_DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    IndexError,
+    TypeError,
+    struct.error,
+    Image.DecompressionBombError,
+)
 
 
 @dataclass(frozen=True)
@@ -48,11 +61,14 @@ def make_thumbnail(data: bytes, *, max_pixels: int, side: int = THUMB_SIDE) -> T
         SourceError: the bytes are not a whole image.
     """
     check_image(data, max_pixels, decode=False)
-    with Image.open(io.BytesIO(data)) as opened:
-        opened.draft("RGB", (side, side))  # JPEG only: decode at 1/2…1/8 scale; a no-op for other formats
-        upright = ImageOps.exif_transpose(opened)
-        upright.thumbnail((side, side))
-        small = normalize(upright)
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            opened.draft("RGB", (side, side))  # JPEG only: decode at 1/2…1/8 scale; a no-op for other formats
+            upright = ImageOps.exif_transpose(opened)
+            upright.thumbnail((side, side))
+            small = normalize(upright)
+    except _DECODE_ERRORS as error:  # what Pillow raises for bytes that pass the header check but do not decode
+        raise SourceError(f"does not decode ({type(error).__name__})") from None
     buffer = io.BytesIO()
     small.save(buffer, format="WEBP", quality=_QUALITY)
     return Thumb(buffer.getvalue(), small.width, small.height)

@@ -9,8 +9,12 @@ import polars as pl
 import pytest
 from PIL import Image
 
-from tasks.reports.gallery import sample_row_ids
+from tasks.reports.gallery import build_gallery, sample_row_ids
+from tasks.reports.thumbnails import THUMB_SIDE
+from tasks.storage.fs import Storage
+from tasks.storage.layout import image_path
 from tests.cli.kit import invoke
+from tests.helpers import make_png
 from tests.reports.browser import CHROMIUM, chromium_page
 from tests.reports.conftest import SCRIPT_PROMPT, Run
 
@@ -112,3 +116,23 @@ def test_the_gallery_sample_is_seeded_and_capped() -> None:
     assert sample_row_ids(results, size=24, seed=3) == first
     assert sample_row_ids(results, size=24, seed=4) != first
     assert sample_row_ids(results.head(5), size=24) == [f"R{i:03d}" for i in range(5)]
+
+
+def test_an_output_that_does_not_decode_is_a_note_in_the_gallery_not_an_error(tmp_path: Path) -> None:
+    output = Storage(str(tmp_path / "out"))
+    good, bad = "a" * 64, "b" * 64
+    output.write_bytes(image_path("v", good, 0, "png"), make_png(size=(400, 300)))
+    output.write_bytes(image_path("v", bad, 0, "png"), make_png()[:60])  # a truncated PNG
+    rows = [
+        {"job_key": key, "output_index": 0, "row_id": row_id, "variant": "v", "provider": "local", "seed": 1,
+         "prompt": "blur", "source": "images/x.png", "output_uri": output.url(image_path("v", key, 0, "png")),
+         "status": "succeeded", "cost": 0.0, "credits": 0.0}
+        for key, row_id in ((good, "R1"), (bad, "R2"))
+    ]  # fmt: skip
+
+    gallery = build_gallery(pl.DataFrame(rows), output, None)
+
+    (first,), (second,) = (row.cells for row in gallery)
+    assert first.image is not None and max(first.image.width, first.image.height) == THUMB_SIDE
+    assert second.image is None and second.note.startswith("output not shown: ")
+    assert all(row.source is None and "source not shown" in row.source_note for row in gallery)
