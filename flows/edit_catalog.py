@@ -22,6 +22,7 @@ from tasks.pipeline.executor import ShardSummary
 from tasks.pipeline.plan import check_variants
 from tasks.pipeline.preflight import check_providers
 from tasks.pipeline.progress import emit
+from tasks.pipeline.recovery import Recovery, recover
 from tasks.pipeline.run import (
     PlanCounts,
     RunSummary,
@@ -86,7 +87,9 @@ def edit_catalog(
         config_hash=config_hash(config),
         dry_run=dry_run,
     )
-    prior = prior_work(storage)
+    # What earlier runs paid for but never recorded is written first, and never bought again.
+    recovery = Recovery() if dry_run else recover(storage, config)
+    prior = recovery.apply(prior_work(storage))
     if force:
         prior.done.clear()
     table = load_price_table(config.pricing)
@@ -100,7 +103,10 @@ def edit_catalog(
             + "; ".join(summary.budget_stop)
             + " — nothing was sent. Raise the cap, or run with --proceed-to-cap to edit up to it.",
         )
-    logger.info("run %s: %d catalog rows, %d jobs already done", summary.run_id, rows, len(prior.done))
+    logger.info(
+        "run %s: %d catalog rows, %d jobs already done; recovered %d paid-for jobs, held %d unknown",
+        summary.run_id, rows, len(prior.done), recovery.adopted, recovery.held,
+    )  # fmt: skip
     counts = PlanCounts()
     unseen = dict(prior.latest)
     on_skip = lambda: emit(summary.run_id, "already_done")  # noqa: E731

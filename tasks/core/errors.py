@@ -14,6 +14,7 @@
         │   ├── RateLimited         429 rate limit (carries retry_after seconds)
         │   ├── ConcurrencyLimited  too many jobs in flight (FASHN 429 ConcurrencyLimitExceeded)
         │   ├── ProviderUnavailable 5xx, connection refused, malformed body on a safe request
+        │   │   └── MalformedReply  a 2xx answer whose body cannot be read (retried a bounded number of times)
         │   └── ProviderTimeout     no answer in time, or an async job passed its deadline
         ├── SubmitOutcomeUnknown    a submit got no readable answer: it may have been billed
         └── PermanentProviderError  retrying the same request cannot help
@@ -43,6 +44,7 @@ __all__ = [
     "InsufficientCredits",
     "InvalidRequest",
     "JobFailed",
+    "MalformedReply",
     "PermanentProviderError",
     "ProviderError",
     "ProviderTimeout",
@@ -143,6 +145,14 @@ class ConcurrencyLimited(RetryableProviderError):
 
 class ProviderUnavailable(RetryableProviderError):
     """The provider failed on its side (5xx, refused connection, unreadable body)."""
+
+
+class MalformedReply(ProviderUnavailable):
+    """The provider answered 2xx about a job with a body we cannot read (cut short, not JSON, no data).
+
+    Retried like any outage, but only `retry.attempts` times: polling an unreadable job until its
+    deadline would hold a run for minutes on a reply that is broken the same way each time.
+    """
 
 
 class ProviderTimeout(RetryableProviderError):

@@ -11,13 +11,13 @@ from dataclasses import dataclass, field, replace
 import httpx
 
 from tasks.core.config import PipelineConfig, ProviderSettings
-from tasks.core.errors import RetouchError, SubmitOutcomeUnknown
+from tasks.core.errors import RetouchError, StorageError, SubmitOutcomeUnknown
 from tasks.core.models import Accepted, EditJob, EditResult, ImageRef, InputImage, JobInputs
-from tasks.costs import BudgetTracker, billed_credits, ledger_rows, load_price_table
+from tasks.costs import BudgetTracker, Quote, billed_credits, ledger_rows, load_price_table
+from tasks.costs.billing import Stage, failure_billed
 from tasks.http import Clock, LimiterRegistry, RateLimit, RateLimiter, RetryPolicy, SystemClock
-from tasks.pipeline.checkpoint import Checkpointer
+from tasks.pipeline.keeper import Keeper
 from tasks.pipeline.lane import ProviderLane
-from tasks.pipeline.outputs import store_output
 from tasks.pipeline.progress import emit
 from tasks.providers.registry import provider_class
 from tasks.storage.fs import Storage
@@ -79,41 +79,70 @@ async def run_shard(
     async with AsyncExitStack() as stack:
         http = await stack.enter_async_context(_client(transport, 60.0))
         lanes = await _open_lanes(stack, {job.provider for job in jobs}, config, api_keys, limiters, clock, transport)
-        checkpoint = await stack.enter_async_context(
-            Checkpointer(
-                storage,
-                run_id=run_id,
-                every_seconds=config.execution.checkpoint_seconds,
-                every_rows=config.execution.checkpoint_rows,
-            )
-        )
+        keeper = await stack.enter_async_context(Keeper(storage, config, run_id=run_id))
         gate = asyncio.Semaphore(config.execution.concurrency)
 
         async def one(job: EditJob) -> None:
             accepted = pending.get(job.job_key)
             async with gate:  # reserving inside the gate: reservations follow jobs in flight, not queued
+                if accepted is None and keeper.stopped:
+                    keeper.not_sent()  # storage is down: buy nothing that could not be stored
+                    return
                 reservation = None if accepted else budget.reserve(job)
+                quote = reservation.quote if reservation is not None else budget.table.quote_job(job, budget.at)
+                result: EditResult | None
                 if reservation is not None and not reservation:
                     result = _skipped(job, run_id, reservation.reason or "budget cap reached")
                 else:
-                    result = await _run_job(
-                        job, lanes[job.provider], config, storage, http, accepted, checkpoint, run_id
-                    )
-            quote = reservation.quote if reservation is not None else budget.table.quote_job(job, budget.at)
+                    result = await _run_job(job, lanes[job.provider], config, keeper, http, accepted, run_id, quote)
+                if result is None:  # its intent could not be journaled: it was not sent
+                    keeper.not_sent()
+                    if reservation is not None:
+                        budget.release(reservation)
+                    return
             rows: list[dict[str, object]] = []
             if result.status != "skipped":
-                rows = ledger_rows(result, quote)
-                spend = budget.settle(job, reservation, billed_credits(result, quote))
+                rows, credits = _ledger(result, quote, accepted)
+                spend = budget.settle(job, reservation, credits)
                 result = replace(
                     result, credits=spend.credits if rows else result.credits, cost=spend.money if rows else 0.0
                 )
-            await checkpoint.add(result, rows)
+                if result.status == "unknown" and result.provider_job_id is not None:
+                    # Abandoned while polling: the job exists, so a later run polls it instead of buying it.
+                    keeper.keep_open(job.job_key, _ledgered(rows, credits, accepted))
+            await keeper.add(result, rows)
             _count(summary, result)
             emit(run_id, result.status, len(result.outputs))
 
         await asyncio.gather(*(one(job) for job in jobs))
-    summary.parts = list(checkpoint.parts)
+    summary.parts = list(keeper.parts)
     return summary
+
+
+def _ledger(
+    result: EditResult, quote: Quote, accepted: Accepted | None
+) -> tuple[list[dict[str, object]], float | None]:
+    """The job's ledger rows and the credits its budget settles, net of what an earlier run ledgered.
+
+    A job whose polling an earlier run abandoned already has its ledger row (the credits its journal entry
+    records): finishing it adds a row only if the bill turned out different (a refund: a negative row).
+    """
+    rows, credits = ledger_rows(result, quote), billed_credits(result, quote)
+    earlier = accepted.ledgered_credits if accepted is not None else None
+    if earlier is None:
+        return list(rows), credits
+    delta = (credits or 0.0) - earlier
+    if abs(delta) < 1e-9:
+        return [], 0.0
+    template = ledger_rows(replace(result, billed=True, credits=None), quote)[0]
+    return [{**template, "credits": delta, "money": quote.money_for(delta)}], delta
+
+
+def _ledgered(rows: list[dict[str, object]], credits: float | None, accepted: Accepted | None) -> float | None:
+    """Credits on the ledger for a job left open: this run's row, or the earlier run's."""
+    if rows:
+        return credits
+    return accepted.ledgered_credits if accepted is not None else None
 
 
 async def _open_lanes(
@@ -169,26 +198,23 @@ async def _run_job(
     job: EditJob,
     lane: ProviderLane,
     config: PipelineConfig,
-    storage: Storage,
+    keeper: Keeper,
     http: httpx.AsyncClient,
     accepted: Accepted | None,
-    checkpoint: Checkpointer,
     run_id: str,
-) -> EditResult:
+    quote: Quote,
+) -> EditResult | None:
+    """Run one job to its result row; None when it was not sent because storage is failing."""
     started = time.time()
     try:
         inputs = None
         if accepted is None:
             inputs = await _load_inputs(job, lane, http, config)
         else:
-            checkpoint.track(job.job_key)
-        outcome = await lane.run(job, inputs, accepted=accepted, on_accepted=checkpoint.record_accepted)
+            keeper.track(job.job_key, accepted)
+        outcome = await lane.run(job, inputs, accepted=accepted, on_accepted=keeper.accepted, on_intent=keeper.intent)
         result = outcome.result
-        stored = await asyncio.to_thread(
-            lambda: tuple(
-                store_output(storage, job, i, image, config.output.format) for i, image in enumerate(result.outputs)
-            )
-        )
+        stored = await keeper.store(job, result.outputs, config.output.format)
         return EditResult(
             job=job,
             status="succeeded",
@@ -203,8 +229,12 @@ async def _run_job(
             credits=result.credits_used,
             billing_risk=outcome.billing_risk,
         )
+    except StorageError as error:
+        if "stage" in error.context:
+            return _failed(job, error, run_id, started, accepted, quote)
+        return None  # the journal's intent failed: nothing left this process
     except Exception as error:  # every job ends as a row; unexpected errors are recorded, not raised
-        return _failed(job, error, run_id, started, accepted)
+        return _failed(job, error, run_id, started, accepted, quote)
 
 
 async def _load_inputs(job: EditJob, lane: ProviderLane, http: httpx.AsyncClient, config: PipelineConfig) -> JobInputs:
@@ -225,21 +255,28 @@ async def _load_inputs(job: EditJob, lane: ProviderLane, http: httpx.AsyncClient
     return JobInputs(image=image, mask=mask, image_context=context)
 
 
-def _failed(job: EditJob, error: Exception, run_id: str, started: float, accepted: Accepted | None) -> EditResult:
+def _failed(
+    job: EditJob, error: Exception, run_id: str, started: float, accepted: Accepted | None, quote: Quote
+) -> EditResult:
     context = error.context if isinstance(error, RetouchError) else {}
     message = str(error) if isinstance(error, RetouchError) else f"unexpected {type(error).__name__}: {error}"
+    stage = Stage(context["stage"]) if "stage" in context else (Stage.UNKNOWN if accepted else None)
+    unknown = isinstance(error, SubmitOutcomeUnknown) or stage is Stage.ABANDONED
+    credits = context.get("credits_used")
     return EditResult(
         job=job,
-        status="unknown" if isinstance(error, SubmitOutcomeUnknown) else "failed",
+        status="unknown" if unknown else "failed",
         run_id=run_id,
         attempts=int(context.get("attempts", 1)),
         started_at=started,
         finished_at=time.time(),
         provider_job_id=context.get("provider_job_id") or (accepted.provider_job_id if accepted else None),
         request_id=context.get("request_id"),
+        credits=float(credits) if isinstance(credits, int | float) else None,
         error_type=type(error).__name__,
         error_message=message[:2000],
-        billing_risk=bool(context.get("billing_risk", False)) or isinstance(error, SubmitOutcomeUnknown),
+        billing_risk=bool(context.get("billing_risk", False)) or unknown,
+        billed=failure_billed(quote, stage, context.get("error_name")),
     )
 
 

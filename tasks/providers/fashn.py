@@ -118,7 +118,10 @@ class FashnEdit(RemoteProvider):
             return None
         status = body.get("status")
         if status in _FAILED:
-            raise self._prediction_failed(body, str(status), context)
+            # The terminal reply says what was charged (0 for a refunded PipelineError).
+            raise self._prediction_failed(
+                body, str(status), {**context, "credits_used": self._meta(response).credits_used}
+            )
         if status != "completed":
             return None  # starting, in_queue, processing
         fmt = str(json.loads(accepted.detail_json).get("format", "png"))

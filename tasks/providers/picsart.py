@@ -180,6 +180,7 @@ class _PicsartPainting(RemoteProvider):
                 "status_code": response.status_code,
                 "request_id": meta.request_id,
                 "correlation_id": meta.correlation_id,
+                "provider_job_id": context.get("provider_job_id") or _job_id(body),
             },
         )
 

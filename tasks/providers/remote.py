@@ -15,8 +15,8 @@ from tasks.core.errors import (
     InsufficientCredits,
     InvalidRequest,
     JobFailed,
+    MalformedReply,
     ProviderError,
-    ProviderUnavailable,
     SubmitOutcomeUnknown,
 )
 from tasks.core.models import Accepted, EditJob, InputImage
@@ -173,7 +173,7 @@ class RemoteProvider(Provider):
         """GET a job's status: (reply, its JSON object or None for an empty 202, the error context).
 
         Raises:
-            ProviderError: the mapped error answer, or ProviderUnavailable for an unreadable body.
+            ProviderError: the mapped error answer, or MalformedReply for an unreadable body.
         """
         context = self._context(provider_job_id=accepted.provider_job_id)
         request = self._request("GET", path, headers=self._headers())
@@ -184,7 +184,7 @@ class RemoteProvider(Provider):
         return response, body, context
 
     def _unreadable_poll(self, response: httpx.Response, context: dict[str, Any]) -> ProviderError:
-        return ProviderUnavailable(
+        return MalformedReply(
             f"{self.name}: status check got HTTP {response.status_code} with an unreadable body; polling again",
             **{**context, "status_code": response.status_code},
         )

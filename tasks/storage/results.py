@@ -22,6 +22,7 @@ __all__ = [
     "read_results",
     "result_rows",
     "succeeded_keys",
+    "write_result_rows",
     "write_results_part",
 ]
 
@@ -127,7 +128,11 @@ def results_frame(rows: Sequence[dict[str, Any]]) -> pl.DataFrame:
 
 def write_results_part(storage: Storage, results: Iterable[EditResult], *, run_id: str) -> str | None:
     """Write one atomic Parquet part holding `results`; returns its URL (None when there was nothing)."""
-    rows = [row for result in results for row in result_rows(result)]
+    return write_result_rows(storage, [row for result in results for row in result_rows(result)], run_id=run_id)
+
+
+def write_result_rows(storage: Storage, rows: Sequence[dict[str, Any]], *, run_id: str) -> str | None:
+    """Write rows already flattened by `result_rows` (e.g. kept in the journal) as one atomic part."""
     if not rows:
         return None
     buffer = io.BytesIO()
