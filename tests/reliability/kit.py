@@ -39,15 +39,16 @@ HEAVY_FAULTS = {
 
 
 class FailingFileSystem(LocalFileSystem):
-    """The local filesystem under `failfs://`, whose writes fail (ENOSPC) once a budget is spent.
+    """The local filesystem under `failfs://`, whose writes fail with ENOSPC on cue.
 
-    `budget` is how many more writes succeed (None: all of them); `outage` is how many writes fail
-    before writes succeed again (a brief outage). Class-level, since fsspec caches instances.
+    After `after` good writes, `outage` writes fail (a brief outage); then, if `budget` is set, that many
+    more succeed and every later one fails (a disk that filled up). Class-level, as fsspec caches instances.
     """
 
     protocol: ClassVar[tuple[str, ...]] = ("failfs",)  # type: ignore[misc]
-    budget: ClassVar[int | None] = None
+    after: ClassVar[int] = 0
     outage: ClassVar[int] = 0
+    budget: ClassVar[int | None] = None
     failed: ClassVar[int] = 0
     _lock = threading.Lock()
 
@@ -56,20 +57,28 @@ class FailingFileSystem(LocalFileSystem):
         super().__init__(*args, **kwargs)
 
     @classmethod
-    def reset(cls, *, budget: int | None = None, outage: int = 0) -> None:
+    def reset(cls, *, budget: int | None = None, outage: int = 0, after: int = 0) -> None:
         with cls._lock:
-            cls.budget, cls.outage, cls.failed = budget, outage, 0
+            cls.budget, cls.outage, cls.after, cls.failed = budget, outage, after, 0
+
+    @classmethod
+    def _fails(cls) -> bool:
+        with cls._lock:
+            if cls.after > 0:
+                cls.after -= 1
+                return False
+            if cls.outage > 0:
+                cls.outage -= 1
+            elif cls.budget is None:
+                return False
+            elif cls.budget > 0:
+                cls.budget -= 1
+                return False
+            cls.failed += 1
+            return True
 
     def pipe_file(self, path: str, value: bytes, mode: str = "overwrite", **kwargs: Any) -> None:
-        with self._lock:
-            fail = self.outage > 0 or self.budget == 0
-            if self.outage > 0:
-                type(self).outage -= 1
-            elif self.budget is not None and self.budget > 0:
-                type(self).budget = self.budget - 1
-            if fail:
-                type(self).failed += 1
-        if fail:
+        if self._fails():
             raise OSError(errno.ENOSPC, "No space left on device (failfs)", path)
         super().pipe_file(path, value, mode=mode, **kwargs)
 

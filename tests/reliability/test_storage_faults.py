@@ -83,9 +83,9 @@ def test_a_disk_that_fills_mid_run_stops_the_run_and_the_rerun_buys_nothing_twic
 def test_a_brief_outage_is_retried_per_write_and_the_run_completes(sandbox: SandboxServer, tmp_path: Path) -> None:
     reset(sandbox.base_url)
     path = _config(tmp_path, sandbox.base_url, rows=4)
-    FailingFileSystem.reset(outage=2)  # two writes fail, then the disk is back
+    FailingFileSystem.reset(after=10, outage=3)  # mid-run, three writes fail, then the disk is back
     summary = edit_catalog(str(path))
-    assert summary["counts"] == {"succeeded": 16} and FailingFileSystem.failed == 2
+    assert summary["counts"] == {"succeeded": 16} and FailingFileSystem.failed == 3
     assert billed_twice(sandbox.base_url) == {} and len(bill(sandbox.base_url)) == 16
     assert not (tmp_path / "spool").exists() or not any((tmp_path / "spool").rglob("record.json"))
 
