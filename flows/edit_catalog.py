@@ -13,7 +13,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.report import publish_cost_report
 from tasks.core.config import PipelineConfig, config_hash, load_config
-from tasks.core.errors import BudgetExceeded
+from tasks.core.errors import BudgetExceeded, StorageError
 from tasks.core.models import EditJob
 from tasks.costs import BudgetTracker, Forecast, load_price_table, write_forecast
 from tasks.edit import edit_shard, resolve_api_keys
@@ -163,7 +163,14 @@ def _run_streams(
         if active:
             finished = next(as_completed(list(active)))
             del active[finished]
-            _add(summary, finished.result())
+            try:
+                _add(summary, finished.result())
+            except StorageError:
+                # Shards in flight stop sending and spool what they paid for; cutting them short would
+                # leave paid jobs with no record but their journal's intent.
+                for running in active:
+                    running.wait()
+                raise
 
 
 def _add(summary: RunSummary, shard: ShardSummary) -> None:

@@ -350,7 +350,7 @@ def test_a_failed_results_write_keeps_the_journal_entry(storage: RecordingStorag
     assert read_ledger(storage).get_column("job_key").to_list() == ["a"]  # the bill is never hidden
 
 
-def test_unreadable_journal_entries_are_held_not_fatal(storage: RecordingStorage) -> None:
+def test_unreadable_journal_entries_are_not_fatal(storage: RecordingStorage) -> None:
     asyncio.run(
         Checkpointer(storage, run_id="run-1", every_seconds=NEVER, every_rows=10).record_accepted(
             _job("good"), ACCEPTED
@@ -366,15 +366,16 @@ def test_unreadable_journal_entries_are_held_not_fatal(storage: RecordingStorage
     storage.write_bytes(f"{PENDING_DIR}/not-an-object.json", b"[1, 2]")
     storage.write_bytes(f"{PENDING_DIR}/notes.txt", b"not a journal entry")
 
-    # The file name is the job key. An entry with a provider id is polled (unknown fields are ignored);
-    # one that cannot be read, or has no id, may stand for a sent job: it is held, never re-bought.
+    # The file name is the job key. An entry with a provider id is polled (unknown fields are ignored); one
+    # with no id is an intent (its job may have been sent: held); one that cannot be read is an intent cut
+    # short, whose submit never left.
     scan = read_journal(storage)
     assert scan.accepted == {
         "good": ACCEPTED,
         "no-key": Accepted(provider="x", provider_job_id="1"),
         "extra": Accepted(provider="x", provider_job_id="1"),
     }
-    assert set(scan.intents) == {"truncated", "no-id", "not-an-object"}
+    assert set(scan.intents) == {"no-id"} and scan.torn == {"truncated", "not-an-object"}
     assert read_pending(storage) == scan.accepted
 
 

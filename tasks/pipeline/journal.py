@@ -34,11 +34,16 @@ _ACCEPTED_FIELDS = {item.name for item in fields(Accepted)}
 
 @dataclass
 class JournalScan:
-    """Every entry under `pending/`, by state and job key; unreadable entries count as intents."""
+    """Every entry under `pending/`, by state and job key.
+
+    `torn` entries cannot be read: only an intent is written in place, and a submit leaves only once its
+    intent is whole, so a torn entry's job was never sent.
+    """
 
     accepted: dict[str, Accepted] = field(default_factory=dict)
     outcomes: dict[str, dict[str, Any]] = field(default_factory=dict)
     intents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    torn: set[str] = field(default_factory=set)
 
 
 def read_journal(storage: Storage) -> JournalScan:
@@ -51,9 +56,10 @@ def read_journal(storage: Storage) -> JournalScan:
         except FileNotFoundError:
             continue
         except (ValueError, UnicodeDecodeError, StorageError):
-            record = {}
+            record = None
         if not isinstance(record, dict):
-            record = {}  # a torn intent: the job may have been sent, so it is held, never re-bought
+            scan.torn.add(key)
+            continue
         state = record.get("state") or (ACCEPTED if "provider_job_id" in record else INTENT)
         if state == ACCEPTED:
             scan.accepted[key] = Accepted(**{k: v for k, v in record.items() if k in _ACCEPTED_FIELDS})

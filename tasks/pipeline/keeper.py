@@ -157,9 +157,10 @@ class Keeper:
             else ""
         )
         return StorageError(
-            f"stopped: writing under {self.storage.uri} kept failing ({error}). {guard.spooled} finished job(s) "
-            f"are kept in {self.spool.root}{lost}; the next run writes them without buying them again. "
-            f"{guard.not_sent} job(s) were not sent. Fix the storage, then run again.",
+            f"stopped: writing under {self.storage.uri} kept failing ({error}). Finished jobs are kept in "
+            f"{self.spool.root} ({guard.spooled} so far, with those still in flight){lost}; the next run writes "
+            f"them without buying them again. No new job is sent ({guard.not_sent} so far). Fix the storage, "
+            "then run again.",
             uri=self.storage.uri,
             spool=str(self.spool.root),
         )

@@ -62,6 +62,8 @@ def recover(storage: Storage, config: PipelineConfig) -> Recovery:
     entries = spool.entries()
     scan = read_journal(storage)
     recovery = Recovery(open_polls=set(scan.accepted))
+    for key in scan.torn:
+        storage.delete(pending_path(key))  # an intent cut short: its submit never left
     if not entries and not scan.outcomes and not scan.intents:
         return recovery
     durable = _durable(storage)

@@ -74,8 +74,13 @@ class Storage:
             os.makedirs(directory, exist_ok=True)
             self._made_dirs.add(directory)
         if not atomic:
-            with open(target, "wb") as handle:
-                handle.write(data)
+            try:
+                with open(target, "wb") as handle:
+                    handle.write(data)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.remove(target)  # a torn record would only mislead its reader
+                raise
             return
         temporary = os.path.join(directory, f".{os.path.basename(target)}.{uuid.uuid4().hex}.tmp")
         # No fsync: the rename makes the write atomic for readers and survives a killed process;
