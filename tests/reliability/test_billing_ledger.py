@@ -55,7 +55,7 @@ def test_under_the_heaviest_fault_mix_the_ledger_equals_the_bill_job_by_job(
     sandbox: SandboxServer, tmp_path: Path
 ) -> None:
     reset(sandbox.base_url, {"seed": 5, **HEAVY_FAULTS})
-    path = sandbox_config(tmp_path, sandbox.base_url, rows=8, provider={"timeout": 1.5})
+    path = sandbox_config(tmp_path, sandbox.base_url, rows=8, provider={"timeout": 4})
     summary = edit_catalog(str(path))
     joined = assert_ledger_equals_bill(sandbox.base_url, tmp_path / "out")
     total_billed = sum(entry["credits"] for entry in bill(sandbox.base_url))
@@ -123,8 +123,8 @@ def test_pixapi_failures_are_refunded_and_kept_off_the_ledger(sandbox: SandboxSe
 def test_malformed_and_hung_submits_are_recorded_unknown_with_billing_risk(
     sandbox: SandboxServer, tmp_path: Path
 ) -> None:
-    reset(sandbox.base_url, {**faults("picsart", malformed=0.5, hang=0.5), "hang_seconds": 2.0})
-    path = sandbox_config(tmp_path, sandbox.base_url, rows=6, variants=("edit",), provider={"timeout": 0.5})
+    reset(sandbox.base_url, {**faults("picsart", malformed=0.5, hang=0.5), "hang_seconds": 5.0})
+    path = sandbox_config(tmp_path, sandbox.base_url, rows=6, variants=("edit",), provider={"timeout": 2})
     assert run_jobs(path, run_id="r").counts == {"unknown": 6}
     assert_ledger_equals_bill(sandbox.base_url, tmp_path / "out")
     assert ledger(tmp_path / "out")["billing_risk"].all()
@@ -181,7 +181,7 @@ def test_an_abandoned_poll_is_ledgered_once_and_finished_by_the_next_run_without
 @pytest.mark.usefixtures("prefect_harness")
 def test_the_budget_settles_against_the_same_figures_as_the_ledger(sandbox: SandboxServer, tmp_path: Path) -> None:
     reset(sandbox.base_url, {"seed": 9, **HEAVY_FAULTS})
-    path = sandbox_config(tmp_path, sandbox.base_url, rows=6, provider={"timeout": 1}, budget={"max_credits": 12})
+    path = sandbox_config(tmp_path, sandbox.base_url, rows=6, provider={"timeout": 4}, budget={"max_credits": 12})
     summary = edit_catalog(str(path), proceed_to_cap=True)
     joined = assert_ledger_equals_bill(sandbox.base_url, tmp_path / "out")
     billed = sum(entry["credits"] for entry in bill(sandbox.base_url))
@@ -190,8 +190,9 @@ def test_the_budget_settles_against_the_same_figures_as_the_ledger(sandbox: Sand
 
 
 def _job(provider: str) -> EditJob:
+    model = "gemini-2.5-flash-image" if provider == "pixapi.edits" else None  # Pixapi has no default model
     return EditJob(
-        job_key="k", row_id="r", variant="v", provider=provider, model=None, prompt="p", params_json="{}",
+        job_key="k", row_id="r", variant="v", provider=provider, model=model, prompt="p", params_json="{}",
         seed=None, count=1, image=ImageRef(kind="path", value="x.png"),
     )  # fmt: skip
 

@@ -160,13 +160,13 @@ def test_sigkill_of_a_sync_run_then_a_rerun_bills_no_job_twice(tmp_path: Path) -
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait(lambda: _answers(base), "the sandbox answers", timeout=60)
+        _wait(lambda: _answers(base), "the sandbox answers", timeout=120)
         path = sandbox_config(
             tmp_path, base, rows=40, variants=("outpaint",), providers=SYNC,
             execution={"checkpoint_seconds": 0.5, "concurrency": 8, "shard_size": 20},
         )  # fmt: skip
         run = _cli_run(path, env, tmp_path / "run-1.log")
-        _wait(lambda: len(bill(base)) >= 8 or run.poll() is not None, "the run is editing", timeout=120)
+        _wait(lambda: len(bill(base)) >= 8 or run.poll() is not None, "the run is editing", timeout=400)
         os.killpg(run.pid, signal.SIGKILL)
         run.wait()
         time.sleep(0.6)  # requests the sandbox already holds finish and are billed
