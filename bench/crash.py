@@ -27,7 +27,6 @@ Printed from the final state (targets in brackets):
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import signal
@@ -38,6 +37,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 # Set before `common` is imported, so it does not make a Prefect home of its own. One temporary home for
 # every run: only the first start pays for creating Prefect's database.
@@ -139,12 +139,21 @@ def pipeline_config(catalog: Path, out: Path, base: str) -> dict:
 
 def planned_keys(config_path: Path) -> dict[str, str]:
     from tasks.core.config import load_config
-    from tasks.pipeline.run import PlanCounts, iter_shards
+    from tasks.pipeline.shards import Planner
     from tasks.storage.results import PriorWork
 
     config = load_config(str(config_path))
-    jobs = (job for shard in iter_shards(config, prior=PriorWork(set(), {}), counts=PlanCounts()) for job in shard)
-    return {job.job_key: job.variant for job in jobs}
+    return {job.job_key: job.variant for job in Planner(config, PriorWork(set(), {})).jobs()}
+
+
+def last_manifest(out: Path) -> Any:
+    """The newest run's manifest under `out` (a RunSummary), or None."""
+    from tasks.pipeline.manifest import latest_run_id, read_manifest
+    from tasks.storage.fs import Storage
+
+    storage = Storage(str(out))
+    run_id = latest_run_id(storage)
+    return read_manifest(storage, run_id) if run_id else None
 
 
 def read_results(out: Path) -> pl.DataFrame:
@@ -353,14 +362,13 @@ def main() -> None:
         journaled_sum = sum(len(k["journaled"]) for k in kills)
         unjournaled_sum = sum(len(k["unjournaled"]) for k in kills)
         statuses = dict(Counter(results["status"].to_list()))
-        manifests = sorted((out / "runs").glob("*.json"))
-        final = json.loads(manifests[-1].read_text()) if manifests else {}
+        final = last_manifest(out)
 
         print()
         print(
             f"jobs planned {len(planned)} ({args.rows} rows × 4 variants, fashn count 2); result rows by status "
-            f"{statuses}; the final run: {final.get('already_done')} already done, {final.get('to_run')} to run, "
-            f"{final.get('counts')}"
+            f"{statuses}; the final run: "
+            + (f"{final.already_done} already done, {final.to_run} to run, {final.counts}" if final else "no manifest")
         )
         print(f"jobs with a (job_key, output_index) != 1 succeeded row: {duplicated}  (target 0)")
         print(f"planned jobs that never succeeded: {len(never)}  (target 0)")

@@ -109,10 +109,10 @@ def main() -> None:
             process.wait()
     print(
         f"told {args.told:g}/s, server allows {server_rate:g}/s per provider; "
-        f"{summary['to_run']} jobs in {wall:.0f} s: "
-        f"{summary['counts']}"
+        f"{summary.to_run} jobs in {wall:.0f} s: "
+        f"{summary.counts}"
     )
-    print("every job succeeded:", summary["counts"] == {"succeeded": summary["to_run"]})
+    print("every job succeeded:", summary.counts == {"succeeded": summary.to_run})
     for area in AREAS:
         share, requests, limited = late_share(sampler, area, after=30)
         total = stats.get(area, {})

@@ -34,11 +34,11 @@ def main() -> None:
         started, cpu = time.perf_counter(), cpu_seconds()
         summary = edit_catalog(str(config))
         wall, used = time.perf_counter() - started, cpu_seconds() - cpu
-    done = summary["counts"].get("succeeded", 0)
-    print(f"jobs run:        {summary['to_run']} ({done} succeeded)")
+    done = summary.counts.get("succeeded", 0)
+    print(f"jobs run:        {summary.to_run} ({done} succeeded)")
     print(f"wall time:       {wall:.2f} s")
-    print(f"jobs per second: {summary['to_run'] / wall:.1f}")
-    print(f"CPU per job:     {used / max(1, summary['to_run']) * 1000:.2f} ms")
+    print(f"jobs per second: {summary.to_run / wall:.1f}")
+    print(f"CPU per job:     {used / max(1, summary.to_run) * 1000:.2f} ms")
     print(f"peak RSS:        {peak_rss_mb():.0f} MB")
 
 

@@ -5,6 +5,9 @@
 Prints, each phase in its own process so peak RSS belongs to that phase alone:
   plan   time and peak RSS to plan every job (targets: <= 60 s, <= 2 GB)
   diff   time and peak RSS to read a results table holding half the jobs and plan against it
+  streams  the same catalog with each variant on its own provider, planned in one pass while one stream
+         is drained to its end first (the worst case: the other streams' shards are spooled to disk);
+         time, peak RSS (target: about the plan's) and the spool's peak size
   run    RSS after 10k and after all jobs (target: within 20%), jobs/s, and jobs/s of a bare Pillow loop
          doing the same edits on the same cores (target ratio >= 0.8)
 """
@@ -24,11 +27,14 @@ from pathlib import Path
 import yaml
 from common import peak_rss_mb, write_catalog, write_yaml
 
+PROVIDERS = ["local", "pixapi.edits", "fashn.edit"]
 VARIANTS = [
     {"name": "sepia", "provider": "local", "prompt": "sepia", "seeds": [1]},
     {"name": "blur", "provider": "local", "prompt": "blur 1", "seeds": [1]},
     {"name": "flip", "provider": "local", "prompt": "mirror", "seeds": [1]},
 ]
+# The same edits, each on its own provider: three streams fed by one planning pass (nothing is sent).
+STREAM_VARIANTS = [{**variant, "provider": name} for variant, name in zip(VARIANTS, PROVIDERS, strict=True)]
 PROMPT = "sepia, then blur 1"
 
 
@@ -40,7 +46,7 @@ def current_rss_mb() -> float:
 
 def phase_plan(config_path: str, with_prior: bool) -> dict:
     from tasks.core.config import load_config
-    from tasks.pipeline.run import PlanCounts, iter_shards
+    from tasks.pipeline.shards import Planner, shards_of
     from tasks.storage.fs import Storage
     from tasks.storage.results import PriorWork, prior_work
 
@@ -48,8 +54,9 @@ def phase_plan(config_path: str, with_prior: bool) -> dict:
     started = time.perf_counter()
     prior = prior_work(Storage(config.output.uri)) if with_prior else PriorWork(done=set(), latest={})
     loaded = time.perf_counter() - started
-    counts = PlanCounts()
-    shards = sum(1 for _ in iter_shards(config, prior=prior, counts=counts))
+    planner = Planner(config, prior)
+    shards = sum(1 for _ in shards_of(planner.jobs(), config.execution.shard_size))
+    counts = planner.counts()
     return {
         "seconds": time.perf_counter() - started,
         "read_prior_s": loaded,
@@ -61,25 +68,47 @@ def phase_plan(config_path: str, with_prior: bool) -> dict:
     }
 
 
+def phase_streams(config_path: str, spool: str) -> dict:
+    from tasks.core.config import load_config
+    from tasks.pipeline.shards import Planner
+    from tasks.pipeline.streams import ShardStreams
+    from tasks.storage.results import PriorWork
+
+    config = load_config(config_path)
+    started = time.perf_counter()
+    planner = Planner(config, PriorWork(set(), {}))
+    most_shards, most_bytes = 0, 0
+    with ShardStreams(planner.jobs(), PROVIDERS, shard_size=config.execution.shard_size, spool_dir=spool) as streams:
+        for provider in PROVIDERS:
+            while streams.next_shard(provider) is not None:
+                pass
+            most_shards = max(most_shards, sum(streams.waiting(name)[1] for name in PROVIDERS))
+            most_bytes = max(most_bytes, sum(path.stat().st_size for path in Path(spool).rglob("*.spool")))
+    return {
+        "seconds": time.perf_counter() - started,
+        "planned": planner.counts().planned,
+        "spooled_shards": most_shards,
+        "spool_mb": most_bytes / 2**20,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
 def write_half_results(config_path: str) -> int:
     """A results table holding every other job as succeeded (keys from a real plan)."""
     import polars as pl
 
     from tasks.core.config import load_config
-    from tasks.pipeline.run import PlanCounts, iter_shards
+    from tasks.pipeline.shards import Planner
     from tasks.storage.fs import Storage
     from tasks.storage.results import PriorWork
 
     config = load_config(config_path)
     storage = Storage(config.output.uri)
     columns: dict[str, list] = {"job_key": [], "row_id": [], "variant": [], "seed": []}
-    index = 0
-    for shard in iter_shards(config, prior=PriorWork(set(), {}), counts=PlanCounts()):
-        for job in shard:
-            if index % 2 == 0:
-                for name in columns:
-                    columns[name].append(getattr(job, name))
-            index += 1
+    for index, job in enumerate(Planner(config, PriorWork(set(), {})).jobs()):
+        if index % 2 == 0:
+            for name in columns:
+                columns[name].append(getattr(job, name))
     frame = pl.DataFrame(columns).with_columns(
         pl.lit("succeeded").alias("status"), pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("finished_at")
     )
@@ -91,7 +120,7 @@ def write_half_results(config_path: str) -> int:
 
 def phase_run(config_path: str, jobs: int) -> dict:
     from flows.edit_catalog import edit_catalog
-    from tasks import progress
+    from tasks.pipeline import progress
 
     samples: dict[int, float] = {}
     finished = [0]
@@ -113,9 +142,9 @@ def phase_run(config_path: str, jobs: int) -> dict:
     stop()
     return {
         "seconds": wall,
-        "jobs": summary["to_run"],
-        "jobs_per_s": summary["to_run"] / wall,
-        "succeeded": summary["counts"].get("succeeded", 0),
+        "jobs": summary.to_run,
+        "jobs_per_s": summary.to_run / wall,
+        "succeeded": summary.counts.get("succeeded", 0),
         "rss_at": samples,
         "peak_rss_mb": peak_rss_mb(),
     }
@@ -171,6 +200,7 @@ def main() -> None:
             "plan": lambda: phase_plan(args.config, with_prior=False),
             "diff": lambda: phase_plan(args.config, with_prior=True),
             "half": lambda: {"written": write_half_results(args.config)},
+            "streams": lambda: phase_streams(args.config, args.dir),
             "run": lambda: phase_run(args.config, args.jobs),
             "bare": lambda: phase_bare(args.dir, args.jobs, workers=2),
         }[args.phase]()
@@ -226,6 +256,18 @@ def plan_and_diff(directory: Path, rows: int) -> None:
         f"diff  against {half['written']:,} done jobs: {diff['seconds']:.1f} s "
         f"(reading the table {diff['read_prior_s']:.1f} s), {diff['to_run']:,} to run, "
         f"peak RSS {diff['peak_rss_mb']:.0f} MB  (targets: <= 60 s, <= 2048 MB)"
+    )
+    streams_config = write_yaml(
+        directory / "streams.yaml",
+        {"catalog": {"uri": str(catalog)}, "edits": STREAM_VARIANTS, "output": {"uri": str(directory / "big-out")}},
+    )
+    (directory / "spool").mkdir()
+    streams = in_subprocess("streams", "--config", str(streams_config), "--dir", str(directory / "spool"))
+    print(
+        f"streams  {rows:,} rows × 3 providers in one pass, the first stream drained before the others: "
+        f"{streams['seconds']:.1f} s, peak RSS {streams['peak_rss_mb']:.0f} MB "
+        f"(plan's: {plan['peak_rss_mb']:.0f} MB); spool peaked at {streams['spool_mb']:.0f} MB "
+        f"({streams['spooled_shards']:,} shards)"
     )
 
 

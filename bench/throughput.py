@@ -96,11 +96,11 @@ def run_peer(config: Path) -> dict[str, Any]:
 
     from tasks.core.config import load_config
     from tasks.pipeline.executor import run_shard
-    from tasks.pipeline.run import PlanCounts, iter_shards
+    from tasks.pipeline.shards import Planner
     from tasks.storage.results import PriorWork
 
     loaded = load_config(str(config))
-    jobs = [job for shard in iter_shards(loaded, prior=PriorWork(set(), {}), counts=PlanCounts()) for job in shard]
+    jobs = list(Planner(loaded, PriorWork(set(), {})).jobs())
     keys = {name: loaded.provider_settings(name).resolve_api_key() for name in loaded.providers}
 
     @task(cache_policy=NO_CACHE)
@@ -151,8 +151,8 @@ def main() -> None:
             with StatsSampler(base) as sampler:
                 ours = run_retouch(config)
             stats = httpx.get(f"{base}/_sandbox/stats").json()
-            jobs = ours["summary"]["to_run"]
-            print(f"retouch: {jobs} jobs ({ours['summary']['counts']}) in {ours['wall']:.1f} s")
+            jobs = ours["summary"].to_run
+            print(f"retouch: {jobs} jobs ({ours['summary'].counts}) in {ours['wall']:.1f} s")
             report_rates(sampler, args.rate, stats, "retouch")
             print(f"  CPU per job: {ours['cpu'] / jobs * 1000:.2f} ms (target <= 2 ms)")
             print(

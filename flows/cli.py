@@ -1,47 +1,122 @@
-"""The `retouch` command line: run, validate, forecast, show, report, sandbox."""
+"""The `retouch` command line: init, run, validate, forecast, runs, show, report, compact, export, sandbox."""
 
 from __future__ import annotations
 
 import os
 
 # Before Prefect is imported: no telemetry leaves the machine, and the console is for our progress bar.
+# The first switch is a Prefect server's analytics; the second the client's usage events, which follow the
+# server's setting, so a Prefect server elsewhere with analytics on would turn them on. A user's own value wins.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markdown import Markdown
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from flows.summary import print_results_summary, print_run_summary
+from flows.markdown_view import print_markdown
+from flows.summary import STATUSES, print_results_summary, print_run_summary
 from tasks.core.errors import BudgetExceeded, CatalogError, ConfigError, StorageError
 
+# Plain help (no rich panels): typer's rich help prints "<bool>" beside every flag, as if it took a value.
 app = typer.Typer(
-    help="retouch: declarative dataset-scale AI image editing.", no_args_is_help=True, add_completion=False
+    help="retouch: declarative dataset-scale AI image editing.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
 )
 console = Console()
 err_console = Console(stderr=True)
 
-ConfigArg = Annotated[Path, typer.Argument(help="The pipeline config (YAML).", exists=False)]
-LimitOpt = Annotated[int | None, typer.Option("--limit", min=1, help="Edit only the first N catalog rows.")]
+ConfigArg = Annotated[Path, typer.Argument(help="The pipeline config (YAML).", exists=False, metavar="CONFIG")]
+LimitOpt = Annotated[
+    int | None, typer.Option("--limit", min=1, metavar="N", help="Edit only the first N catalog rows.")
+]
+TargetArg = Annotated[
+    str, typer.Argument(help="A run's output.uri (local path or fsspec URL), or its config file.", metavar="TARGET")
+]
 
 
 def _fail(error: Exception, code: int = 2) -> None:
-    err_console.print(f"[bold red]error:[/] {error}", markup=True, highlight=False)
+    # Escaped: a message may hold brackets rich would take for markup (an Arrow type like date32[day]).
+    err_console.print(f"[bold red]error:[/] {escape(str(error))}", markup=True, highlight=False)
     raise typer.Exit(code=code)
 
 
-def _output_target(target: str) -> tuple[str, dict[str, Any]]:
-    """An output URI as given, or a config file's output.uri and storage options."""
-    if target.endswith((".yaml", ".yml")) and Path(target).is_file():
-        from tasks.core.config import load_config
+def _print_version(value: bool) -> None:
+    if value:
+        console.print(f"retouch {package_version('retouch')}", highlight=False)
+        raise typer.Exit()
 
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """retouch: declarative dataset-scale AI image editing."""
+
+
+def _output_target(target: str) -> tuple[str, dict[str, Any]]:
+    """An output URI as given, or a config file's output.uri and storage options.
+
+    Raises:
+        ConfigError: TARGET names a YAML file that is missing or invalid.
+        StorageError: there is nothing at the output (no run has written there).
+    """
+    from tasks.core.config import load_config
+    from tasks.storage.fs import Storage
+
+    uri, options, source = target, dict[str, Any](), ""
+    if target.endswith((".yaml", ".yml")):
+        if not Path(target).is_file():
+            raise ConfigError(f"no config file {target}; give a config file or a run's output.uri")
         output = load_config(target).output
-        return output.uri, dict(output.storage_options)
-    return target, {}
+        uri, options, source = output.uri, dict(output.storage_options), f" (output.uri of {target})"
+    if not Storage(uri, options).exists(""):
+        raise StorageError(f"nothing at {uri}{source}: no run has written there yet", uri=uri)
+    return uri, options
+
+
+@app.command()
+def init(
+    source: Annotated[str, typer.Argument(help="A folder of images, or a .parquet/.csv/.jsonl catalog (any URL).")],
+    out: Annotated[str, typer.Option("--out", help="Folder for the catalog, the config and the output.")] = ".",
+    prompts: Annotated[str | None, typer.Option("--prompts", help="CSV/JSONL: file name → prompt.")] = None,
+    prompt: Annotated[str | None, typer.Option("--prompt", help="One prompt for every image (or the rest).")] = None,
+    id_column: Annotated[str | None, typer.Option("--id-column", help="The catalog's id column.")] = None,
+    image_column: Annotated[str | None, typer.Option("--image-column", help="The image column.")] = None,
+    prompt_column: Annotated[str | None, typer.Option("--prompt-column", help="The prompt column.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace a config and catalog already in --out.")] = False,
+) -> None:
+    """Start a project: a catalog and a starter config.
+
+    Writes a catalog (where needed) and a starter config from a folder of images or a table.
+    """
+    from flows.export_view import print_init_result
+    from tasks.starter import InitRequest, init_project
+
+    named = {"id": id_column, "image": image_column, "prompt": prompt_column}
+    request = InitRequest(
+        source=source,
+        out=out,
+        prompts_file=prompts,
+        prompt=prompt,
+        columns={role: column for role, column in named.items() if column},
+        force=force,
+    )
+    try:
+        result = init_project(request)
+    except (ConfigError, CatalogError) as error:
+        _fail(error)
+    print_init_result(console, result)
 
 
 @app.command()
@@ -55,111 +130,221 @@ def run(
     ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's logs.")] = False,
 ) -> None:
-    """Forecast, then edit the catalog as the config says, then print a summary."""
+    """Forecast, edit the catalog and print a summary.
+
+    Forecast the jobs not yet done, check the budget, edit the catalog as the config says, then print a
+    one-screen summary. Re-run the same command to retry failed jobs: jobs that succeeded are skipped.
+    """
     if verbose:
         os.environ["PREFECT_LOGGING_LEVEL"] = "INFO"
-    from flows.edit_catalog import edit_catalog, prepare
-    from tasks.pipeline.progress import listen
-    from tasks.pipeline.run import new_run_id
+    from flows.edit_catalog import edit_catalog
+    from flows.progress_bar import run_progress
+    from tasks.pipeline.manifest import new_run_id
+    from tasks.prepare import prepare_config
 
-    try:
-        loaded, rows = prepare(str(config), limit=limit)
-    except (ConfigError, CatalogError) as error:
+    try:  # before Prefect starts: a bad config or catalog stops here, fast, with nothing sent
+        prepared = prepare_config(str(config), limit=limit, force=force)
+    except (ConfigError, CatalogError, StorageError) as error:
         _fail(error)
-    jobs_per_row = sum(len(edit.seeds) for edit in loaded.edits)
     run_id = new_run_id()
-    with _progress() as progress:
-        bar = progress.add_task("editing", total=rows * jobs_per_row)
-        stop = listen(run_id, lambda status, images: progress.advance(bar))
+    with run_progress(console, run_id, total=prepared.plan.planned, dry_run=dry_run):
         try:
-            summary = edit_catalog(
-                str(config), limit=limit, force=force, dry_run=dry_run, run_id=run_id, proceed_to_cap=proceed_to_cap
-            )
+            summary = edit_catalog(prepared=prepared, dry_run=dry_run, run_id=run_id, proceed_to_cap=proceed_to_cap)
         except (ConfigError, CatalogError, StorageError) as error:
             _fail(error)
         except BudgetExceeded as error:
             _fail(error, code=3)
-        finally:
-            stop()
-    if dry_run and summary.get("forecast"):
-        from tasks.costs import Forecast
+    if dry_run and summary.forecast is not None:
         from tasks.reports import forecast_markdown
 
-        console.print(Markdown(forecast_markdown(Forecast.from_dict(summary["forecast"]))))
+        print_markdown(console, forecast_markdown(summary.forecast))
     print_run_summary(console, summary)
 
 
 @app.command()
 def validate(config: ConfigArg, limit: LimitOpt = None) -> None:
-    """Check the config and the whole catalog, and count the jobs; edits nothing."""
-    from flows.edit_catalog import prepare
-    from tasks.storage.fs import Storage
-    from tasks.storage.results import succeeded_keys
+    """Check the config and catalog and count jobs; edits nothing.
+
+    Checks the config, provider params and keys and the whole catalog, then counts and prices the jobs.
+    """
+    from tasks.prepare import prepare_config
 
     try:
-        loaded, rows = prepare(str(config), limit=limit)
-        done = len(succeeded_keys(Storage(loaded.output.uri, loaded.output.storage_options)))
+        prepared = prepare_config(str(config), limit=limit)
     except (ConfigError, CatalogError, StorageError) as error:
         _fail(error)
+    rows, output = prepared.rows, prepared.config.output.uri
     console.print(f"[green]config OK[/]: {config}")
-    console.print(f"catalog: {loaded.catalog.uri} — {rows} rows")
-    for edit in loaded.edits:
+    console.print(f"catalog: {prepared.config.catalog.uri} — {rows} rows")
+    for edit in prepared.config.edits:
         console.print(
             f"  {edit.name}: {edit.provider} × {len(edit.seeds)} seed(s) × count {edit.count}"
             f" → {rows * len(edit.seeds)} jobs"
         )
-    total = rows * sum(len(edit.seeds) for edit in loaded.edits)
-    console.print(f"jobs: {total}; already succeeded under {loaded.output.uri}: {done}")
+    console.print(f"jobs: {prepared.plan.planned}; already succeeded under {output}: {prepared.plan.already_done}")
 
 
 @app.command()
 def forecast(config: ConfigArg, limit: LimitOpt = None) -> None:
-    """Price the jobs a run would send (done work skipped) and estimate its duration; calls no provider."""
+    """Price a run's jobs and estimate its duration; sends nothing.
+
+    Prices exactly the jobs a run would send (done work skipped) and calls no provider.
+    """
     from flows.forecast import forecast_catalog
 
     try:
         result = forecast_catalog(str(config), limit=limit)
     except (ConfigError, CatalogError, StorageError) as error:
         _fail(error)
-    console.print(Markdown(result["markdown"]))
-    console.print(f"forecast table: {result['uri']}")
-    for line in result["over_budget"]:
+    print_markdown(console, result.markdown)
+    console.print(f"forecast table: {result.uri}", soft_wrap=True, highlight=False, markup=False)
+    for line in result.over_budget:
         console.print(f"[yellow]over budget:[/] {line}")
 
 
 @app.command()
 def show(
-    target: Annotated[str, typer.Argument(help="A run's output.uri (local path or fsspec URL), or its config file.")],
-    rows: Annotated[int, typer.Option("--rows", min=0, help="How many result rows to print.")] = 5,
+    target: TargetArg,
+    rows: Annotated[int, typer.Option("--rows", min=0, metavar="N", help="How many result rows to print.")] = 5,
+    status: Annotated[str | None, typer.Option(help=f"Only rows with this status: {', '.join(STATUSES)}.")] = None,
+    variant: Annotated[str | None, typer.Option(help="Only this edit variant's rows.")] = None,
+    provider: Annotated[str | None, typer.Option(help="Only this provider's rows.")] = None,
 ) -> None:
-    """Summarise a results table: counts by variant and status, failures, a few rows."""
+    """Summarise a results table: counts, failures, a few rows.
+
+    Counts by variant, provider and status; failures by provider × error type with each distinct message;
+    then the first rows in a stable order (row id, variant, seed).
+    """
     from tasks.storage.fs import Storage
     from tasks.storage.results import read_results
 
+    if status is not None and status not in STATUSES:
+        _fail(ConfigError(f"--status {status}: use one of {', '.join(STATUSES)}"))
     try:
         uri, options = _output_target(target)
         frame = read_results(Storage(uri, options))
     except (ConfigError, StorageError) as error:
         _fail(error)
-    print_results_summary(console, frame, uri, rows=rows)
+    filters = {"status": status, "variant": variant, "provider": provider}
+    print_results_summary(console, frame, uri, rows=rows, filters=filters)
+
+
+@app.command()
+def runs(target: TargetArg) -> None:
+    """List an output's runs: start, jobs, spend, forecast.
+
+    One line per run with a manifest, newest last, and which run `retouch report` shows by default.
+    """
+    from flows.listing import print_runs
+    from tasks.pipeline.history import list_runs
+    from tasks.storage.fs import Storage
+
+    try:
+        uri, options = _output_target(target)
+        found = list_runs(Storage(uri, options))
+    except (ConfigError, StorageError) as error:
+        _fail(error)
+    print_runs(console, found, uri)
 
 
 @app.command()
 def report(
-    target: Annotated[str, typer.Argument(help="A run's output.uri, or its config file.")],
-    run_id: Annotated[str | None, typer.Option("--run", help="The run to report (default: the newest).")] = None,
+    target: TargetArg,
+    run_id: Annotated[
+        str | None, typer.Option("--run", help="The run to report (default: the newest that did work).")
+    ] = None,
 ) -> None:
-    """Actual cost against forecast for a run, its spend chart, and the monthly picture across runs."""
+    """A run's cost against its forecast, and the monthly picture.
+
+    Actual cost against forecast, cost per image, failures, a spend chart; by default for the newest run
+    that did work (a re-run that found everything done is skipped).
+    """
     from flows.report import cost_report
+    from tasks.pipeline.history import resolve_run
+    from tasks.storage.fs import Storage
 
     try:
         uri, options = _output_target(target)
-        result = cost_report(uri, run_id=run_id, storage_options=options)
+        # Checked before the flow starts: an unknown run is an answer, not a Prefect failure.
+        chosen = resolve_run(Storage(uri, options), run_id)
+        result = cost_report(uri, run_id=chosen, storage_options=options)
     except (ConfigError, StorageError) as error:
         _fail(error)
-    console.print(Markdown(result["markdown"]))
-    console.print(Markdown(result["monthly"]))
-    console.print(f"written: {', '.join(sorted(result['uris'].values()))}", highlight=False)
+    print_markdown(console, result.markdown)
+    print_markdown(console, result.monthly)
+    console.print("written:")
+    for written in sorted(result.uris.values()):
+        console.print(f"  {written}", soft_wrap=True, highlight=False, markup=False)
+
+
+@app.command()
+def compact(
+    target: Annotated[str, typer.Argument(help="A run's output.uri (local path or fsspec URL), or its config file.")],
+) -> None:
+    """Merge the results and cost parts into few files.
+
+    Merges the Parquet parts of results/ and costs/ into few, one succeeded row per job; not while a run
+    holds the output.
+    """
+    from tasks.pipeline.tables import OUTPUT_TABLES
+    from tasks.storage.compact import compact_output
+    from tasks.storage.fs import Storage
+
+    try:
+        uri, options = _output_target(target)
+        done = compact_output(Storage(uri, options), OUTPUT_TABLES)
+    except (ConfigError, CatalogError, StorageError) as error:
+        _fail(error)
+    for table in done:
+        console.print(
+            f"{table.folder}/: {table.parts_before} parts → {table.parts_after}, "
+            f"{table.rows_before} rows → {table.rows_after}",
+            highlight=False,
+        )
+
+
+@app.command()
+def export(
+    target: Annotated[str, typer.Argument(help="A run's config file, or its output.uri (then give --config).")],
+    to: Annotated[str, typer.Option("--to", help="Where the export goes: a folder or fsspec URL.")],
+    fmt: Annotated[str, typer.Option("--format", help="hf, webdataset or parquet.")] = "hf",
+    config: Annotated[str | None, typer.Option("--config", help="The run's config (for its catalog).")] = None,
+    variant: Annotated[list[str] | None, typer.Option("--variant", help="Only this variant (repeatable).")] = None,
+    status: Annotated[list[str] | None, typer.Option("--status", help="Row statuses to export.")] = None,
+    shard_size: Annotated[int, typer.Option("--shard-size", min=1, help="Rows per shard file.")] = 1000,
+    split: Annotated[str | None, typer.Option("--split", help="Seeded splits by row id: train=0.9,test=0.1")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the split assignment.")] = 0,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an earlier export at --to.")] = False,
+) -> None:
+    """Export the results as a dataset (hf, webdataset, parquet).
+
+    A Hugging Face dataset, WebDataset shards, or one Parquet table with the images.
+    """
+    from flows.export_view import print_export_summary
+    from tasks.exports import ExportOptions, export_results, parse_splits
+    from tasks.exports.target import export_source
+    from tasks.pipeline.export_runs import runs_info
+    from tasks.storage.fs import Storage
+
+    statuses = tuple(part for value in status or ["succeeded"] for part in value.split(",") if part)
+    try:
+        output, loaded = export_source(target, config)
+        options = ExportOptions(
+            format=fmt,  # type: ignore[arg-type]  # checked by ExportOptions
+            splits=parse_splits(split),
+            variants=tuple(variant or ()),
+            statuses=statuses,
+            shard_size=shard_size,
+            seed=seed,
+            overwrite=overwrite,
+        )
+        with _progress() as progress:
+            bar = progress.add_task("exporting", total=None)
+            advance = lambda done, total: progress.update(bar, completed=done, total=total)  # noqa: E731
+            summary = export_results(output, Storage(to), loaded, options, runs=runs_info(output), on_batch=advance)
+    except (ConfigError, CatalogError, StorageError) as error:
+        _fail(error)
+    print_export_summary(console, summary)
 
 
 @app.command()
@@ -173,7 +358,10 @@ def sandbox(
     faults: Annotated[str | None, typer.Option(help="Fault rates, e.g. http_5xx=0.1,http_429=0.05.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the fault and latency draws.")] = None,
 ) -> None:
-    """Serve the four providers' HTTP contracts on this machine, for free dry runs and tests."""
+    """Serve the providers' HTTP contracts locally, for free tests.
+
+    The four providers' contracts on this machine, for free dry runs and tests.
+    """
     from tasks.sandbox import SandboxSettings, load_sandbox_settings, serve
     from tasks.sandbox.cli_options import apply_options
 

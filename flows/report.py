@@ -2,56 +2,57 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from prefect import flow
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_markdown_artifact
 
 from tasks.core.errors import StorageError
 from tasks.costs import load_price_table
-from tasks.reports import CostReport, write_cost_report, write_monthly_summary
+from tasks.pipeline.history import resolve_run
+from tasks.pipeline.manifest import read_manifest
+from tasks.publish import publish_cost_report
+from tasks.reports import write_monthly_summary
 from tasks.storage.fs import Storage
-from tasks.storage.layout import RUNS_DIR, manifest_path, run_id_of_manifest
 
-__all__ = ["cost_report", "latest_run_id", "publish_cost_report"]
-
-
-def latest_run_id(storage: Storage) -> str | None:
-    """The newest run under the storage root that has a manifest (run ids sort by time)."""
-    manifests = storage.list(RUNS_DIR, ".json")
-    return run_id_of_manifest(manifests[-1]) if manifests else None
+__all__ = ["ReportSummary", "cost_report"]
 
 
-def publish_cost_report(storage: Storage, run_id: str, currency: str) -> CostReport:
-    """Write a run's report under `reports/<run_id>/` and publish it as Prefect artifacts."""
-    report = write_cost_report(storage, run_id=run_id, currency=currency)
-    create_markdown_artifact(markdown=report.markdown, key="retouch-cost-report", description=f"costs of run {run_id}")
-    if report.tables.get("actual_vs_forecast"):
-        create_table_artifact(table=report.tables["actual_vs_forecast"], key="retouch-actual-vs-forecast")
-    return report
+@dataclass(frozen=True)
+class ReportSummary:
+    """A run's cost report and the monthly summary, as Markdown, and the objects written."""
+
+    run_id: str
+    markdown: str
+    monthly: str
+    uris: Mapping[str, str]
 
 
 @flow(name="cost-report")
 def cost_report(
     output_uri: str, run_id: str | None = None, storage_options: dict[str, Any] | None = None
-) -> dict[str, Any]:
+) -> ReportSummary:
     """Write `reports/<run_id>/` (report.md, spend.png, tables) and `reports/monthly/`; publish both.
 
+    Args:
+        output_uri: the output the run wrote to.
+        run_id: the run to report; None: the newest run that did work (see `history.default_report_run`).
+        storage_options: fsspec options for `output_uri`.
+
     Raises:
-        StorageError: there is no run (or no such run) under `output_uri`.
+        StorageError: there is no run (or no such run) under `output_uri`; the message lists the runs.
     """
     storage = Storage(output_uri, storage_options)
-    run_id = run_id or latest_run_id(storage)
-    if run_id is None or not storage.exists(manifest_path(run_id)):
-        raise StorageError(
-            f"no run {run_id or ''} under {output_uri}: runs/ has {len(storage.list(RUNS_DIR, '.json'))} manifest(s)"
-        )
-    manifest = json.loads(storage.read_bytes(manifest_path(run_id)))
-    currency = manifest.get("currency") or load_price_table().currency
-    report = publish_cost_report(storage, run_id, currency)
+    run_id = resolve_run(storage, run_id)
+    manifest = read_manifest(storage, run_id)
+    if manifest is None:  # listed a moment ago: removed since
+        raise StorageError(f"the manifest of run {run_id} under {output_uri} is gone", uri=output_uri)
+    currency = manifest.currency or load_price_table().currency
+    report = publish_cost_report(storage, run_id, currency, forecast=manifest.forecast)
     monthly = write_monthly_summary(storage, currency=currency)
     create_markdown_artifact(
         markdown=monthly.markdown, key="retouch-monthly-costs", description=f"monthly costs under {output_uri}"
     )
-    return {"run_id": run_id, "markdown": report.markdown, "monthly": monthly.markdown, "uris": report.uris}
+    return ReportSummary(run_id, report.markdown, monthly.markdown, report.uris)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
-from typing import Any, cast
+from typing import Any
 
+import pyarrow as pa
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
@@ -13,24 +13,9 @@ from tasks.core.config import PipelineConfig
 from tasks.core.models import Accepted, EditJob
 from tasks.costs import BudgetTracker
 from tasks.pipeline.executor import ShardSummary, run_shard
+from tasks.prepare import resolve_api_keys
 
-__all__ = ["edit_shard", "resolve_api_keys"]
-
-
-def resolve_api_keys(config: PipelineConfig, providers: Iterable[str]) -> dict[str, str | None]:
-    """Each provider's key from the config, its env var, or a Prefect Secret block (in that order)."""
-    keys: dict[str, str | None] = {}
-    for name in providers:
-        settings = config.provider_settings(name)
-        key = settings.resolve_api_key()
-        if key is None and settings.api_key_secret_block:
-            from prefect.blocks.system import Secret
-
-            # Block.load is typed as sync-or-async; called from synchronous code it returns the block.
-            block = cast(Secret[str], Secret.load(settings.api_key_secret_block))
-            key = str(block.get())
-        keys[name] = key
-    return keys
+__all__ = ["edit_shard"]
 
 
 # NO_CACHE: hashing hundreds of jobs per call costs time and could pull catalog bytes into a key.
@@ -45,6 +30,7 @@ def edit_shard(
     run_id: str,
     pending: dict[str, Accepted],
     budget: BudgetTracker,
+    results_schema: pa.Schema | None = None,
 ) -> ShardSummary:
     """Run one shard on its own event loop (the thread pool runs shards side by side).
 
@@ -53,7 +39,11 @@ def edit_shard(
     """
     logger = get_run_logger()
     keys = resolve_api_keys(config, {job.provider for job in jobs})
-    summary = asyncio.run(run_shard(jobs, config, run_id=run_id, api_keys=keys, budget=budget, pending=pending))
+    summary = asyncio.run(
+        run_shard(
+            jobs, config, run_id=run_id, api_keys=keys, budget=budget, pending=pending, results_schema=results_schema
+        )
+    )
     logger.info("shard %d: %d jobs, %s, %d images", index, len(jobs), _counts(summary.counts), summary.images)
     return summary
 

@@ -24,7 +24,7 @@ from tasks.http import LimiterRegistry
 from tasks.pipeline.checkpoint import Checkpointer, read_pending
 from tasks.pipeline.executor import run_shard
 from tasks.pipeline.journal import read_journal
-from tasks.pipeline.run import PlanCounts, iter_shards
+from tasks.pipeline.shards import PlanCounts, Planner
 from tasks.storage import Storage
 from tasks.storage.layout import LEDGER_DIR, PENDING_DIR, RESULTS_DIR
 from tasks.storage.results import prior_work, read_results, write_results_part
@@ -415,10 +415,9 @@ def _config(tmp_path: Path, prompts: list[str] | None = None, **providers: dict[
 
 
 def _plan(config: PipelineConfig) -> tuple[list[EditJob], PlanCounts]:
-    counts = PlanCounts()
-    prior = prior_work(Storage(config.output.uri))
-    jobs = [job for shard in iter_shards(config, prior=prior, counts=counts) for job in shard]
-    return jobs, counts
+    planner = Planner(config, prior_work(Storage(config.output.uri)))
+    jobs = list(planner.jobs())
+    return jobs, planner.counts()
 
 
 def test_a_rerun_plans_only_what_changed_since_the_results_written(tmp_path: Path) -> None:

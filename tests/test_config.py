@@ -120,17 +120,19 @@ def test_provider_defaults_come_from_configs_and_merge_under_the_config() -> Non
 def test_missing_key_and_bad_adapter_options_stop_before_any_work(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from flows.edit_catalog import prepare
+    from tasks.prepare import prepare_config
     from tests.helpers import local_config, make_catalog
 
     monkeypatch.delenv("FASHN_TEST_KEY", raising=False)
     raw = local_config(make_catalog(tmp_path, rows=1), tmp_path / "out", [{"name": "f", "provider": "fashn.edit"}])
     raw["providers"] = {"fashn.edit": {"api_key_env": "FASHN_TEST_KEY"}}
-    with pytest.raises(ConfigError, match=r"providers\.fashn\.edit: no API key; set api_key_env"):
-        prepare(str(write_config(tmp_path, raw)))
+    with pytest.raises(
+        ConfigError, match=r"providers\.fashn\.edit: no API key; the environment variable FASHN_TEST_KEY"
+    ):
+        prepare_config(str(write_config(tmp_path, raw)))
     monkeypatch.setenv("FASHN_TEST_KEY", "k-123")
     raw["providers"]["fashn.edit"]["options"] = {"webhok_url": "x"}
     with pytest.raises(ConfigError, match=r"providers\.fashn\.edit\.options: unknown option\(s\) webhok_url"):
-        prepare(str(write_config(tmp_path, raw)))
+        prepare_config(str(write_config(tmp_path, raw)))
     raw["providers"]["fashn.edit"]["options"] = {}
-    assert prepare(str(write_config(tmp_path, raw)))[1] == 1
+    assert prepare_config(str(write_config(tmp_path, raw))).rows == 1

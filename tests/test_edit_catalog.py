@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,8 @@ import pytest
 
 from flows.edit_catalog import edit_catalog
 from tasks.core.errors import CatalogError, ConfigError
+from tasks.pipeline.manifest import read_manifest
+from tasks.storage.fs import Storage
 from tests.helpers import decode, local_config, make_catalog, write_config
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -30,7 +31,7 @@ def test_run_writes_images_and_one_row_per_output(tmp_path: Path) -> None:
     summary = edit_catalog(str(write_config(tmp_path, local_config(catalog, output, edits))))
     table = results(output)
     assert table.height == 3 * 2 * 1 + 3 * 1 * 2  # rows × seeds × count, per variant
-    assert summary["counts"] == {"succeeded": 9} and summary["images"] == 12
+    assert summary.counts == {"succeeded": 9} and summary.images == 12
     assert set(table["status"]) == {"succeeded"} and table["error_type"].null_count() == table.height
     assert {"job_key", "row_id", "variant", "provider", "seed", "output_uri", "sha256", "latency_ms", "title"} <= set(
         table.columns
@@ -41,8 +42,8 @@ def test_run_writes_images_and_one_row_per_output(tmp_path: Path) -> None:
         pixels = np.asarray(decode(row["output_uri"]).convert("RGB")).astype(int)
         assert (pixels[..., 0] == pixels[..., 1]).all() and (pixels[..., 1] == pixels[..., 2]).all()
         assert row["output_uri"].startswith(str(output / "images" / "mono"))
-    manifest = json.loads((output / "runs" / f"{summary['run_id']}.json").read_text())
-    assert manifest["counts"] == {"succeeded": 9} and manifest["config_hash"] == summary["config_hash"]
+    assert summary.manifest_uri == str(output / "runs" / f"{summary.run_id}.json")
+    assert read_manifest(Storage(str(output)), summary.run_id) == summary  # the manifest reads back whole
 
 
 def test_second_run_skips_everything_and_force_reruns(tmp_path: Path) -> None:
@@ -50,10 +51,10 @@ def test_second_run_skips_everything_and_force_reruns(tmp_path: Path) -> None:
     config = str(write_config(tmp_path, local_config(catalog, tmp_path / "out")))
     first = edit_catalog(config)
     again = edit_catalog(config)
-    assert (again["planned"], again["already_done"], again["to_run"]) == (first["planned"], first["planned"], 0)
-    assert results(tmp_path / "out").height == first["planned"]
+    assert (again.planned, again.already_done, again.to_run) == (first.planned, first.planned, 0)
+    assert results(tmp_path / "out").height == first.planned
     forced = edit_catalog(config, force=True)
-    assert forced["to_run"] == first["planned"] and forced["counts"] == {"succeeded": first["planned"]}
+    assert forced.to_run == first.planned and forced.counts == {"succeeded": first.planned}
 
 
 def test_bad_rows_fail_alone_with_reasons(tmp_path: Path) -> None:
@@ -67,7 +68,7 @@ def test_bad_rows_fail_alone_with_reasons(tmp_path: Path) -> None:
     frame.write_parquet(catalog)
     edits = [{"name": "v", "provider": "local", "seeds": [1]}]
     summary = edit_catalog(str(write_config(tmp_path, local_config(catalog, tmp_path / "out", edits))))
-    assert summary["counts"] == {"succeeded": 1, "failed": 3}
+    assert summary.counts == {"succeeded": 1, "failed": 3}
     failed = {
         row["row_id"]: row
         for row in results(tmp_path / "out").filter(pl.col("status") == "failed").iter_rows(named=True)
@@ -90,12 +91,12 @@ def test_changed_rows_are_edited_again_and_nothing_else(tmp_path: Path) -> None:
     ).write_parquet(catalog)
     refresh = edit_catalog(config)
     # S1 changed its prompt: only its "as_written" jobs change (mono ignores the catalog prompt); S9 is new.
-    assert refresh["to_run"] == 2 + 3 and refresh["already_done"] == 3 * 3 - 2
-    assert (refresh["new"], refresh["changed"], refresh["removed"]) == (3, 2, 0)
+    assert refresh.to_run == 2 + 3 and refresh.already_done == 3 * 3 - 2
+    assert (refresh.new, refresh.changed, refresh.removed) == (3, 2, 0)
     frame = pl.read_parquet(catalog).filter(pl.col("sku") != "S0")
     frame.write_parquet(catalog)
     shrunk = edit_catalog(config)
-    assert (shrunk["to_run"], shrunk["removed"], shrunk["already_done"]) == (0, 3, 9)
+    assert (shrunk.to_run, shrunk.removed, shrunk.already_done) == (0, 3, 9)
 
 
 def test_bad_config_and_missing_column_stop_before_any_edit(tmp_path: Path) -> None:
@@ -114,5 +115,5 @@ def test_bad_config_and_missing_column_stop_before_any_edit(tmp_path: Path) -> N
 def test_dry_run_counts_and_writes_nothing(tmp_path: Path) -> None:
     catalog = make_catalog(tmp_path, rows=5)
     summary = edit_catalog(str(write_config(tmp_path, local_config(catalog, tmp_path / "out"))), dry_run=True, limit=2)
-    assert (summary["planned"], summary["to_run"], summary["counts"]) == (6, 6, {})
+    assert (summary.planned, summary.to_run, summary.counts, summary.dry_run) == (6, 6, {}, True)
     assert not (tmp_path / "out").exists()

@@ -56,7 +56,7 @@ class ScriptedProvider(Provider):
         polls: Iterable[Any] = (),
         limiter: RateLimiter | None = None,
     ) -> None:
-        super().__init__(settings=ProviderSettings(), client=client, api_key=None)
+        super().__init__(settings=ProviderSettings(base_url="https://cdn.example.test"), client=client, api_key=None)
         self._clock = clock
         self._submits = iter(submits)
         self._polls = iter(polls)

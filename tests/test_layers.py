@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("entry points", ("flows",)),
     ("thin tasks", ("tasks.*",)),
     ("pipeline", ("tasks.pipeline",)),
-    ("domain services", ("tasks.providers", "tasks.costs", "tasks.reports")),
+    ("domain services", ("tasks.providers", "tasks.costs", "tasks.reports", "tasks.exports", "tasks.starter")),
     ("infrastructure", ("tasks.http", "tasks.storage", "tasks.imaging")),
     ("core", ("tasks.core",)),
 ]

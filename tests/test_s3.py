@@ -59,11 +59,11 @@ def test_s3_catalog_to_s3_output(s3_options: dict, tmp_path: Path) -> None:
     }
     path = write_config(tmp_path, config)
     summary = edit_catalog(str(path))
-    assert summary["counts"] == {"succeeded": 3}
+    assert summary.counts == {"succeeded": 3}
     parts = fs.glob("retouch-out/run/results/*.parquet")
     assert len(parts) >= 1
     with fs.open(parts[0], "rb") as handle:
         table = pl.read_parquet(handle)
     assert table["output_uri"].str.starts_with("s3://retouch-out/run/images/neg/").all()
     assert all(fs.cat(uri).startswith(b"\x89PNG") for uri in table["output_uri"])
-    assert edit_catalog(str(path))["already_done"] == 3
+    assert edit_catalog(str(path)).already_done == 3

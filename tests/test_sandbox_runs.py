@@ -58,16 +58,15 @@ def results(config: Path) -> pl.DataFrame:
 
 def test_all_four_providers_and_forecast_equals_the_sandbox_ledger(sandbox: SandboxServer, config: Path) -> None:
     summary = edit_catalog(str(config), limit=ROWS)
-    assert summary["counts"] == {"succeeded": 20}
+    assert summary.counts == {"succeeded": 20} and summary.forecast is not None
     table = results(config)
     assert set(table["provider"]) == {"picsart.edit", "picsart.outpaint", "pixapi.edits", "fashn.edit"}
     assert table.filter(pl.col("provider") != "picsart.outpaint")["provider_job_id"].null_count() == 0
     assert table["correlation_id"].filter(table["provider"].str.starts_with("picsart")).null_count() == 0
     assert (table["attempts"] >= 1).all() and table["output_uri"].null_count() == 0
     billed = ledger(sandbox)
-    forecast_credits = sum(group["known_credits"] for group in summary["forecast"]["groups"])
-    assert all(group["unknown_jobs"] == 0 for group in summary["forecast"]["groups"])
-    assert forecast_credits == sum(entry["credits"] for entry in billed) == summary["credits"]
+    assert summary.forecast.unknown_jobs == 0
+    assert summary.forecast.known_credits == sum(entry["credits"] for entry in billed) == summary.credits
     assert len({entry["request_id"] for entry in billed}) == len(billed) == 20
 
 
@@ -80,7 +79,7 @@ def test_with_faults_every_job_ends_with_a_reason_and_nothing_is_billed_twice(
     table = results(config)
     per_job = table.unique(subset=["job_key"])
     assert per_job.height == 20 and set(per_job["status"]) <= {"succeeded", "failed", "unknown"}
-    assert summary["counts"].get("succeeded", 0) >= 10
+    assert summary.counts.get("succeeded", 0) >= 10
     unfinished = per_job.filter(pl.col("status") != "succeeded")
     assert unfinished["error_type"].null_count() == 0 and unfinished["error_message"].null_count() == 0
     assert (unfinished.filter(pl.col("status") == "unknown")["billing_risk"]).all()
@@ -98,17 +97,17 @@ def test_a_budget_of_half_the_forecast_stops_at_the_cap(sandbox: SandboxServer, 
     assert ledger(sandbox) == []  # stopped before any request
     summary = edit_catalog(str(config), limit=ROWS, proceed_to_cap=True)
     spent = sum(entry["credits"] for entry in ledger(sandbox))
-    assert 0 < spent <= 16 and summary["credits"] == spent
+    assert 0 < spent <= 16 and summary.credits == spent
     skipped = results(config).filter(pl.col("status") == "skipped")
-    assert summary["counts"]["skipped"] == skipped.height > 0
+    assert summary.counts["skipped"] == skipped.height > 0
     assert set(skipped["error_type"]) == {"BudgetExceeded"}
 
 
 def test_report_renders_with_its_chart(sandbox: SandboxServer, config: Path) -> None:
     summary = edit_catalog(str(config), limit=2)
     report = cost_report(str(config.parent / "out"))
-    assert report["run_id"] == summary["run_id"]
-    assert "+0.0%" in report["markdown"]  # actual against forecast, per provider/model
-    chart = Image.open(io.BytesIO((config.parent / "out" / "reports" / summary["run_id"] / "spend.png").read_bytes()))
+    assert report.run_id == summary.run_id
+    assert "actual is 0.0% against it" in report.markdown  # actual equals forecast: no sign on zero
+    chart = Image.open(io.BytesIO((config.parent / "out" / "reports" / summary.run_id / "spend.png").read_bytes()))
     assert chart.size[0] >= 400 and chart.format == "PNG"
     assert (config.parent / "out" / "reports" / "monthly" / "summary.md").exists()

@@ -15,7 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from tasks.core.defaults import merge_defaults
 from tasks.core.errors import ConfigError
+from tasks.core.formats import ImageFormat
 from tasks.core.registry import known_providers
+from tasks.core.sources_config import SourcesConfig
 
 __all__ = [
     "BudgetConfig",
@@ -28,6 +30,7 @@ __all__ = [
     "ProviderSettings",
     "RateLimitSettings",
     "RetrySettings",
+    "SourcesConfig",
     "config_hash",
     "load_config",
     "parse_config",
@@ -59,6 +62,7 @@ class CatalogConfig(_Strict):
     columns: ColumnMapping = Field(default_factory=ColumnMapping)
     filter: str | None = Field(None, description="A SQL boolean expression over catalog columns.")
     limit: int | None = Field(None, ge=1, description="Edit only the first N rows (after the filter).")
+    sources: SourcesConfig = Field(default_factory=SourcesConfig, description="What image references may read.")
 
 
 class EditVariant(_Strict):
@@ -148,7 +152,7 @@ class ProviderSettings(_Strict):
 class OutputConfig(_Strict):
     uri: str = Field(description="Where images, results/, runs/ are written: local path or fsspec URL.")
     storage_options: dict[str, Any] = Field(default_factory=dict)
-    format: Literal["png", "jpeg", "webp"] | None = Field(
+    format: ImageFormat | None = Field(
         None, description="Store every output image in this format (converted if needed); unset keeps the provider's."
     )
     spool_dir: str | None = Field(
@@ -182,6 +186,13 @@ class ExecutionConfig(_Strict):
     parallel_shards: int = Field(2, ge=1, le=16, description="Shards of one provider run at once.")
     checkpoint_seconds: float = Field(5.0, gt=0, description="Longest time a finished job waits to be made durable.")
     checkpoint_rows: int = Field(500, ge=1, description="Results buffered before a checkpoint is forced.")
+    memory_mb: int | None = Field(
+        None,
+        ge=64,
+        le=1_048_576,
+        description="Ceiling on source bytes + decoded pixels in flight in one process; unset: a quarter "
+        "of the machine's memory, 1024 to 16384 MB.",
+    )
 
 
 class PipelineConfig(_Strict):

@@ -62,6 +62,8 @@ class EditJob:
     """One unit of billable work: one catalog row × one variant × one seed.
 
     `params_json` is the canonical JSON of the variant's params (sorted keys), so jobs stay hashable.
+    `extras_items` are the catalog row's pass-through columns as the catalog's own values (a date stays a
+    date), shared by the row's jobs and written to its result rows; they are not part of the job's identity.
     """
 
     job_key: str
@@ -76,7 +78,7 @@ class EditJob:
     image: ImageRef
     mask: ImageRef | None = None
     image_context: ImageRef | None = None
-    extras_json: str = "{}"
+    extras_items: tuple[tuple[str, Any], ...] = field(default=(), compare=False)
 
     @property
     def params(self) -> dict[str, Any]:
@@ -84,7 +86,7 @@ class EditJob:
 
     @property
     def extras(self) -> dict[str, Any]:
-        return dict(json.loads(self.extras_json))
+        return dict(self.extras_items)
 
 
 @dataclass(frozen=True)

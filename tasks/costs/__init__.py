@@ -11,8 +11,8 @@ from tasks.costs.ledger import (
     read_ledger,
     write_ledger_part,
 )
-from tasks.costs.options import size_tier
 from tasks.costs.prices import DEFAULT_PRICING_PATH, PriceTable, Quote, load_price_table
+from tasks.costs.schema import size_tier
 
 __all__ = [
     "DEFAULT_PRICING_PATH",

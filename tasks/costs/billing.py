@@ -47,12 +47,15 @@ def failure_billed(quote: Quote, stage: Stage | None, error_name: str | None) ->
 def job_billed(result: EditResult, quote: Quote) -> bool:
     """Whether the provider charged for one finished job.
 
-    The provider's own figure wins (credits reported, 0 for a refund); then what the run observed
-    (`result.billed`); then, for results that carry neither, the status: succeeded and unknown jobs are
+    A succeeded job is charged (at 0 credits for a free engine: its ledger row still records the run).
+    Otherwise the provider's own figure wins (credits reported, 0 for a refund); then what the run
+    observed (`result.billed`); then, for results that carry neither, the status: unknown jobs are
     charged, failed ones only after the provider accepted them and when it bills failures.
     """
     if result.status == "skipped":
         return False  # never sent
+    if result.status == "succeeded":
+        return True
     if result.credits is not None:
         return result.credits > 0
     if result.billed is not None:

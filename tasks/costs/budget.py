@@ -9,17 +9,37 @@ still push the settled total past it; the report shows the difference.)
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Protocol
 
 from tasks.core.config import BudgetConfig
 from tasks.core.models import EditJob
-from tasks.costs.forecast import Forecast
 from tasks.costs.prices import PriceTable, Quote
 
-__all__ = ["BudgetTracker", "Reservation", "Spend"]
+__all__ = ["BudgetTracker", "ForecastSummary", "ForecastTotals", "Reservation", "Spend"]
 
 _EPSILON = 1e-9  # float sums of prices such as 0.01 must not refuse a job that fits exactly
+
+
+class ForecastTotals(Protocol):
+    """What checking caps reads of a forecast (`tasks.costs.forecast.Forecast`, or one of its groups)."""
+
+    @property
+    def known_credits(self) -> float: ...
+
+    @property
+    def known_money(self) -> float: ...
+
+    @property
+    def unknown_jobs(self) -> int: ...
+
+
+class ForecastSummary(ForecastTotals, Protocol):
+    """A forecast's totals plus the same per provider (`tasks.costs.forecast.Forecast`)."""
+
+    def by_provider(self) -> Mapping[str, ForecastTotals]: ...
 
 
 @dataclass(frozen=True)
@@ -140,7 +160,7 @@ class BudgetTracker:
             holding, jobs = list(self._holding.values()), len(self._held)
         return Spend(sum(item.credits for item in holding), sum(item.money for item in holding), jobs)
 
-    def check_forecast(self, forecast: Forecast) -> list[str]:
+    def check_forecast(self, forecast: ForecastSummary) -> list[str]:
         """Which caps the forecast (plus anything already spent) would pass; empty when it fits.
 
         An unknown-priced part of the forecast under a cap is reported too: the cap cannot be checked.

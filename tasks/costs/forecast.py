@@ -17,6 +17,7 @@ from tasks.costs.prices import PriceTable, Quote
 from tasks.costs.schema import Estimate
 from tasks.storage.fs import Storage
 from tasks.storage.layout import forecast_path
+from tasks.storage.parts import write_parquet
 
 __all__ = ["FORECAST_SCHEMA", "Forecast", "ForecastGroup", "forecast", "read_forecast", "write_forecast"]
 
@@ -173,9 +174,7 @@ def forecast(
 
 def write_forecast(storage: Storage, result: Forecast, *, run_id: str) -> str:
     """Save the forecast's groups as `reports/<run_id>/forecast.parquet`; returns its URL."""
-    buffer = io.BytesIO()
-    result.to_frame().write_parquet(buffer)
-    return storage.write_bytes(forecast_path(run_id), buffer.getvalue())
+    return write_parquet(storage, forecast_path(run_id), result.to_frame().to_arrow())
 
 
 def read_forecast(storage: Storage, *, run_id: str) -> pl.DataFrame | None:

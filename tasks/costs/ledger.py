@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-import io
+import uuid
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
 
 from tasks.core.models import EditResult
 from tasks.costs.billing import job_billed
 from tasks.costs.prices import Quote
+from tasks.storage.columns import arrow_schema
 from tasks.storage.fs import Storage
-from tasks.storage.layout import LEDGER_DIR, ledger_part_path
+from tasks.storage.layout import LEDGER_DIR
+from tasks.storage.parts import PartTable, read_parts, write_part
 
 __all__ = [
+    "LEDGER_ARROW_SCHEMA",
     "LEDGER_SCHEMA",
+    "LEDGER_TABLE",
     "billed_credits",
     "ledger_frame",
     "ledger_rows",
@@ -45,7 +50,24 @@ LEDGER_SCHEMA: dict[str, pl.DataType] = {
     "source": pl.String(),  # provider | price_table | unknown
     "entry_id": pl.String(),
     "billing_risk": pl.Boolean(),
+    # Unique per billed request: readers count a row once however many parts hold it (see storage/compact.py).
+    "ledger_id": pl.String(),
 }
+LEDGER_ARROW_SCHEMA = arrow_schema(LEDGER_SCHEMA)
+
+
+def _backfill_ids(frame: pl.DataFrame) -> pl.DataFrame:
+    """Rows from before `ledger_id` get their content as id: the same on every read, equal only for copies."""
+    content = [pl.col(name).cast(pl.String) for name in LEDGER_SCHEMA if name != "ledger_id" and name in frame.columns]
+    legacy = pl.concat_str([pl.lit("legacy"), *(part.fill_null("") for part in content)], separator="|")
+    if "ledger_id" not in frame.columns:
+        return frame.with_columns(legacy.alias("ledger_id"))
+    return frame.with_columns(pl.col("ledger_id").fill_null(legacy))
+
+
+LEDGER_TABLE = PartTable(
+    folder=LEDGER_DIR, fixed=LEDGER_ARROW_SCHEMA, key=("ledger_id",), order="time", backfill=_backfill_ids
+)
 
 
 def ledger_rows(result: EditResult, quote: Quote) -> list[dict[str, Any]]:
@@ -87,6 +109,7 @@ def ledger_rows(result: EditResult, quote: Quote) -> list[dict[str, Any]]:
             "source": source,
             "entry_id": quote.entry_id,
             "billing_risk": result.billing_risk,
+            "ledger_id": uuid.uuid4().hex,
         }
     ]
 
@@ -102,28 +125,28 @@ def billed_credits(result: EditResult, quote: Quote) -> float | None:
 
 
 def ledger_frame(rows: Sequence[dict[str, Any]]) -> pl.DataFrame:
+    """Ledger rows as a DataFrame in the ledger's schema."""
     return pl.DataFrame([{name: row.get(name) for name in LEDGER_SCHEMA} for row in rows], schema=LEDGER_SCHEMA)
 
 
 def write_ledger_part(storage: Storage, rows: Iterable[dict[str, Any]], *, run_id: str) -> str | None:
     """Write one atomic Parquet part of ledger rows; returns its URL (None when there were none)."""
-    materialised = list(rows)
-    if not materialised:
-        return None
-    buffer = io.BytesIO()
-    ledger_frame(materialised).write_parquet(buffer, compression="zstd")
-    return storage.write_bytes(ledger_part_path(run_id), buffer.getvalue())
+    # A row without an id (built by hand) gets one here: ids are what readers count a bill once by.
+    records = [
+        {**{name: row.get(name) for name in LEDGER_SCHEMA}, "ledger_id": row.get("ledger_id") or uuid.uuid4().hex}
+        for row in rows
+    ]
+    table = pa.Table.from_pylist(records, schema=LEDGER_ARROW_SCHEMA)
+    return write_part(storage, LEDGER_DIR, table, run_id=run_id)
 
 
 def read_ledger(storage: Storage, *, run_id: str | None = None) -> pl.DataFrame:
-    """Every ledger part under the storage root as one frame (only `run_id`'s rows if given)."""
-    parts = storage.list(LEDGER_DIR, ".parquet")
-    if run_id is not None:
-        parts = [part for part in parts if part.rsplit("/", 1)[-1].startswith(f"part-{run_id}-")]
-    if not parts:
-        return pl.DataFrame(schema=LEDGER_SCHEMA)
-    frames = [pl.read_parquet(io.BytesIO(storage.read_bytes(part))) for part in parts]
-    frame = pl.concat(frames, how="diagonal_relaxed")
+    """Every ledger row under the storage root once (only `run_id`'s rows if given), in the ledger's schema."""
+    frame = read_parts(storage, LEDGER_TABLE)
+    frame = frame.with_columns(
+        pl.lit(None, dtype).alias(name) for name, dtype in LEDGER_SCHEMA.items() if name not in frame.columns
+    )
+    frame = frame.select(list(LEDGER_SCHEMA)).cast(LEDGER_SCHEMA)  # type: ignore[arg-type]
     return frame.filter(pl.col("run_id") == run_id) if run_id is not None else frame
 
 

@@ -14,7 +14,6 @@ from pydantic import ValidationError
 from tasks.core.errors import ConfigError, UnknownPrice
 from tasks.core.models import EditJob
 from tasks.costs.merge import merge_pricing
-from tasks.costs.options import option_values
 from tasks.costs.schema import DEFAULT, PriceEntry, PricingFile, ProviderPrices
 
 __all__ = ["DEFAULT_PRICING_PATH", "PriceTable", "Quote", "load_price_table"]
@@ -103,7 +102,7 @@ class PriceTable:
         prices = self.provider(provider)
         name = model or (prices.default_model if prices else None) or DEFAULT
         canonical = prices.aliases.get(name, name) if prices else (model or "")
-        options = option_values(prices.options, params, self.pricing.size_tiers) if prices else _as_text(params)
+        options = prices.option_values(params, self.pricing.size_tiers) if prices else _as_text(params)
         try:
             if prices is None:
                 raise _NoPrice(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any, Literal
 
@@ -15,9 +17,11 @@ __all__ = [
     "PricingFile",
     "ProviderPrices",
     "SizeTier",
+    "size_tier",
 ]
 
 DEFAULT = "default"
+_SIZE = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
 
 
 class _Strict(BaseModel):
@@ -57,6 +61,23 @@ class OptionRule(_Strict):
     def _text(cls, value: Any) -> Any:
         return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
 
+    def value(self, params: Mapping[str, Any], tiers: Sequence[SizeTier]) -> str | None:
+        """The billed value for these params (None when unset with no default).
+
+        A size that is neither WxH nor renamed by `map` stays as written, so the lookup fails on it and the
+        error names it, instead of it being billed at a guessed tier.
+        """
+        raw = params.get(self.param)
+        text = self.default if raw is None else str(raw)
+        if text is None:
+            return None
+        text = self.map.get(text, text)
+        if self.as_ == "size_tier":
+            match = _SIZE.match(text)
+            if match:
+                return size_tier(int(match.group(1)), int(match.group(2)), tiers)
+        return text
+
 
 class PriceEntry(_Strict):
     """Credits for one model from a date on: a number, or nested by the options named in `by`."""
@@ -94,6 +115,10 @@ class ProviderPrices(_Strict):
     aliases: dict[str, str] = Field(default_factory=dict)
     options: dict[str, OptionRule] = Field(default_factory=dict)
     models: dict[str, list[PriceEntry]] = Field(min_length=1)
+
+    def option_values(self, params: Mapping[str, Any], tiers: Sequence[SizeTier]) -> dict[str, str | None]:
+        """Each pricing option's billed value for a variant's params (None when unset with no default)."""
+        return {name: rule.value(params, tiers) for name, rule in self.options.items()}
 
     @model_validator(mode="after")
     def _references_resolve(self) -> ProviderPrices:
@@ -152,3 +177,18 @@ def _stringify_keys(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(key): _stringify_keys(item) for key, item in value.items()}
     return value
+
+
+def size_tier(width: int, height: int, tiers: Sequence[SizeTier]) -> str:
+    """The name of the first tier whose `max_edge` holds the long edge (the last tier takes the rest).
+
+    Args:
+        width: output width in px.
+        height: output height in px.
+        tiers: the price table's `size_tiers`, ascending.
+    """
+    edge = max(width, height)
+    for tier in tiers:
+        if tier.max_edge is None or edge <= tier.max_edge:
+            return tier.name
+    return tiers[-1].name

@@ -105,8 +105,8 @@ async def retry_call(
         The result and the log of attempts.
 
     Raises:
-        Exception: the last error, unchanged, once retrying stops; a RetouchError also gets
-            `context["attempts"]`.
+        Exception: the last error, unchanged, once retrying stops; a RetouchError also gets its
+            `attempts` set.
     """
     rng = rng or random.Random()
     started = clock.monotonic()
@@ -118,7 +118,7 @@ async def retry_call(
             wait = _next_wait(policy, attempt, error, rng, retry_on, clock.monotonic() - started)
             if wait is None:
                 if isinstance(error, RetouchError):
-                    error.context["attempts"] = attempt
+                    error.attempts = attempt
                 raise
             if on_retry is not None:
                 on_retry(attempt, error, wait)

@@ -9,7 +9,6 @@ import json
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -23,6 +22,7 @@ from tasks.core.errors import (
     RateLimited,
     SubmitOutcomeUnknown,
 )
+from tasks.core.formats import format_from_media_type, format_from_name, sniff_format
 
 __all__ = [
     "ReplyMeta",
@@ -205,13 +205,7 @@ def redact(text: str, secret: str | None) -> str:
 
 def format_hint(name: str | None, fallback: str) -> str:
     """An output's format from a file name or URL path extension (png, jpeg, webp), else `fallback`."""
-    if name:
-        suffix = urlsplit(name).path.rpartition(".")[2].lower()
-        if suffix in ("png", "webp"):
-            return suffix
-        if suffix in ("jpg", "jpeg"):
-            return "jpeg"
-    return fallback
+    return (format_from_name(name) if name else None) or fallback
 
 
 def decode_base64_image(value: str) -> tuple[bytes, str] | None:
@@ -221,17 +215,9 @@ def decode_base64_image(value: str) -> tuple[bytes, str] | None:
         header, _, value = value.partition(",")
         if ";base64" not in header:
             return None
-        declared = format_hint("x." + header[5:].split(";")[0].rpartition("/")[2], "")
+        declared = format_from_media_type(header[5:]) or ""
     try:
         data = base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
         return None
-    return (data, declared or _sniff(data)) if data else None
-
-
-def _sniff(data: bytes) -> str:
-    if data.startswith(b"\xff\xd8"):
-        return "jpeg"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
-    return "png"
+    return (data, declared or sniff_format(data) or "png") if data else None

@@ -10,6 +10,8 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from tasks.core.errors import InstructionError, SourceError
+from tasks.core.formats import PILLOW_NAMES, ImageFormat, format_from_pillow, parse_format
+from tasks.imaging.probe import describe_bytes
 
 __all__ = ["EditedImage", "check_quality", "decode", "encode", "normalize", "resolve_format"]
 
@@ -24,9 +26,6 @@ _DECODE_ERRORS = (
     struct.error,
     Image.DecompressionBombError,
 )
-_FORMATS = {"png": "png", "jpeg": "jpeg", "jpg": "jpeg", "webp": "webp"}
-# Pillow's name for a decoded file -> ours; MPO is the multi-picture JPEG many cameras write.
-_SOURCE_FORMATS = {"PNG": "png", "JPEG": "jpeg", "MPO": "jpeg", "WEBP": "webp"}
 
 
 @dataclass(frozen=True)
@@ -41,12 +40,12 @@ class EditedImage:
     """
 
     data: bytes
-    format: str
+    format: ImageFormat
     width: int
     height: int
 
 
-def decode(data: bytes, what: str = "source image") -> tuple[Image.Image, str | None]:
+def decode(data: bytes, what: str = "source image") -> tuple[Image.Image, ImageFormat | None]:
     """Decode bytes, turned upright by their EXIF orientation.
 
     Args:
@@ -64,11 +63,12 @@ def decode(data: bytes, what: str = "source image") -> tuple[Image.Image, str | 
     try:
         with Image.open(io.BytesIO(data)) as opened:
             opened.load()
-            source_format = _SOURCE_FORMATS.get(opened.format or "")
+            source_format = format_from_pillow(opened.format)
             image = ImageOps.exif_transpose(opened)
     except _DECODE_ERRORS as error:
         raise SourceError(
-            f"the {what} could not be decoded ({len(data)} bytes, starting {data[:12]!r}): {error}",
+            # Never the bytes, nor Pillow's message (some quote the file): what they look like and the error's type.
+            f"the {what} could not be decoded ({describe_bytes(data)}; {type(error).__name__})",
             field=what,
         ) from error
     return image, source_format
@@ -98,7 +98,7 @@ def _to_8bit(image: Image.Image) -> Image.Image:
     return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8))
 
 
-def resolve_format(requested: str | None, source_format: str | None) -> str:
+def resolve_format(requested: str | None, source_format: ImageFormat | None) -> ImageFormat:
     """Our name for the output format: the requested one, else the source's, else ``png``.
 
     Raises:
@@ -106,7 +106,7 @@ def resolve_format(requested: str | None, source_format: str | None) -> str:
     """
     if requested is None:
         return source_format or "png"
-    name = _FORMATS.get(requested.strip().lower())
+    name = parse_format(requested)
     if name is None:
         raise InstructionError(
             f"output_format must be one of png, jpeg (or jpg), webp; got {requested!r}",
@@ -121,7 +121,7 @@ def check_quality(quality: int) -> None:
         raise InstructionError(f"quality must be a whole number from 1 to 100, got {quality!r}", field="quality")
 
 
-def encode(image: Image.Image, format: str, quality: int = 90) -> EditedImage:
+def encode(image: Image.Image, format: ImageFormat, quality: int = 90) -> EditedImage:
     """Encode an RGB/RGBA image; JPEG has no alpha, so transparent pixels go onto white.
 
     Args:
@@ -142,5 +142,5 @@ def encode(image: Image.Image, format: str, quality: int = 90) -> EditedImage:
         image = background
     buffer = io.BytesIO()
     options = {} if format == "png" else {"quality": quality}
-    image.save(buffer, format=format.upper(), **options)
+    image.save(buffer, format=PILLOW_NAMES[format], **options)
     return EditedImage(data=buffer.getvalue(), format=format, width=image.width, height=image.height)

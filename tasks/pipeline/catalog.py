@@ -10,6 +10,7 @@ from typing import Any
 
 import fsspec
 import polars as pl
+import pyarrow as pa
 import pyarrow.dataset as ds
 
 from tasks.core.config import CatalogConfig
@@ -49,6 +50,7 @@ def iter_catalog(
     """
     dataset, base = _open(config)
     _check_columns(dataset.schema.names, config)
+    extra_names = _extras(dataset.schema, config).names
     remaining = limit if limit is not None else config.limit
     seen: set[str] = set()
     predicate = _filter_expression(config.filter)
@@ -61,15 +63,29 @@ def iter_catalog(
             frame = frame.head(remaining)
             remaining -= frame.height
         if frame.height:
-            yield _rows(frame, config, base, seen)
+            yield _rows(frame, config, base, seen, extra_names)
         if remaining is not None and remaining <= 0:
             return
 
 
-def read_catalog_schema(config: CatalogConfig) -> list[str]:
-    """The catalog's column names (checks that it opens)."""
+def read_catalog_schema(config: CatalogConfig) -> pa.Schema:
+    """The catalog's pass-through columns (every column but the mapped roles and binary ones) in its
+    own Arrow types: the results table carries them in these types. Reads the catalog's footer only.
+
+    Raises:
+        CatalogError: the catalog cannot be opened.
+    """
     dataset, _ = _open(config)
-    return list(dataset.schema.names)
+    return _extras(dataset.schema, config)
+
+
+def _extras(schema: pa.Schema, config: CatalogConfig) -> pa.Schema:
+    mapping = config.columns
+    roles = {mapping.id, mapping.image, mapping.prompt, mapping.mask, mapping.image_context, mapping.image_version}
+    binary = (pa.types.is_binary, pa.types.is_large_binary, pa.types.is_fixed_size_binary, pa.types.is_binary_view)
+    return pa.schema(
+        [field for field in schema if field.name not in roles and not any(check(field.type) for check in binary)]
+    )
 
 
 def _open(config: CatalogConfig) -> tuple[ds.Dataset, str]:
@@ -122,7 +138,9 @@ def _apply_filter(frame: pl.DataFrame, predicate: pl.Expr, text: str) -> pl.Data
         raise CatalogError(f"catalog.filter {text!r} failed on the catalog: {error}") from None
 
 
-def _rows(frame: pl.DataFrame, config: CatalogConfig, base: str, seen: set[str]) -> list[CatalogRow]:
+def _rows(
+    frame: pl.DataFrame, config: CatalogConfig, base: str, seen: set[str], extra_names: list[str]
+) -> list[CatalogRow]:
     mapping = config.columns
     ids = frame.get_column(mapping.id).cast(pl.String)
     _fail_if(ids.is_null(), frame, ids, "null id", mapping.id, by_position=True)
@@ -141,8 +159,6 @@ def _rows(frame: pl.DataFrame, config: CatalogConfig, base: str, seen: set[str])
     )
     images = frame.get_column(mapping.image)
     _fail_if(images.is_null(), frame, ids, "null image", mapping.image)
-    roles = {mapping.id, mapping.image, mapping.prompt, mapping.mask, mapping.image_context, mapping.image_version}
-    extra_names = [name for name in frame.columns if name not in roles and frame.schema[name] != pl.Binary]
     versions = frame.get_column(mapping.image_version).cast(pl.String) if mapping.image_version else None
     rows = []
     for i, record in enumerate(frame.iter_rows(named=True)):

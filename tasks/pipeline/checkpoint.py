@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pyarrow as pa
+
 from tasks.core.errors import StorageError
 from tasks.core.models import Accepted, EditJob, EditResult
 from tasks.costs.ledger import write_ledger_part
@@ -52,8 +54,10 @@ class Checkpointer:
         journal: Journal | None = None,
         retry: RetryPolicy | None = None,
         guard: StorageGuard | None = None,
+        results_schema: pa.Schema | None = None,
     ) -> None:
         self.storage = storage
+        self.results_schema = results_schema  # the run's declared schema: every part is written in it
         self.run_id = run_id
         self.every_seconds = every_seconds
         self.every_rows = every_rows
@@ -124,7 +128,9 @@ class Checkpointer:
                 self._buffer[:0], self._ledger[:0] = batch, ledger
                 raise
             try:
-                part = await self._write(lambda: write_results_part(self.storage, batch, run_id=self.run_id))
+                part = await self._write(
+                    lambda: write_results_part(self.storage, batch, run_id=self.run_id, schema=self.results_schema)
+                )
             except StorageError:
                 self._buffer[:0] = batch
                 raise

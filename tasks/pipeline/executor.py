@@ -9,29 +9,27 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 
 import httpx
+import pyarrow as pa
 
 from tasks.core.config import PipelineConfig, ProviderSettings
 from tasks.core.errors import RetouchError, StorageError, SubmitOutcomeUnknown
-from tasks.core.models import Accepted, EditJob, EditResult, ImageRef, InputImage, JobInputs
+from tasks.core.models import Accepted, EditJob, EditResult
 from tasks.costs import BudgetTracker, Quote, billed_credits, ledger_rows, load_price_table
 from tasks.costs.billing import Stage, failure_billed
-from tasks.http import Clock, LimiterRegistry, RateLimit, RateLimiter, RetryPolicy, SystemClock
+from tasks.http import Clock, LimiterRegistry, RateLimit, RateLimiter, RetryPolicy, SystemClock, new_client
+from tasks.pipeline.inputs import InputLoader, output_limits
 from tasks.pipeline.keeper import Keeper
 from tasks.pipeline.lane import ProviderLane
+from tasks.pipeline.pool import PROCESS_POOLS, WorkerPools
 from tasks.pipeline.progress import emit
 from tasks.providers.registry import provider_class
 from tasks.storage.fs import Storage
-from tasks.storage.sources import load_image
+from tasks.storage.source_policy import SourcePolicy
 
 __all__ = ["PROCESS_LIMITERS", "ShardSummary", "run_shard"]
 
 # One limiter per provider per process, shared by every shard of every run in it.
 PROCESS_LIMITERS = LimiterRegistry()
-# httpcore scans every pooled connection on every request (two syscalls each): a small keep-alive pool
-# keeps that cheap (measured: 27% of the CPU with ~32 idle connections per client).
-_POOL_LIMITS = httpx.Limits(max_connections=64, max_keepalive_connections=8)
-# Building an SSL context costs milliseconds; every client of the process shares one.
-_SSL_CONTEXT = httpx.create_ssl_context()
 
 
 @dataclass
@@ -55,8 +53,10 @@ async def run_shard(
     budget: BudgetTracker | None = None,
     pending: Mapping[str, Accepted] | None = None,
     limiters: LimiterRegistry = PROCESS_LIMITERS,
+    pools: WorkerPools = PROCESS_POOLS,
     clock: Clock | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    results_schema: pa.Schema | None = None,
 ) -> ShardSummary:
     """Run `jobs`, write their images and result rows, and return the shard's counts.
 
@@ -68,8 +68,12 @@ async def run_shard(
         budget: the run's budget tracker, shared by its shards (one with no caps when None).
         pending: async jobs accepted by earlier runs, by job key: polled, not re-submitted.
         limiters: where per-provider limiters live.
+        pools: where worker-process pools are leased for adapters that want them (the shard holds its
+            lease until its last job ends).
         clock: the clock lanes wait on (tests inject a fake one).
         transport: an httpx transport for every client (tests inject an ASGI or mock transport).
+        results_schema: the run's declared results schema (`tables.plan_results_schema`); None infers
+            each part's pass-through columns from its own rows.
     """
     clock = clock or SystemClock()
     budget = budget or BudgetTracker(config.budget, load_price_table(config.pricing))
@@ -77,9 +81,12 @@ async def run_shard(
     summary = ShardSummary()
     pending = pending or {}
     async with AsyncExitStack() as stack:
-        http = await stack.enter_async_context(_client(transport, 60.0))
-        lanes = await _open_lanes(stack, {job.provider for job in jobs}, config, api_keys, limiters, clock, transport)
-        keeper = await stack.enter_async_context(Keeper(storage, config, run_id=run_id))
+        http = await stack.enter_async_context(new_client(timeout=60.0, transport=transport))
+        loader = InputLoader(config, http)
+        lanes = await _open_lanes(
+            stack, {job.provider for job in jobs}, config, api_keys, limiters, pools, clock, transport, loader.policy
+        )
+        keeper = await stack.enter_async_context(Keeper(storage, config, run_id=run_id, results_schema=results_schema))
         gate = asyncio.Semaphore(config.execution.concurrency)
 
         async def one(job: EditJob) -> None:
@@ -94,7 +101,7 @@ async def run_shard(
                 if reservation is not None and not reservation:
                     result = _skipped(job, run_id, reservation.reason or "budget cap reached")
                 else:
-                    result = await _run_job(job, lanes[job.provider], config, keeper, http, accepted, run_id, quote)
+                    result = await _run_job(job, lanes[job.provider], config, keeper, loader, accepted, run_id, quote)
                 if result is None:  # its intent could not be journaled: it was not sent
                     keeper.not_sent()
                     if reservation is not None:
@@ -151,14 +158,24 @@ async def _open_lanes(
     config: PipelineConfig,
     api_keys: Mapping[str, str | None],
     limiters: LimiterRegistry,
+    pools: WorkerPools,
     clock: Clock,
     transport: httpx.AsyncBaseTransport | None,
+    policy: SourcePolicy,
 ) -> dict[str, ProviderLane]:
     lanes = {}
     for name in sorted(providers):
         settings = config.provider_settings(name)
-        client = await stack.enter_async_context(_client(transport, settings.timeout))
-        adapter = provider_class(name)(settings=settings, client=client, api_key=api_keys.get(name))
+        client = await stack.enter_async_context(new_client(timeout=settings.timeout, transport=transport))
+        adapter_class = provider_class(name)
+        pool = stack.enter_context(pools.lease(adapter_class.worker_processes(settings)))
+        adapter = adapter_class(
+            settings=settings,
+            client=client,
+            api_key=api_keys.get(name),
+            pool=pool,
+            output_limits=output_limits(policy, settings),
+        )
         stack.push_async_callback(adapter.aclose)
         lanes[name] = ProviderLane(
             adapter,
@@ -168,10 +185,6 @@ async def _open_lanes(
             limiter=_limiter(name, settings, limiters),
         )
     return lanes
-
-
-def _client(transport: httpx.AsyncBaseTransport | None, timeout: float) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=transport, timeout=timeout, limits=_POOL_LIMITS, verify=_SSL_CONTEXT)
 
 
 def _policy(settings: ProviderSettings) -> RetryPolicy:
@@ -199,17 +212,18 @@ async def _run_job(
     lane: ProviderLane,
     config: PipelineConfig,
     keeper: Keeper,
-    http: httpx.AsyncClient,
+    loader: InputLoader,
     accepted: Accepted | None,
     run_id: str,
     quote: Quote,
 ) -> EditResult | None:
     """Run one job to its result row; None when it was not sent because storage is failing."""
     started = time.time()
+    hold = loader.hold(job, lane)  # the inputs' bytes and pixels stay budgeted until the job ends
     try:
         inputs = None
         if accepted is None:
-            inputs = await _load_inputs(job, lane, http, config)
+            inputs = await hold.load()
         else:
             keeper.track(job.job_key, accepted)
         outcome = await lane.run(job, inputs, accepted=accepted, on_accepted=keeper.accepted, on_intent=keeper.intent)
@@ -235,24 +249,8 @@ async def _run_job(
         return None  # the journal's intent failed: nothing left this process
     except Exception as error:  # every job ends as a row; unexpected errors are recorded, not raised
         return _failed(job, error, run_id, started, accepted, quote)
-
-
-async def _load_inputs(job: EditJob, lane: ProviderLane, http: httpx.AsyncClient, config: PipelineConfig) -> JobInputs:
-    options = config.catalog.storage_options
-    need_bytes = not lane.adapter.accepts_urls
-
-    async def load(ref: ImageRef | None, role: str) -> InputImage | None:
-        if ref is None:
-            return None
-        return await load_image(
-            ref, http=http, storage_options=options, need_bytes=need_bytes, role=role, row_id=job.row_id
-        )
-
-    image, mask, context = await asyncio.gather(
-        load(job.image, "image"), load(job.mask, "mask"), load(job.image_context, "image_context")
-    )
-    assert image is not None
-    return JobInputs(image=image, mask=mask, image_context=context)
+    finally:
+        hold.release()
 
 
 def _failed(

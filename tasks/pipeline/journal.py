@@ -77,8 +77,9 @@ def job_from_intent(record: dict[str, Any]) -> EditJob | None:
         return None
     try:
         return EditJob(
-            **{k: v for k, v in job.items() if k not in ("image", "mask", "image_context")},
+            **{k: v for k, v in job.items() if k not in ("image", "mask", "image_context", "extras_items")},
             job_key=record["job_key"],
+            extras_items=tuple((str(name), value) for name, value in job.get("extras_items") or ()),
             image=ImageRef(**job["image"]),
             mask=ImageRef(**job["mask"]) if job.get("mask") else None,
             image_context=ImageRef(**job["image_context"]) if job.get("image_context") else None,
@@ -194,8 +195,10 @@ def _job_fields(job: EditJob) -> dict[str, Any]:
     """What a recovery needs to write the job's row and price it; never the image bytes."""
     data = {
         name: getattr(job, name)
-        for name in ("row_id", "variant", "provider", "model", "prompt", "params_json", "seed", "count", "extras_json")
+        for name in ("row_id", "variant", "provider", "model", "prompt", "params_json", "seed", "count")
     }
+    # The catalog's pass-through values, as JSON keeps them (a date as its ISO text; the results schema casts it back).
+    data["extras_items"] = [[name, value] for name, value in job.extras_items]
     for name in ("image", "mask", "image_context"):
         ref: ImageRef | None = getattr(job, name)
         data[name] = None if ref is None else {"kind": ref.kind, "value": ref.value, "version": ref.version}

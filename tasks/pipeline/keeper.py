@@ -8,6 +8,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
+import pyarrow as pa
+
 from tasks.core.config import PipelineConfig
 from tasks.core.errors import RetouchError, StorageError
 from tasks.core.models import Accepted, EditJob, EditResult, OutputImage, StoredOutput
@@ -31,7 +33,15 @@ class Keeper:
     its retries it spools whatever is still in memory and raises StorageError naming the spool.
     """
 
-    def __init__(self, storage: Storage, config: PipelineConfig, *, run_id: str, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        config: PipelineConfig,
+        *,
+        run_id: str,
+        clock: Clock | None = None,
+        results_schema: pa.Schema | None = None,
+    ) -> None:
         self.storage = storage
         self.clock = clock or SystemClock()
         self.policy = write_policy(config.output.write_retry)
@@ -46,6 +56,7 @@ class Keeper:
             journal=self.journal,
             retry=self.policy,
             guard=self.guard,
+            results_schema=results_schema,
         )
         self._held: dict[str, list[PreparedOutput]] = {}  # job key -> outputs the storage refused
 
@@ -102,7 +113,7 @@ class Keeper:
                 lambda: [prepare_output(self.storage, job, i, image, convert_to) for i, image in enumerate(outputs)]
             )
         except RetouchError as error:
-            error.context["stage"] = Stage.DELIVERED
+            error.stage = Stage.DELIVERED
             raise
         try:
             await retry_write(

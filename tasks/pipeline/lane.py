@@ -13,6 +13,7 @@ from tasks.core.errors import (
     JobFailed,
     MalformedReply,
     PermanentProviderError,
+    ProviderError,
     ProviderTimeout,
     RateLimited,
     RetouchError,
@@ -49,7 +50,7 @@ class ProviderLane:
     was created, so it may be retried; no answer (`SubmitOutcomeUnknown`) may mean a billed job, so it is
     re-sent only when `settings.resubmit_unknown` allows, and the outcome then carries `billing_risk`.
 
-    Every error a job ends with carries `context["stage"]` (a `costs.billing.Stage`): how far the job got
+    Every error a job ends with carries its `stage` (a `costs.billing.Stage`): how far the job got
     at the provider, which decides whether it was charged.
     """
 
@@ -87,8 +88,8 @@ class ProviderLane:
             on_accepted: awaited with an async job's id before its first poll.
 
         Raises:
-            ProviderError: the job failed; `context["attempts"]` says how many submits were made and
-                `context["stage"]` how far it got.
+            ProviderError: the job failed; its `attempts` says how many submits were made and its `stage`
+                how far it got.
         """
         if self.limiter is not None:
             # The slot is held from submit to the end, since providers count jobs in flight (FASHN's 6).
@@ -131,8 +132,9 @@ class ProviderLane:
             outcome, log = await self._retried(attempt)
         except RetouchError as error:
             if tried["risk"]:
-                error.context["billing_risk"] = True
-            error.context.setdefault("stage", _submit_stage(error))
+                error.billing_risk = True
+            if error.stage is None:
+                error.stage = _submit_stage(error)
             raise
         except Exception as error:  # an adapter bug after the request left: it may have been billed
             raise SubmitOutcomeUnknown(
@@ -188,12 +190,11 @@ class ProviderLane:
         try:
             return await self._fetch_outputs(result)
         except RetouchError as error:
-            error.context.update(
-                stage=Stage.DELIVERED,
-                provider_job_id=error.context.get("provider_job_id") or result.provider_job_id,
-                request_id=error.context.get("request_id") or result.request_id,
-                credits_used=result.credits_used,
-            )
+            error.stage = Stage.DELIVERED
+            error.credits_used = result.credits_used
+            if isinstance(error, ProviderError):
+                error.provider_job_id = error.provider_job_id or result.provider_job_id
+                error.request_id = error.request_id or result.request_id
             raise
 
     async def _fetch_outputs(self, result: ProviderResult) -> ProviderResult:
@@ -232,14 +233,14 @@ def _submit_stage(error: RetouchError) -> Stage:
     """Where a submit's error leaves the job: a sync job's failure verdict, no answer, or an answered refusal."""
     if isinstance(error, JobFailed):
         return Stage.VERDICT  # the provider ran the job and ended it failed (Picsart sync `status: error`)
-    if isinstance(error, SubmitOutcomeUnknown) or error.context.get("billing_risk"):
+    if isinstance(error, SubmitOutcomeUnknown) or error.billing_risk:
         return Stage.UNKNOWN
     return Stage.REJECTED
 
 
-def _staged(error: RetouchError, stage: Stage, accepted: Accepted) -> RetouchError:
-    error.context["stage"] = stage
-    error.context.setdefault("provider_job_id", accepted.provider_job_id)
+def _staged(error: ProviderError, stage: Stage, accepted: Accepted) -> ProviderError:
+    error.stage = stage
+    error.provider_job_id = error.provider_job_id or accepted.provider_job_id
     if stage is Stage.ABANDONED:
-        error.context["billing_risk"] = True
+        error.billing_risk = True
     return error

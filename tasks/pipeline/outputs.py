@@ -9,14 +9,12 @@ from dataclasses import dataclass, field
 from PIL import Image, UnidentifiedImageError
 
 from tasks.core.errors import ProviderUnavailable
+from tasks.core.formats import EXTENSIONS, PILLOW_NAMES, ImageFormat, format_from_pillow, parse_format
 from tasks.core.models import EditJob, OutputImage, StoredOutput
 from tasks.storage.fs import Storage
 from tasks.storage.layout import image_path
 
 __all__ = ["PreparedOutput", "prepare_output", "store_output"]
-
-_EXTENSIONS = {"png": "png", "jpeg": "jpg", "jpg": "jpg", "webp": "webp"}
-_PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG", "jpg": "JPEG", "webp": "WEBP"}
 
 
 @dataclass(frozen=True)
@@ -42,18 +40,18 @@ def prepare_output(
         # Reading the header is enough for the size; the bytes were checked when they were fetched.
         with Image.open(io.BytesIO(data)) as image:
             width, height = image.size
-            actual = _normalise(image.format or fmt)
+            actual = format_from_pillow(image.format) or "png"
             if convert_to and _normalise(convert_to) != actual:
                 data, fmt = _convert(image, _normalise(convert_to)), _normalise(convert_to)
             else:
                 fmt = actual
     except (UnidentifiedImageError, OSError, SyntaxError) as error:
         raise ProviderUnavailable(
-            f"{job.provider} returned output {index} of row {job.row_id} that does not decode: {error}",
+            f"{job.provider} returned output {index} of row {job.row_id} that does not decode: {_reason(error)}",
             provider=job.provider,
             row_id=job.row_id,
         ) from None
-    relative = image_path(job.variant, job.job_key, index, _EXTENSIONS[fmt])
+    relative = image_path(job.variant, job.job_key, index, EXTENSIONS[fmt])
     stored = StoredOutput(
         index=index,
         uri=storage.url(relative),
@@ -80,16 +78,20 @@ def store_output(
     return prepared.stored
 
 
-def _normalise(fmt: str) -> str:
-    lowered = fmt.lower().lstrip(".")
-    return "jpeg" if lowered in ("jpg", "jpeg") else lowered if lowered in _EXTENSIONS else "png"
+def _reason(error: Exception) -> str:
+    # Pillow's own message names the in-memory buffer ("<_io.BytesIO object at 0x…>"), which helps no one.
+    return "not an image format Pillow can read" if isinstance(error, UnidentifiedImageError) else str(error)
 
 
-def _convert(image: Image.Image, fmt: str) -> bytes:
+def _normalise(fmt: str) -> ImageFormat:
+    return parse_format(fmt.lstrip(".")) or "png"
+
+
+def _convert(image: Image.Image, fmt: ImageFormat) -> bytes:
     if fmt == "jpeg" and image.mode not in ("RGB", "L"):
         background = Image.new("RGB", image.size, "white")
         background.paste(image.convert("RGBA"), mask=image.convert("RGBA").getchannel("A"))
         image = background
     buffer = io.BytesIO()
-    image.save(buffer, format=_PIL_FORMATS[fmt])
+    image.save(buffer, format=PILLOW_NAMES[fmt])
     return buffer.getvalue()

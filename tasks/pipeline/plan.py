@@ -8,13 +8,21 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from tasks.core.config import EditVariant, PipelineConfig
+from tasks.core.config import ColumnMapping, EditVariant, PipelineConfig
 from tasks.core.errors import ConfigError
 from tasks.core.models import EditJob, ImageRef
 from tasks.pipeline.catalog import CatalogRow
 from tasks.providers.registry import provider_class
 
-__all__ = ["KEY_VERSION", "check_variants", "job_key", "plan_jobs", "render_prompt"]
+__all__ = [
+    "KEY_VERSION",
+    "check_variants",
+    "job_key",
+    "plan_jobs",
+    "prompt_values",
+    "providers_in_use",
+    "render_prompt",
+]
 
 # Bump when the canonical request changes shape, so old keys are not mistaken for new work.
 KEY_VERSION = 1
@@ -38,14 +46,19 @@ def check_variants(config: PipelineConfig) -> None:
                 ) from None
 
 
-def plan_jobs(rows: Iterable[CatalogRow], config: PipelineConfig, *, provider: str | None = None) -> Iterator[EditJob]:
-    """Jobs for every row × variant × seed (only `provider`'s variants when given), lazily, in catalog order."""
-    variants = [_VariantPlan.of(variant) for variant in config.edits if provider in (None, variant.provider)]
+def providers_in_use(config: PipelineConfig) -> tuple[str, ...]:
+    """The providers the config's edit variants name, sorted, each once."""
+    return tuple(sorted({variant.provider for variant in config.edits}))
+
+
+def plan_jobs(rows: Iterable[CatalogRow], config: PipelineConfig) -> Iterator[EditJob]:
+    """Jobs for every row × variant × seed, lazily, in catalog order."""
+    variants = [_VariantPlan.of(variant) for variant in config.edits]
     for row in rows:
         row_fragment = _row_fragment(row.id, row.image, row.mask, row.image_context)
-        extras_json = json.dumps(row.extras, sort_keys=True, default=str)
+        extras_items = tuple(row.extras.items())
         for plan in variants:
-            prompt = render_prompt(plan.variant, row)
+            prompt = render_prompt(plan.variant, row, config.catalog.columns)
             for seed in plan.variant.seeds:
                 yield EditJob(
                     job_key=_digest(row_fragment, plan.fragment, prompt, seed),
@@ -60,17 +73,30 @@ def plan_jobs(rows: Iterable[CatalogRow], config: PipelineConfig, *, provider: s
                     image=row.image,
                     mask=row.mask,
                     image_context=row.image_context,
-                    extras_json=extras_json,
+                    extras_items=extras_items,
                 )
 
 
-def render_prompt(variant: EditVariant, row: CatalogRow) -> str:
-    """Fill the variant's prompt template from the row ({prompt} and any catalog column)."""
-    values = {
-        "prompt": row.prompt,
-        "id": row.id,
-        **{key: "" if value is None else value for key, value in row.extras.items()},
-    }
+def prompt_values(row: CatalogRow, columns: ColumnMapping | None = None) -> dict[str, Any]:
+    """The names a prompt template may use, with their values for `row`.
+
+    `{prompt}` and `{id}`; the catalog's own names of those two columns (`{instruction}` where the mapping
+    says `prompt: instruction`); and every other catalog column.
+    """
+    values: dict[str, Any] = {key: "" if value is None else value for key, value in row.extras.items()}
+    if columns is not None:
+        values.update({columns.prompt: row.prompt, columns.id: row.id})
+    values.update({"prompt": row.prompt, "id": row.id})
+    return values
+
+
+def render_prompt(variant: EditVariant, row: CatalogRow, columns: ColumnMapping | None = None) -> str:
+    """Fill the variant's prompt template from the row (see `prompt_values` for the names it may use).
+
+    Raises:
+        ConfigError: the template names a column the catalog does not have; the message lists those it has.
+    """
+    values = prompt_values(row, columns)
     try:
         return variant.prompt.format_map(values)
     except KeyError as error:

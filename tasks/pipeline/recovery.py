@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
 
 from tasks.core.config import PipelineConfig
 from tasks.core.models import EditResult
@@ -52,8 +53,13 @@ class _Batch:
     spool_keys: set[str] = field(default_factory=set)
 
 
-def recover(storage: Storage, config: PipelineConfig) -> Recovery:
+def recover(storage: Storage, config: PipelineConfig, results_schema: pa.Schema | None = None) -> Recovery:
     """Adopt spooled and journaled outcomes and hold interrupted submits, before the run plans its jobs.
+
+    Args:
+        storage: the output root.
+        config: the pipeline config (the spool's folder, the price table).
+        results_schema: the run's declared results schema, which the recovered parts are written in.
 
     Raises:
         StorageError: output.uri still cannot be written; nothing has been sent.
@@ -71,7 +77,7 @@ def recover(storage: Storage, config: PipelineConfig) -> Recovery:
     recovery.adopted += _from_spool(storage, spool, entries, durable, batch)
     recovery.adopted += _from_outcomes(storage, scan, durable, batch)
     recovery.held += _from_intents(scan, durable, batch, load_price_table({**config.pricing, "allow_unknown": True}))
-    _write(storage, batch)
+    _write(storage, batch, results_schema)
     for key in batch.journal_keys:
         storage.delete(pending_path(key))
     for key in batch.spool_keys:
@@ -139,8 +145,9 @@ def _from_intents(scan: JournalScan, durable: set[tuple[str, str]], batch: _Batc
         if job is None:
             batch.rows.append({"job_key": key, "status": "unknown", "error_message": message, "run_id": run_id})
             batch.ledger.append(
-                {"job_key": key, "status": "unknown", "run_id": run_id, "time": now, "source": "unknown"}
-            )
+                {"job_key": key, "status": "unknown", "run_id": run_id, "time": now, "source": "unknown",
+                 "ledger_id": _held_id(key, run_id)}
+            )  # fmt: skip
             held += 1
             continue
         result = EditResult(
@@ -148,19 +155,31 @@ def _from_intents(scan: JournalScan, durable: set[tuple[str, str]], batch: _Batc
             billed=True, error_type="SubmitOutcomeUnknown", error_message=message,
         )  # fmt: skip
         batch.rows += result_rows(result)
-        batch.ledger += ledger_rows(result, table.quote_job(job, now.date()))
+        batch.ledger += [
+            {**row, "ledger_id": _held_id(key, run_id)} for row in ledger_rows(result, table.quote_job(job, now.date()))
+        ]
         held += 1
     return held
 
 
-def _write(storage: Storage, batch: _Batch) -> None:
+def _held_id(job_key: str, run_id: str) -> str:
+    """The ledger id of a held job's row: the same on every recovery, so one cut short is counted once."""
+    return f"held|{run_id}|{job_key}"
+
+
+def _write(storage: Storage, batch: _Batch, results_schema: pa.Schema | None) -> None:
     """Ledger rows first, then result rows (as the checkpoint does), one pair of parts per original run."""
-    for rows, writer in ((batch.ledger, write_ledger_part), (batch.rows, write_result_rows)):
-        by_run: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for row in rows:
-            by_run[str(row.get("run_id") or "recovered")].append(_decoded(row))
-        for run_id, run_rows in by_run.items():
-            writer(storage, run_rows, run_id=run_id)
+    for run_id, run_rows in _by_run(batch.ledger).items():
+        write_ledger_part(storage, run_rows, run_id=run_id)
+    for run_id, run_rows in _by_run(batch.rows).items():
+        write_result_rows(storage, run_rows, run_id=run_id, schema=results_schema)
+
+
+def _by_run(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    by_run: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by_run[str(row.get("run_id") or "recovered")].append(_decoded(row))
+    return by_run
 
 
 def _decoded(row: dict[str, Any]) -> dict[str, Any]:

@@ -11,16 +11,17 @@ for every provider. Its two calls map onto every contract in providers.md:
 
 from __future__ import annotations
 
-import io
 from abc import ABC, abstractmethod
+from concurrent.futures import Executor
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import httpx
-from PIL import Image, UnidentifiedImageError
 
 from tasks.core.config import ProviderSettings
-from tasks.core.errors import JobFailed, ProviderTimeout, ProviderUnavailable
 from tasks.core.models import Accepted, EditJob, JobInputs, OutputImage, ProviderResult
+from tasks.http.guarded import origin_of
+from tasks.providers.outputs import OutputLimits, fetch_output_bytes
 
 __all__ = ["Provider", "ProviderFactory"]
 
@@ -32,6 +33,9 @@ class Provider(ABC):
         settings: this provider's section of the config.
         client: the HTTP client to use (tests inject MockTransport or an ASGI/sandbox transport).
         api_key: the resolved key, or None for providers that need none. Never logged or echoed.
+        pool: where CPU-bound work runs, leased by the shard for `worker_processes(settings)` workers;
+            None means threads of this process. Only in-process adapters use it; its owner closes it.
+        output_limits: how output URLs are fetched (caps, trusted hosts); defaults when None.
     """
 
     name: ClassVar[str]
@@ -41,14 +45,33 @@ class Provider(ABC):
     # True when the adapter talks HTTP at all (the local provider does not).
     remote: ClassVar[bool] = True
 
-    def __init__(self, *, settings: ProviderSettings, client: httpx.AsyncClient, api_key: str | None) -> None:
+    def __init__(
+        self,
+        *,
+        settings: ProviderSettings,
+        client: httpx.AsyncClient,
+        api_key: str | None,
+        pool: Executor | None = None,
+        output_limits: OutputLimits | None = None,
+    ) -> None:
         self.settings = settings
         self.client = client
         self._api_key = api_key
+        self.pool = pool
+        self.output_limits = output_limits or OutputLimits(deadline=settings.timeout)
 
     @property
     def base_url(self) -> str:
         return (self.settings.base_url or self.default_base_url).rstrip("/")
+
+    @classmethod
+    def worker_processes(cls, settings: ProviderSettings) -> int:
+        """How many worker processes the adapter wants for its CPU-bound work (0: none, use threads).
+
+        Raises:
+            ConfigError: the setting that asks for them is invalid.
+        """
+        return 0
 
     @classmethod  # noqa: B027 - a hook: adapters with documented ranges override it
     def check_params(cls, params: dict[str, Any], *, model: str | None, count: int, seed: int | None) -> None:
@@ -67,37 +90,25 @@ class Provider(ABC):
         raise NotImplementedError(f"{self.name} has no async jobs")
 
     async def fetch_output(self, output: OutputImage) -> OutputImage:
-        """Download an output given as a URL (a plain GET, safe to retry) and check it decodes.
+        """Download an output given as a URL (a plain GET, safe to retry) under the output guards.
 
         Raises:
-            ProviderUnavailable: network error, 5xx, or bytes that do not decode (truncated).
-            JobFailed: 404/410, the output expired or never existed.
+            ProviderUnavailable / ProviderTimeout: network error, 5xx, deadline, or bytes that do not
+                decode (truncated): fetching again may help.
+            JobFailed: 404/410 (the output expired or never existed), or the guards refused the URL or
+                its size (an internal address, over the byte or pixel cap).
         """
         if output.data is not None:
             return output
         assert output.source_url is not None
-        try:
-            response = await self.client.get(output.source_url, follow_redirects=True)
-        except httpx.TimeoutException:
-            raise ProviderTimeout(f"{self.name}: timed out fetching an output", provider=self.name) from None
-        except httpx.HTTPError as error:
-            raise ProviderUnavailable(
-                f"{self.name}: fetching an output failed: {type(error).__name__}", provider=self.name
-            ) from None
-        if response.status_code in (404, 410):
-            raise JobFailed(
-                f"{self.name}: output is gone (HTTP {response.status_code}); it may have expired",
-                provider=self.name,
-                status_code=response.status_code,
-            )
-        if response.status_code != 200:
-            raise ProviderUnavailable(
-                f"{self.name}: fetching an output gave HTTP {response.status_code}",
-                provider=self.name,
-                status_code=response.status_code,
-            )
-        _check_decodes(response.content, self.name)
-        return OutputImage(data=response.content, format=output.format, source_url=output.source_url)
+        data = await fetch_output_bytes(self.name, self.client, output.source_url, self._output_limits())
+        return OutputImage(data=data, format=output.format, source_url=output.source_url)
+
+    def _output_limits(self) -> OutputLimits:
+        """The output guards, with this provider's own base_url trusted by name (its sandbox on loopback)."""
+        own = origin_of(self.base_url) if self.base_url else None
+        outer = self.output_limits.trusted
+        return replace(self.output_limits, trusted=lambda url: origin_of(url) == own or outer(url))
 
     async def aclose(self) -> None:  # noqa: B027 - a hook: most adapters hold nothing of their own
         """Release what the adapter holds (the injected client is closed by its owner)."""
@@ -107,13 +118,3 @@ class Provider(ABC):
 
 
 ProviderFactory = type[Provider]
-
-
-def _check_decodes(data: bytes, provider: str) -> None:
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise ProviderUnavailable(
-            f"{provider}: an output's bytes do not decode (truncated?)", provider=provider
-        ) from None

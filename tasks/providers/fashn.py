@@ -7,11 +7,8 @@ public URL or a `data:<type>;base64,` URI.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
-
-import httpx
 
 from tasks.core.errors import (
     AuthError,
@@ -19,7 +16,6 @@ from tasks.core.errors import (
     ContentRejected,
     InsufficientCredits,
     InvalidRequest,
-    JobFailed,
     ProviderError,
     ProviderUnavailable,
     RateLimited,
@@ -50,7 +46,6 @@ _RESERVED = {
     "webhook_url": "set providers.fashn.edit.options.webhook_url",
 }
 _FAILED = ("failed", "canceled", "time_out")  # UNCONFIRMED whether the server sends the last two; terminal anyway
-_REJECTED = ("ContentModerationError", "NSFWError")
 
 
 class FashnEdit(RemoteProvider):
@@ -70,6 +65,10 @@ class FashnEdit(RemoteProvider):
         "OutOfCredits": InsufficientCredits,  # FASHN uses 429 here, never 402
         "InternalServerError": ProviderUnavailable,
         # NotFound is left to the status: 404 on a submit is InvalidRequest, on a status check JobFailed.
+    }
+    job_failures: ClassVar[Mapping[str, type[ProviderError]]] = {
+        "ContentModerationError": ContentRejected,
+        "NSFWError": ContentRejected,
     }
 
     def __init__(self, **kwargs: Any) -> None:
@@ -103,14 +102,8 @@ class FashnEdit(RemoteProvider):
         prediction_id = wire.id_text(reply.get("id")) if reply is not None else None
         if prediction_id is None:
             raise self._unknown_outcome(response, context)
-        meta = self._meta(response)
         fmt = "jpeg" if params.get("output_format") == "jpeg" else "png"
-        return Accepted(
-            provider=self.name,
-            provider_job_id=prediction_id,
-            request_id=meta.request_id,
-            detail_json=json.dumps({"format": fmt}),
-        )
+        return self._accepted(prediction_id, response, output_format=fmt)
 
     async def poll(self, accepted: Accepted) -> ProviderResult | None:
         response, body, context = await self._status(f"v1/status/{accepted.provider_job_id}", accepted)
@@ -118,17 +111,17 @@ class FashnEdit(RemoteProvider):
             return None
         status = body.get("status")
         if status in _FAILED:
+            what = f"prediction {accepted.provider_job_id} ended {status}"
             # The terminal reply says what was charged (0 for a refunded PipelineError).
-            raise self._prediction_failed(
-                body, str(status), {**context, "credits_used": self._meta(response).credits_used}
-            )
+            credits = self._meta(response).credits_used
+            raise self._job_failed(body, context, what=what, status=str(status), credits_used=credits)
         if status != "completed":
             return None  # starting, in_queue, processing
-        fmt = str(json.loads(accepted.detail_json).get("format", "png"))
+        fmt = self._accepted_format(accepted, "png")
         outputs = _outputs(body.get("output"), fmt)
         if not outputs:
             raise self._unreadable_poll(response, context)
-        return self._result(outputs, accepted.provider_job_id, response)
+        return self._result(outputs, accepted.provider_job_id, response)  # credits: x-fashn-credits-used
 
     def _inputs(self, job: EditJob, inputs: JobInputs) -> dict[str, Any]:
         fields: dict[str, Any] = {"image": self._source(inputs.image, "image", job), "prompt": job.prompt}
@@ -151,26 +144,6 @@ class FashnEdit(RemoteProvider):
         raise InvalidRequest(
             f"{self.name}: row {job.row_id}: {field} has neither a URL nor bytes", **self._context(job, field=field)
         )
-
-    def _result(self, outputs: tuple[OutputImage, ...], prediction_id: str, response: httpx.Response) -> ProviderResult:
-        meta = self._meta(response)
-        return ProviderResult(
-            outputs=outputs,
-            provider_job_id=prediction_id,
-            request_id=meta.request_id,
-            credits_used=meta.credits_used,  # x-fashn-credits-used on the terminal status reply
-            rate_limit_json=meta.rate_limit_json,
-        )
-
-    def _prediction_failed(self, body: dict[str, Any], status: str, context: dict[str, Any]) -> ProviderError:
-        name, detail = self._error_fields(body)
-        family = ContentRejected if name in _REJECTED else JobFailed
-        message = f"{self.name}: prediction {context.get('provider_job_id')} ended {status}" + (
-            f" ({name})" if name else ""
-        )
-        if detail:
-            message += f": {wire.redact(detail, self._api_key)[:300]}"
-        return family(message, **{**context, "error_name": name, "status": status})
 
     def _auth_headers(self, key: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {key}"}

@@ -3,40 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import atexit
 import functools
-import multiprocessing
-import threading
-from concurrent.futures import Executor, ProcessPoolExecutor
 from typing import Any, ClassVar
 
+from tasks.core.config import ProviderSettings
 from tasks.core.errors import ConfigError, SourceError
+from tasks.core.formats import parse_format
 from tasks.core.models import EditJob, JobInputs, OutputImage, ProviderResult
 from tasks.imaging import edit_image_bytes, parse_instructions
 from tasks.providers.base import Provider
 
 __all__ = ["LocalProvider"]
-
-_FORMATS = ("png", "jpeg", "jpg", "webp")
-_pools: dict[int, ProcessPoolExecutor] = {}
-_pools_lock = threading.Lock()
-
-
-def _edit_pool(workers: int) -> Executor | None:
-    """A process pool shared by every shard in this process; None means edit in threads.
-
-    Edits are CPU-bound Python + Pillow: in threads they contend for the GIL (measured: 2,000 small
-    edits took 8.7 s of thread time against 1 s in one thread), so they run in worker processes.
-    Spawned, not forked: forking a process that runs Prefect's threads can deadlock.
-    """
-    if workers <= 0:
-        return None
-    with _pools_lock:
-        if workers not in _pools:
-            pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
-            atexit.register(pool.shutdown, wait=False, cancel_futures=True)
-            _pools[workers] = pool
-        return _pools[workers]
 
 
 class LocalProvider(Provider):
@@ -44,7 +21,9 @@ class LocalProvider(Provider):
 
     Option `workers`: edit in that many worker processes (default 0: threads of this process). Worth it
     for large images, where the edit outweighs moving bytes between processes; on small images the
-    threads are faster (bench/scale.py).
+    threads are faster (bench/scale.py). Edits are CPU-bound Python + Pillow: in threads they contend
+    for the GIL (measured: 2,000 small edits took 8.7 s of thread time against 1 s in one thread). The
+    pool itself is the shard's (`tasks.pipeline.pool`), handed in as `pool`.
     """
 
     name: ClassVar[str] = "local"
@@ -52,13 +31,17 @@ class LocalProvider(Provider):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        unknown = sorted(set(self.settings.options) - {"workers"})
+        self.worker_processes(self.settings)  # the options are checked however the adapter is built
+
+    @classmethod
+    def worker_processes(cls, settings: ProviderSettings) -> int:
+        unknown = sorted(set(settings.options) - {"workers"})
         if unknown:
             raise ConfigError(f"providers.local.options: unknown option(s) {', '.join(unknown)}; known: workers")
-        workers = self.settings.options.get("workers", 0)
+        workers = settings.options.get("workers", 0)
         if not isinstance(workers, int) or workers < 0:
             raise ConfigError(f"providers.local.options.workers={workers!r}: use a whole number >= 0")
-        self._pool = _edit_pool(workers)
+        return workers
 
     @classmethod
     def check_params(cls, params: dict[str, Any], *, model: str | None, count: int, seed: int | None) -> None:
@@ -66,7 +49,7 @@ class LocalProvider(Provider):
         if unknown:
             raise ValueError(f"unknown params {unknown} for provider local; it takes format, quality")
         fmt = params.get("format")
-        if fmt is not None and str(fmt).lower() not in _FORMATS:
+        if fmt is not None and parse_format(str(fmt)) is None:
             raise ValueError(f"format {fmt!r} is not one of png, jpeg, webp")
         quality = params.get("quality", 90)
         if not isinstance(quality, int) or not 1 <= quality <= 100:
@@ -91,6 +74,11 @@ class LocalProvider(Provider):
                 output_format=params.get("format"),
                 quality=params.get("quality", 90),
             )
-            edited = await asyncio.get_running_loop().run_in_executor(self._pool, edit)
+            try:
+                edited = await asyncio.get_running_loop().run_in_executor(self.pool, edit)
+            except SourceError as error:  # the engine knows bytes, not rows: say which row and file
+                mask_part = f", mask {job.mask.display}" if job.mask else ""
+                where = f"row {job.row_id} (image {job.image.display}{mask_part})"
+                raise SourceError(f"{where}: {error.message}", row_id=job.row_id, field=error.field) from None
             outputs.append(OutputImage(data=edited.data, format=edited.format))
         return ProviderResult(outputs=tuple(outputs), credits_used=0.0)

@@ -8,13 +8,13 @@ Picsart takes no seed: a job's seed only tells repeated requests of one row and 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import httpx
 
-from tasks.core.errors import InsufficientCredits, InvalidRequest, JobFailed, ProviderError
+from tasks.core.errors import InsufficientCredits, InvalidRequest, ProviderError
+from tasks.core.formats import parse_format
 from tasks.core.models import Accepted, EditJob, InputImage, JobInputs, OutputImage, ProviderResult
 from tasks.http import transport as wire
 from tasks.providers import params as p
@@ -43,7 +43,6 @@ _WATERMARK: dict[str, p.Spec] = {
     "watermark_padding_x": p.IntRange(0),
     "watermark_padding_y": p.IntRange(0),
 }
-_FORMAT_NAMES = {"JPG": "jpeg", "PNG": "png", "WEBP": "webp"}
 
 
 class _PicsartPainting(RemoteProvider):
@@ -84,7 +83,7 @@ class _PicsartPainting(RemoteProvider):
         return self._read_submit(response, _output_format(params), context)
 
     async def poll(self, accepted: Accepted) -> ProviderResult | None:
-        fmt = str(json.loads(accepted.detail_json).get("format", "jpeg"))
+        fmt = self._accepted_format(accepted, "jpeg")
         response, body, context = await self._status(f"painting/{accepted.provider_job_id}", accepted)
         if response.status_code == 202:
             return None
@@ -147,42 +146,12 @@ class _PicsartPainting(RemoteProvider):
         job_id = _job_id(body)
         if job_id is None:
             raise self._unknown_outcome(response, context)
-        meta = self._meta(response)
-        return Accepted(
-            provider=self.name,
-            provider_job_id=job_id,
-            request_id=meta.request_id,
-            correlation_id=meta.correlation_id,
-            credits_available=meta.credits_available,
-            detail_json=json.dumps({"format": fmt}),
-        )
+        return self._accepted(job_id, response, output_format=fmt)
 
-    def _result(self, outputs: tuple[OutputImage, ...], job_id: str | None, response: httpx.Response) -> ProviderResult:
-        meta = self._meta(response)
-        return ProviderResult(
-            outputs=outputs,
-            provider_job_id=job_id,
-            request_id=meta.request_id,
-            correlation_id=meta.correlation_id,
-            credits_available=meta.credits_available,
-            rate_limit_json=meta.rate_limit_json,
-        )
-
-    def _failed(self, body: dict[str, Any], response: httpx.Response, context: dict[str, Any]) -> JobFailed:
+    def _failed(self, body: dict[str, Any], response: httpx.Response, context: dict[str, Any]) -> ProviderError:
         # UNCONFIRMED: a failed job's body; read as `status: "error"` plus the usual message/detail.
-        _, detail = self._error_fields(body)
-        meta = self._meta(response)
-        return JobFailed(
-            f"{self.name}: job ended with status error"
-            + (f": {wire.redact(detail, self._api_key)[:300]}" if detail else ""),
-            **{
-                **context,
-                "status_code": response.status_code,
-                "request_id": meta.request_id,
-                "correlation_id": meta.correlation_id,
-                "provider_job_id": context.get("provider_job_id") or _job_id(body),
-            },
-        )
+        context = {**context, "provider_job_id": context.get("provider_job_id") or _job_id(body)}
+        return self._job_failed(body, context, what="job ended with status error", response=response)
 
     def _auth_headers(self, key: str) -> dict[str, str]:
         return {"X-Picsart-API-Key": key}
@@ -230,7 +199,8 @@ class PicsartOutpaint(_PicsartPainting):
 
 
 def _output_format(params: dict[str, Any]) -> str:
-    return _FORMAT_NAMES[str(params.get("format", "JPG")).upper()]  # the API's default is JPG
+    # check_params allowed only the API's JPG, PNG, WEBP (any case); its default is JPG.
+    return parse_format(str(params.get("format", "JPG"))) or "jpeg"
 
 
 def _job_id(body: dict[str, Any]) -> str | None:

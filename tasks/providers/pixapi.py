@@ -11,14 +11,11 @@ import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-import httpx
-
 from tasks.core.errors import (
     AuthError,
     ContentRejected,
     InsufficientCredits,
     InvalidRequest,
-    JobFailed,
     ProviderError,
     ProviderUnavailable,
     RateLimited,
@@ -45,10 +42,6 @@ _RESERVED = {
 }
 # UNCONFIRMED: no credits field is documented; these are read when present (top level or in `usage`).
 _CREDIT_FIELDS = ("credits_used", "costCredits", "cost_credits", "credits")
-_TASK_FAILURES: dict[str, type[ProviderError]] = {
-    "prompt_rejected": ContentRejected,
-    "insufficient_credits": InsufficientCredits,
-}
 
 
 class PixapiEdits(RemoteProvider):
@@ -66,6 +59,10 @@ class PixapiEdits(RemoteProvider):
         "rate_limited": RateLimited,
         "internal_error": ProviderUnavailable,
         "model_unavailable": ProviderUnavailable,
+    }
+    job_failures: ClassVar[Mapping[str, type[ProviderError]]] = {
+        "prompt_rejected": ContentRejected,
+        "insufficient_credits": InsufficientCredits,
     }
 
     def __init__(self, **kwargs: Any) -> None:
@@ -100,13 +97,12 @@ class PixapiEdits(RemoteProvider):
         body = wire.json_object(response) or {}
         outputs = _outputs(body)
         if outputs:
-            return self._result(body, outputs, response)
+            return self._result(outputs, wire.id_text(body.get("id")), response, credits_used=_credits(body))
         # A task id counts only without `data`: a sync body whose data is unreadable must not be polled.
         task_id = wire.id_text(body.get("id")) if "data" not in body else None
         if task_id is None:
             raise self._unknown_outcome(response, context)
-        meta = self._meta(response)
-        return Accepted(provider=self.name, provider_job_id=task_id, request_id=meta.request_id)
+        return self._accepted(task_id, response)
 
     async def poll(self, accepted: Accepted) -> ProviderResult | None:
         response, body, context = await self._status(f"v1/tasks/{accepted.provider_job_id}", accepted)
@@ -114,14 +110,14 @@ class PixapiEdits(RemoteProvider):
             return None
         status = body.get("status")
         if status == "failed":
-            raise self._task_failed(body, context)
+            raise self._job_failed(body, context, what=f"task {accepted.provider_job_id} failed")
         if status != "completed":
             return None  # UNCONFIRMED: intermediate names; anything not terminal is pending
         # UNCONFIRMED: where a completed task's results sit; read as the sync shape's `data[]`.
         outputs = _outputs(body)
         if not outputs:
             raise self._unreadable_poll(response, context)
-        return self._result(body, outputs, response, job_id=accepted.provider_job_id)
+        return self._result(outputs, accepted.provider_job_id, response, credits_used=_credits(body))
 
     def _fields(self, job: EditJob, inputs: JobInputs, params: dict[str, Any]) -> list[tuple[str, Any]]:
         assert job.model is not None  # check_params requires it
@@ -144,30 +140,6 @@ class PixapiEdits(RemoteProvider):
                 f"{self.name}: row {job.row_id}: the image bytes were not loaded", **self._context(job)
             )
         return fields
-
-    def _result(
-        self,
-        body: dict[str, Any],
-        outputs: tuple[OutputImage, ...],
-        response: httpx.Response,
-        job_id: str | None = None,
-    ) -> ProviderResult:
-        meta = self._meta(response)
-        return ProviderResult(
-            outputs=outputs,
-            provider_job_id=job_id or wire.id_text(body.get("id")),
-            request_id=meta.request_id,
-            credits_used=_credits(body),
-            rate_limit_json=meta.rate_limit_json,
-        )
-
-    def _task_failed(self, body: dict[str, Any], context: dict[str, Any]) -> ProviderError:
-        name, detail = self._error_fields(body)
-        family = _TASK_FAILURES.get(name or "", JobFailed)
-        message = f"{self.name}: task {context.get('provider_job_id')} failed" + (f" ({name})" if name else "")
-        if detail:
-            message += f": {wire.redact(detail, self._api_key)[:300]}"
-        return family(message, **{**context, "error_name": name})
 
     def _auth_headers(self, key: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {key}"}

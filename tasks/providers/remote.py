@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from abc import abstractmethod
 from collections.abc import Mapping
+from concurrent.futures import Executor
 from typing import Any, ClassVar
 
 import httpx
@@ -19,9 +21,10 @@ from tasks.core.errors import (
     ProviderError,
     SubmitOutcomeUnknown,
 )
-from tasks.core.models import Accepted, EditJob, InputImage
+from tasks.core.models import Accepted, EditJob, InputImage, OutputImage, ProviderResult
 from tasks.http import transport as wire
 from tasks.providers.base import Provider
+from tasks.providers.outputs import OutputLimits
 
 __all__ = ["RemoteProvider"]
 
@@ -37,10 +40,14 @@ class RemoteProvider(Provider):
     """An adapter that talks HTTP to a provider: subclasses build requests and parse bodies.
 
     Subclasses set `error_names` (documented error name → family; names win over the status code)
-    and implement `_auth_headers` and `_error_fields`.
+    and implement `_auth_headers` and `_error_fields`. They build results, accepted jobs and failed-job
+    errors with `_result`, `_accepted` and `_job_failed`, so every adapter reports ids, credits and
+    rate-limit headers the same way.
     """
 
     error_names: ClassVar[Mapping[str, type[ProviderError]]] = {}
+    # A failed async job's error name → family; any other name is JobFailed.
+    job_failures: ClassVar[Mapping[str, type[ProviderError]]] = {}
     # Keys `settings.options` may hold for this adapter; any other key is a config error.
     known_options: ClassVar[frozenset[str]] = frozenset()
     # The provider's reset-time header, read when a 429 carries no Retry-After.
@@ -50,8 +57,16 @@ class RemoteProvider(Provider):
     credits_available_header: ClassVar[str | None] = None
     credits_used_header: ClassVar[str | None] = None
 
-    def __init__(self, *, settings: ProviderSettings, client: httpx.AsyncClient, api_key: str | None) -> None:
-        super().__init__(settings=settings, client=client, api_key=api_key)
+    def __init__(
+        self,
+        *,
+        settings: ProviderSettings,
+        client: httpx.AsyncClient,
+        api_key: str | None,
+        pool: Executor | None = None,
+        output_limits: OutputLimits | None = None,
+    ) -> None:
+        super().__init__(settings=settings, client=client, api_key=api_key, pool=pool, output_limits=output_limits)
         unknown = sorted(set(settings.options) - self.known_options)
         if unknown:
             known = ", ".join(sorted(self.known_options)) or "none"
@@ -188,3 +203,74 @@ class RemoteProvider(Provider):
             f"{self.name}: status check got HTTP {response.status_code} with an unreadable body; polling again",
             **{**context, "status_code": response.status_code},
         )
+
+    def _result(
+        self,
+        outputs: tuple[OutputImage, ...],
+        job_id: str | None,
+        response: httpx.Response,
+        *,
+        credits_used: float | None = None,
+    ) -> ProviderResult:
+        """A finished job: its outputs plus the ids, credits and rate-limit headers of `response`.
+
+        Args:
+            credits_used: credits the body reported; None falls back to the credits-used header.
+        """
+        meta = self._meta(response)
+        return ProviderResult(
+            outputs=outputs,
+            provider_job_id=job_id,
+            request_id=meta.request_id,
+            correlation_id=meta.correlation_id,
+            credits_used=meta.credits_used if credits_used is None else credits_used,
+            credits_available=meta.credits_available,
+            rate_limit_json=meta.rate_limit_json,
+        )
+
+    def _accepted(self, job_id: str, response: httpx.Response, *, output_format: str | None = None) -> Accepted:
+        """An accepted async job; `output_format` is kept with it for reading the finished outputs."""
+        meta = self._meta(response)
+        return Accepted(
+            provider=self.name,
+            provider_job_id=job_id,
+            request_id=meta.request_id,
+            correlation_id=meta.correlation_id,
+            credits_available=meta.credits_available,
+            detail_json=json.dumps({"format": output_format}) if output_format else "{}",
+        )
+
+    @staticmethod
+    def _accepted_format(accepted: Accepted, default: str) -> str:
+        """The output format kept by `_accepted` (journaled jobs of older runs may lack it)."""
+        return str(json.loads(accepted.detail_json).get("format", default))
+
+    def _job_failed(
+        self,
+        body: dict[str, Any],
+        context: dict[str, Any],
+        *,
+        what: str,
+        response: httpx.Response | None = None,
+        **extra: Any,
+    ) -> ProviderError:
+        """The error for an accepted job the provider says ended without output.
+
+        Args:
+            body: the status reply naming the failure (read by `_error_fields`).
+            context: the poll's error context.
+            what: how the job ended, after the provider's name ("task 7 failed").
+            response: the status reply, when its status code and ids belong on the error.
+            **extra: more context fields.
+        """
+        name, detail = self._error_fields(body)
+        message = f"{self.name}: {what}" + (f" ({name})" if name else "")
+        if detail:
+            message += f": {wire.redact(detail, self._api_key)[:300]}"
+        fields: dict[str, Any] = {**context, "error_name": name, **extra}
+        if response is not None:
+            meta = self._meta(response)
+            fields.update(
+                status_code=response.status_code, request_id=meta.request_id, correlation_id=meta.correlation_id
+            )
+        return self.job_failures.get(name or "", JobFailed)(message, **fields)

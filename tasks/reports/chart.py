@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import io
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-__all__ = ["spend_chart_png"]
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = ["spend_chart", "spend_chart_png"]
+
+# ConciseDateFormatter's formats for ticks at year, month, day, hour, minute and second resolution (and
+# for ticks on a round value of the level above); its defaults show seconds as "48.8" or "19:58".
+_TICK_FORMATS = ["%Y", "%b", "%d", "%H:%M", "%H:%M", "%H:%M:%S"]
+_ZERO_FORMATS = ["", "%Y", "%b", "%b-%d", "%H:%M", "%H:%M:%S"]
+_MIN_SPAN = timedelta(seconds=4)  # below whole-second ticks, labels would repeat or show microseconds
 
 
 def spend_chart_png(ledger: pl.DataFrame, *, currency: str, title: str = "Cumulative spend by provider") -> bytes:
@@ -20,7 +32,16 @@ def spend_chart_png(ledger: pl.DataFrame, *, currency: str, title: str = "Cumula
         currency: shown on the money axis.
         title: the chart title.
     """
+    figure = spend_chart(ledger, currency=currency, title=title)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def spend_chart(ledger: pl.DataFrame, *, currency: str, title: str = "Cumulative spend by provider") -> Figure:
+    """The figure `spend_chart_png` draws (same arguments), for callers that embed or inspect it."""
     # The object-oriented API with the Agg canvas: no global backend switch, safe in worker threads.
+    # Imported here, not at the top: matplotlib takes a second to import and most commands never draw.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -43,11 +64,23 @@ def spend_chart_png(ledger: pl.DataFrame, *, currency: str, title: str = "Cumula
     axes.set_ylabel(label)
     if not frame.is_empty():
         axes.legend(loc="upper left")
-    figure.autofmt_xdate()
+        _time_axis(axes, frame.get_column("time").min(), end)
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
+    return figure
+
+
+def _time_axis(axes: Axes, start: Any, end: Any) -> None:
+    """Date ticks that read "19:57:48", not matplotlib's default "57:48.800000" on a short run."""
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+
+    if end - start < _MIN_SPAN:
+        middle = start + (end - start) / 2
+        axes.set_xlim(middle - _MIN_SPAN / 2, middle + _MIN_SPAN / 2)
+    # matplotlib.dates ships no annotations for these two constructors.
+    locator = AutoDateLocator()  # type: ignore[no-untyped-call]
+    formatter = ConciseDateFormatter(locator, formats=_TICK_FORMATS, zero_formats=_ZERO_FORMATS)  # type: ignore[no-untyped-call]
+    axes.xaxis.set_major_locator(locator)
+    axes.xaxis.set_major_formatter(formatter)
 
 
 def _measure(ledger: pl.DataFrame, currency: str) -> tuple[str, str]:

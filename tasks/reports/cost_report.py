@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +15,7 @@ from tasks.reports.chart import spend_chart_png
 from tasks.reports.compare import actual_vs_forecast, cost_per_image, failures
 from tasks.reports.markdown import fmt_count, fmt_credits, fmt_money, fmt_percent, markdown_table
 from tasks.storage.fs import Storage
-from tasks.storage.layout import manifest_path, report_dir
+from tasks.storage.layout import report_dir
 from tasks.storage.results import read_results
 
 __all__ = ["CostReport", "build_cost_report", "load_forecast", "write_cost_report", "write_tables"]
@@ -60,7 +59,7 @@ def write_cost_report(
     """Build a run's report from storage and write it under `reports/<run_id>/`.
 
     Writes report.md, spend.png, and each table as .parquet and .csv. The forecast, if not given, is read
-    from `reports/<run_id>/forecast.parquet` or the `forecast` key of the run manifest `runs/<run_id>.json`.
+    from `reports/<run_id>/forecast.parquet` (the run's manifest holds it too: its readers pass it in).
 
     Returns:
         The report, with `uris` naming every object written.
@@ -90,16 +89,8 @@ def write_tables(storage: Storage, base: str, frames: Mapping[str, pl.DataFrame]
 
 
 def load_forecast(storage: Storage, *, run_id: str) -> pl.DataFrame | None:
-    """A run's saved forecast: its Parquet, else the `forecast` key of its manifest, else None."""
-    frame = read_forecast(storage, run_id=run_id)
-    if frame is not None:
-        return frame
-    try:
-        manifest = json.loads(storage.read_bytes(manifest_path(run_id)))
-    except FileNotFoundError:
-        return None
-    data = manifest.get("forecast") if isinstance(manifest, dict) else None
-    return Forecast.from_dict(data).to_frame() if data else None
+    """A run's saved forecast (`reports/<run_id>/forecast.parquet`), or None if none was saved."""
+    return read_forecast(storage, run_id=run_id)
 
 
 def _build(
@@ -162,6 +153,9 @@ def _headline(currency: str, results: pl.DataFrame, ledger: pl.DataFrame, planne
             f"({fmt_money(float(planned.get_column('known_money').sum() or 0.0), currency, planned_unknown)}); "
             f"actual is {fmt_percent(delta)} against it."
         )
+    elif planned is not None:
+        # A re-run that found every job done saves an empty forecast: that is a forecast of nothing.
+        lines.append("Forecast: no job to run, nothing to spend.")
     else:
         lines.append("No forecast was saved for this run.")
     return "\n".join(f"- {line}" for line in lines)

@@ -50,7 +50,11 @@ def fmt_money(value: float | None, currency: str, unknown_jobs: int = 0) -> str:
 
 
 def fmt_percent(value: float | None) -> str:
-    return "—" if value is None else f"{value:+.1f}%"
+    """A signed percentage with one decimal; anything that rounds to zero is `0.0%` (never `-0.0%`)."""
+    if value is None:
+        return "—"
+    rounded = round(value, 1)
+    return "0.0%" if rounded == 0 else f"{rounded:+.1f}%"
 
 
 def fmt_duration(seconds: float | None) -> str:

@@ -12,12 +12,12 @@ from starlette.routing import Route
 
 from tasks.imaging import EditedImage
 from tasks.sandbox.editing import EditSpec
-from tasks.sandbox.fashn_request import MAX_SEED, EditInputs, read_run
+from tasks.sandbox.fashn_request import MAX_SEED, FashnRequest, read_fashn_request
 from tasks.sandbox.files import base_url, cdn_url
 from tasks.sandbox.fingerprints import request_fingerprint
 from tasks.sandbox.gate import ANY_METHOD, Problem, Rejected, accept, bearer_key, enter, not_found, pick, refund, reply
 from tasks.sandbox.inputs import LoadError, load_reference
-from tasks.sandbox.jobs import Failure, Job, JobError, JobState
+from tasks.sandbox.jobs import Failure, JobError, JobState, ProviderJob
 from tasks.sandbox.prices import PriceError, unit_price
 from tasks.sandbox.responses import json_reply
 from tasks.sandbox.settings import FashnSettings, ProviderName
@@ -77,7 +77,7 @@ class FashnDialect:
 DIALECT = FashnDialect()
 
 
-def status_body(job: Job, root: str) -> dict[str, Any]:
+def status_body(job: ProviderJob, root: str) -> dict[str, Any]:
     """The prediction as ``GET /v1/status/{id}`` (and the webhook) shows it."""
     output: list[str] | None = None
     if job.state is JobState.SUCCEEDED:
@@ -97,7 +97,7 @@ async def run(request: Request) -> Response:
     settings: FashnSettings = caller.state.settings.fashn
     webhook = request.query_params.get("webhook_url")
     try:
-        inputs = read_run(await request.body(), webhook)
+        inputs = read_fashn_request(await request.body(), webhook)
         credits = unit_price(settings.prices, ["edit"], inputs.resolution, inputs.generation_mode) * inputs.num_images
     except Rejected as rejected:
         return DIALECT.problem(rejected.problem, rejected.detail)
@@ -116,16 +116,18 @@ async def run(request: Request) -> Response:
     return await reply(caller, job, json_reply({"id": job.id, "error": None}), submit=True, inline=False)
 
 
-def _fingerprint(inputs: EditInputs) -> str:
-    fields = {name: getattr(inputs, name) for name in EditInputs.__dataclass_fields__}
+def _fingerprint(inputs: FashnRequest) -> str:
+    fields = {name: getattr(inputs, name) for name in FashnRequest.__dataclass_fields__}
     return request_fingerprint({"provider": "fashn", **fields})
 
 
-def _work(inputs: EditInputs, state: SandboxState, root: str) -> Callable[[Job], Awaitable[list[EditedImage]]]:
+def _work(
+    inputs: FashnRequest, state: SandboxState, root: str
+) -> Callable[[ProviderJob], Awaitable[list[EditedImage]]]:
     async def load(reference: str) -> bytes:
         return await load_reference(reference, root=root, files=state.files, client=state.http)
 
-    async def work(job: Job) -> list[EditedImage]:
+    async def work(job: ProviderJob) -> list[EditedImage]:
         # FASHN fetches inputs inside the job: a bad image fails the prediction, it is not a 400.
         mask = await _load_optional(inputs.mask, load)
         await _load_optional(inputs.image_context, load)
@@ -151,10 +153,10 @@ async def _load_optional(reference: str | None, load: Callable[[str], Awaitable[
         raise JobError(Failure("ImageLoadError", str(error), 400)) from error
 
 
-def _on_finish(state: SandboxState, ttl: float) -> Callable[[Job], Awaitable[None]]:
+def _on_finish(state: SandboxState, ttl: float) -> Callable[[ProviderJob], Awaitable[None]]:
     settings = state.settings.fashn
 
-    async def finish(job: Job) -> None:
+    async def finish(job: ProviderJob) -> None:
         if job.failure is not None and job.failure.name == "PipelineError":
             refund(state, job)
         if job.state is JobState.SUCCEEDED and not job.options["return_base64"]:

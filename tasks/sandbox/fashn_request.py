@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from tasks.sandbox.gate import Problem, Rejected
 
-__all__ = ["EditInputs", "read_run"]
+__all__ = ["FashnRequest", "read_fashn_request"]
 
 MAX_SEED = 2**32 - 1
 # The union of the edit page's three versions and the SDK (providers.md "Sandbox:" note).
@@ -26,7 +26,7 @@ DEFAULT_MODE = "balanced"
 
 
 @dataclass(frozen=True)
-class EditInputs:
+class FashnRequest:
     """Valid ``inputs`` of an edit run; images stay references (URL or data URI) until the job loads them."""
 
     image: str
@@ -41,7 +41,7 @@ class EditInputs:
     return_base64: bool
 
 
-def read_run(body: bytes, webhook_url: str | None) -> EditInputs:
+def read_fashn_request(body: bytes, webhook_url: str | None) -> FashnRequest:
     """Validate a run body and its optional ``webhook_url`` query parameter.
 
     Raises:
@@ -71,14 +71,14 @@ def _is_http_url(value: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
-def _inputs(inputs: dict[str, Any]) -> EditInputs:
+def _inputs(inputs: dict[str, Any]) -> FashnRequest:
     unknown = sorted(set(inputs) - KNOWN_INPUTS)
     if unknown:
         # Strict on purpose: a misspelt input would otherwise be silently ignored.
         raise Rejected(Problem.BAD_REQUEST, f"unknown inputs {unknown}; known: {sorted(KNOWN_INPUTS)}")
     if inputs.get("mask") is not None and inputs.get("mask_image") is not None:
         raise Rejected(Problem.BAD_REQUEST, "send mask or mask_image, not both")
-    return EditInputs(
+    return FashnRequest(
         image=_text(inputs, "image", required=True) or "",
         prompt=_text(inputs, "prompt", required=True) or "",
         mask=_text(inputs, "mask") or _text(inputs, "mask_image"),

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from enum import StrEnum
 from typing import TypeVar
 
-from tasks.sandbox.settings import FaultSettings, ProviderName, ProviderSettings
+from tasks.sandbox.settings import FaultSettings, ProviderName, SandboxProviderSettings
 
 __all__ = ["Fault", "FaultInjector"]
 
@@ -42,7 +42,7 @@ class FaultInjector:
     """One provider's draws. Submits, reads and latency use separate streams, so the number of polls a
     client happens to make never shifts the fault sequence its submits see."""
 
-    def __init__(self, provider: ProviderName, faults: FaultSettings, settings: ProviderSettings) -> None:
+    def __init__(self, provider: ProviderName, faults: FaultSettings, settings: SandboxProviderSettings) -> None:
         self.provider = provider
         self.faults = faults
         self._latency = settings.latency

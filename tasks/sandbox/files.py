@@ -9,12 +9,10 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import Response
 
+from tasks.core.formats import EXTENSIONS, MEDIA_TYPES, ImageFormat, format_from_name
 from tasks.sandbox.settings import PROVIDERS
 
 __all__ = ["FileStore", "StoredFile", "base_url", "cdn_url", "serve_file"]
-
-_EXTENSIONS = {"png": "png", "jpeg": "jpg", "webp": "webp"}
-_MEDIA_TYPES = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp"}
 
 
 @dataclass(frozen=True)
@@ -37,12 +35,12 @@ class FileStore:
         self._files: dict[tuple[str, str], StoredFile] = {}
 
     def put(
-        self, provider: str, data: bytes, image_format: str, ttl: float, *, truncated: bool = False,
+        self, provider: str, data: bytes, image_format: ImageFormat, ttl: float, *, truncated: bool = False,
         missing: bool = False,
     ) -> str:  # fmt: skip
         """Store an encoded image; returns its file name (``<id>.<ext>``)."""
         self._purge()
-        name = f"{uuid.uuid4().hex}.{_EXTENSIONS.get(image_format, image_format)}"
+        name = f"{uuid.uuid4().hex}.{EXTENSIONS[image_format]}"
         self._files[(provider, name)] = StoredFile(data, self._clock() + ttl, truncated, missing)
         self._bytes += len(data)
         # A dry run over a whole dataset must not fill the memory: the oldest files go first.
@@ -61,7 +59,7 @@ class FileStore:
         """A file by its name with or without extension (Picsart's deprecated ``image_id`` inputs)."""
         if "." in file_id:
             return self.get(provider, file_id)
-        for ext in _MEDIA_TYPES:
+        for ext in EXTENSIONS.values():
             stored = self.get(provider, f"{file_id}.{ext}")
             if stored is not None:
                 return stored
@@ -100,5 +98,6 @@ async def serve_file(request: Request) -> Response:
         return Response(b"Not Found", status_code=404, media_type="text/plain")
     # A truncated image with a matching Content-Length: the download "succeeds" and fails to decode.
     data = stored.data[: len(stored.data) // 2] if stored.truncated else stored.data
-    media_type = _MEDIA_TYPES.get(name.rsplit(".", 1)[-1], "application/octet-stream")
+    fmt = format_from_name(name)
+    media_type = MEDIA_TYPES[fmt] if fmt else "application/octet-stream"
     return Response(data, media_type=media_type, headers={"Cache-Control": "public, max-age=86400"})

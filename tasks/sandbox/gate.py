@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tasks.sandbox.faults import REJECTING, Fault
-from tasks.sandbox.jobs import Job
+from tasks.sandbox.jobs import ProviderJob
 from tasks.sandbox.ledger import OutOfCredits
 from tasks.sandbox.responses import malformed, truncated
 from tasks.sandbox.settings import ProviderName
@@ -153,7 +153,7 @@ def reject(runtime: ProviderRuntime, dialect: Dialect, fault: Fault) -> Response
 
 def accept(
     caller: Caller, *, job_id: str, endpoint: str, credits: int, fingerprint: str, options: dict[str, Any]
-) -> Job | Response:
+) -> ProviderJob | Response:
     """Create and bill a job, unless a drawn fault, the concurrency limit or the balance says no.
 
     The job is charged here, when accepted; provider modules refund where their docs say a failure
@@ -167,7 +167,7 @@ def accept(
     limit = runtime.settings.concurrency
     if limit is not None and state.jobs.in_flight(runtime.name, caller.key) >= limit:
         return dialect.problem(Problem.CONCURRENCY_LIMITED, f"at most {limit} jobs may be in flight; wait for one")
-    job = Job(
+    job = ProviderJob(
         id=job_id, provider=runtime.name, key=caller.key, created_at=state.clock(), fault=fault,
         variant=runtime.faults.variant(), options=options,
     )  # fmt: skip
@@ -182,19 +182,19 @@ def accept(
     return state.jobs.add(job)
 
 
-def pick(job: Job, options: tuple[T, ...]) -> T:
+def pick(job: ProviderJob, options: tuple[T, ...]) -> T:
     """The job's seeded choice among a fault's variants (e.g. which failure name a job_fail gets)."""
     return options[min(int(job.variant * len(options)), len(options) - 1)]
 
 
-def refund(state: SandboxState, job: Job) -> None:
+def refund(state: SandboxState, job: ProviderJob) -> None:
     """Give a job's charge back (a failure the provider does not bill)."""
     if job.charge is not None:
         state.ledger.refund(job.provider, job.key, job.charge)
         job.charge = None
 
 
-async def reply(caller: Caller, job: Job, response: Response, *, submit: bool, inline: bool) -> Response:
+async def reply(caller: Caller, job: ProviderJob, response: Response, *, submit: bool, inline: bool) -> Response:
     """Apply the job's reply faults to a reply about it.
 
     Args:

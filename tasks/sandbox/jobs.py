@@ -14,7 +14,7 @@ from tasks.sandbox.faults import Fault
 from tasks.sandbox.ledger import LedgerEntry
 from tasks.sandbox.settings import ProviderName
 
-__all__ = ["Failure", "Job", "JobError", "JobState", "JobStore"]
+__all__ = ["Failure", "JobError", "JobState", "JobStore", "ProviderJob"]
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class JobError(Exception):
 
 
 @dataclass(eq=False)
-class Job:
+class ProviderJob:
     """One accepted job: its options, its state, and its outputs once done."""
 
     id: str
@@ -73,8 +73,8 @@ class Job:
         return self.state in (JobState.SUCCEEDED, JobState.FAILED)
 
 
-Work = Callable[[Job], Awaitable[list[EditedImage]]]
-Finish = Callable[[Job], Awaitable[None]]
+Work = Callable[[ProviderJob], Awaitable[list[EditedImage]]]
+Finish = Callable[[ProviderJob], Awaitable[None]]
 
 
 class JobStore:
@@ -82,15 +82,15 @@ class JobStore:
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self._clock = clock
-        self._jobs: dict[tuple[ProviderName, str], Job] = {}
+        self._jobs: dict[tuple[ProviderName, str], ProviderJob] = {}
 
-    def add(self, job: Job) -> Job:
+    def add(self, job: ProviderJob) -> ProviderJob:
         """Register a job (its state is CREATED until ``start``)."""
         self._purge()
         self._jobs[(job.provider, job.id)] = job
         return job
 
-    def get(self, provider: ProviderName, job_id: str, key: str) -> Job | None:
+    def get(self, provider: ProviderName, job_id: str, key: str) -> ProviderJob | None:
         """The job, or None when unknown, expired, or owned by another key."""
         job = self._jobs.get((provider, job_id))
         if job is None or job.key != key:
@@ -104,11 +104,11 @@ class JobStore:
         """Jobs of this key not yet finished."""
         return sum(1 for job in self._jobs.values() if job.provider == provider and job.key == key and not job.finished)
 
-    def start(self, job: Job, work: Work, seconds: float, ttl: float, on_finish: Finish) -> None:
+    def start(self, job: ProviderJob, work: Work, seconds: float, ttl: float, on_finish: Finish) -> None:
         """Run ``work`` as the job, taking at least ``seconds`` (half queued, half running)."""
         job.task = asyncio.get_running_loop().create_task(self._run(job, work, seconds, ttl, on_finish))
 
-    async def _run(self, job: Job, work: Work, seconds: float, ttl: float, on_finish: Finish) -> None:
+    async def _run(self, job: ProviderJob, work: Work, seconds: float, ttl: float, on_finish: Finish) -> None:
         job.state = JobState.QUEUED
         try:
             await asyncio.sleep(seconds / 2)
@@ -129,7 +129,7 @@ class JobStore:
         finally:
             job.done.set()
 
-    async def wait(self, job: Job, timeout: float | None) -> bool:
+    async def wait(self, job: ProviderJob, timeout: float | None) -> bool:
         """Wait until the job is finished or ``timeout`` seconds pass; True when finished."""
         try:
             await asyncio.wait_for(job.done.wait(), timeout)

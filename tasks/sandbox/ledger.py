@@ -10,7 +10,7 @@ from typing import Any
 from tasks.sandbox.fingerprints import key_fingerprint
 from tasks.sandbox.settings import PROVIDERS, ProviderName, SandboxSettings
 
-__all__ = ["Balance", "Ledger", "LedgerEntry", "OutOfCredits"]
+__all__ = ["Balance", "CreditLedger", "LedgerEntry", "OutOfCredits"]
 
 
 class OutOfCredits(Exception):
@@ -57,7 +57,7 @@ class LedgerEntry:
         return data
 
 
-class Ledger:
+class CreditLedger:
     """Balances per (provider, key) and the entries of every standing charge.
 
     Charges are taken when a job is accepted; a provider whose docs say a failure is not billed

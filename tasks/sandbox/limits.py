@@ -6,9 +6,9 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tasks.sandbox.settings import RateLimitSettings
+from tasks.sandbox.settings import KeyRateLimitSettings
 
-__all__ = ["Denied", "RateLimiter", "TokenBucket"]
+__all__ = ["Denied", "KeyRateLimiter", "TokenBucket"]
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class Denied:
 class TokenBucket:
     """``burst`` tokens, refilled at ``per_second``; each request takes one."""
 
-    def __init__(self, settings: RateLimitSettings, clock: Callable[[], float]) -> None:
+    def __init__(self, settings: KeyRateLimitSettings, clock: Callable[[], float]) -> None:
         self.settings = settings
         self._clock = clock
         self._tokens = float(settings.burst)
@@ -55,10 +55,10 @@ class TokenBucket:
         self._updated = now
 
 
-class RateLimiter:
+class KeyRateLimiter:
     """One bucket per key of a provider; no buckets at all when the provider has no rate limit."""
 
-    def __init__(self, settings: RateLimitSettings | None, clock: Callable[[], float]) -> None:
+    def __init__(self, settings: KeyRateLimitSettings | None, clock: Callable[[], float]) -> None:
         self.settings = settings
         self._clock = clock
         self._buckets: dict[str, TokenBucket] = {}

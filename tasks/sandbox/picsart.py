@@ -17,8 +17,8 @@ from tasks.sandbox.editing import EditSpec, derived_seed
 from tasks.sandbox.files import base_url, cdn_url
 from tasks.sandbox.fingerprints import request_fingerprint
 from tasks.sandbox.gate import ANY_METHOD, Caller, Problem, Rejected, accept, enter, not_found, reply
-from tasks.sandbox.jobs import Failure, Job, JobState
-from tasks.sandbox.picsart_request import Painting, read_painting
+from tasks.sandbox.jobs import Failure, JobState, ProviderJob
+from tasks.sandbox.picsart_request import PicsartRequest, read_picsart_request
 from tasks.sandbox.prices import PriceError, size_tier, unit_price
 from tasks.sandbox.responses import json_reply
 from tasks.sandbox.settings import PicsartSettings, ProviderName
@@ -110,7 +110,7 @@ def _preference(prefer: str | None, mode: str | None) -> Preference:
     return Preference("respond-async" in prefs, wait, by_header=True)
 
 
-def _render(job: Job, root: str) -> Response:
+def _render(job: ProviderJob, root: str) -> Response:
     """The reply about a job: 202 while processing, 200 with data, or 200 ``status: error``."""
     if job.state is JobState.SUCCEEDED:
         data = [{"id": name, "url": cdn_url(root, "picsart", name)} for name in job.file_names]
@@ -124,7 +124,7 @@ def _render(job: Job, root: str) -> Response:
     return json_reply({"status": "processing", "inference_id": job.id}, 202)
 
 
-def _accepted(job: Job, *, applied: bool) -> Response:
+def _accepted(job: ProviderJob, *, applied: bool) -> Response:
     response = json_reply({"status": "processing", "inference_id": job.id}, 202)
     if applied:
         response.headers["Preference-Applied"] = "respond-async"
@@ -136,7 +136,7 @@ async def _submit(request: Request, operation: str) -> Response:
     if isinstance(caller, Response):
         return caller
     try:
-        painting = await read_painting(request, operation, caller.state)
+        painting = await read_picsart_request(request, operation, caller.state)
         credits = _price(caller, painting)
     except Rejected as rejected:
         return DIALECT.problem(rejected.problem, rejected.detail)
@@ -155,7 +155,7 @@ async def _submit(request: Request, operation: str) -> Response:
     return await reply(caller, job, await _answer(caller, job, preference, settings), submit=True, inline=False)
 
 
-async def _answer(caller: Caller, job: Job, preference: Preference, settings: PicsartSettings) -> Response:
+async def _answer(caller: Caller, job: ProviderJob, preference: Preference, settings: PicsartSettings) -> Response:
     applied = preference.respond_async and preference.by_header
     if preference.respond_async and preference.wait is None:
         return _accepted(job, applied=applied)
@@ -167,7 +167,7 @@ async def _answer(caller: Caller, job: Job, preference: Preference, settings: Pi
     return _accepted(job, applied=applied)
 
 
-def _price(caller: Caller, painting: Painting) -> int:
+def _price(caller: Caller, painting: PicsartRequest) -> int:
     names = [painting.model, painting.operation] if painting.model else [painting.operation]
     try:
         per_image = unit_price(caller.runtime.settings.prices, names, size_tier(*painting.image.size), None)
@@ -176,7 +176,7 @@ def _price(caller: Caller, painting: Painting) -> int:
     return per_image * painting.count
 
 
-def _fingerprint(painting: Painting) -> str:
+def _fingerprint(painting: PicsartRequest) -> str:
     return request_fingerprint({
         "provider": "picsart", "operation": painting.operation, "prompt": painting.prompt,
         "image": painting.image.ref, "mask": painting.mask.ref if painting.mask else None,
@@ -184,8 +184,8 @@ def _fingerprint(painting: Painting) -> str:
     })  # fmt: skip
 
 
-def _work(painting: Painting) -> Callable[[Job], Awaitable[list[EditedImage]]]:
-    async def work(job: Job) -> list[EditedImage]:
+def _work(painting: PicsartRequest) -> Callable[[ProviderJob], Awaitable[list[EditedImage]]]:
+    async def work(job: ProviderJob) -> list[EditedImage]:
         # Picsart has no seed: each output's seed comes from the job id and its index.
         spec = EditSpec(
             prompt=painting.prompt, seeds=tuple(derived_seed(job.id, index) for index in range(painting.count)),
@@ -202,8 +202,8 @@ def _work(painting: Painting) -> Callable[[Job], Awaitable[list[EditedImage]]]:
     return work
 
 
-def _on_finish(state: SandboxState, settings: PicsartSettings) -> Callable[[Job], Awaitable[None]]:
-    async def finish(job: Job) -> None:
+def _on_finish(state: SandboxState, settings: PicsartSettings) -> Callable[[ProviderJob], Awaitable[None]]:
+    async def finish(job: ProviderJob) -> None:
         if job.state is JobState.SUCCEEDED:
             publish(job, state.files, settings.output_ttl_seconds)
 

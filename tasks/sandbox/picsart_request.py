@@ -13,7 +13,7 @@ from tasks.sandbox.gate import Problem, Rejected
 from tasks.sandbox.inputs import LoadError, image_size, load_reference
 from tasks.sandbox.state import SandboxState
 
-__all__ = ["DEFAULT_MODEL", "Painting", "Source", "read_painting"]
+__all__ = ["DEFAULT_MODEL", "PicsartRequest", "Source", "read_picsart_request"]
 
 DEFAULT_MODEL = "urn:air:sdxl:model:fluxai:flux_kontext_max-image-to-image@1"
 FORMATS = ("JPG", "PNG", "WEBP")
@@ -42,7 +42,7 @@ class Source:
 
 
 @dataclass(frozen=True)
-class Painting:
+class PicsartRequest:
     """A valid painting request."""
 
     operation: str
@@ -64,7 +64,7 @@ class _Fields:
     mode: str | None
 
 
-async def read_painting(request: Request, operation: str, state: SandboxState) -> Painting:
+async def read_picsart_request(request: Request, operation: str, state: SandboxState) -> PicsartRequest:
     """Read and validate the form of ``POST /painting/{operation}``.
 
     Raises:
@@ -81,7 +81,7 @@ async def read_painting(request: Request, operation: str, state: SandboxState) -
         raise Rejected(Problem.BAD_REQUEST, "one of image, image_url or image_id is required")
     if mask is not None and mask.size != image.size:
         raise Rejected(Problem.INVALID_VALUE, f"the mask is {_wh(mask.size)} but the image is {_wh(image.size)}")
-    return Painting(operation, fields.prompt, fields.count, fields.format, fields.model, fields.mode, image, mask)
+    return PicsartRequest(operation, fields.prompt, fields.count, fields.format, fields.model, fields.mode, image, mask)
 
 
 def _wh(size: tuple[int, int]) -> str:

@@ -16,11 +16,11 @@ from tasks.sandbox.editing import EditSpec, derived_seed
 from tasks.sandbox.files import base_url, cdn_url
 from tasks.sandbox.fingerprints import request_fingerprint
 from tasks.sandbox.gate import ANY_METHOD, Problem, Rejected, accept, bearer_key, enter, not_found, pick, refund, reply
-from tasks.sandbox.jobs import Failure, Job, JobState
-from tasks.sandbox.pixapi_request import ImageEdit, read_edit
+from tasks.sandbox.jobs import Failure, JobState, ProviderJob
+from tasks.sandbox.pixapi_request import PixapiRequest, read_pixapi_request
 from tasks.sandbox.prices import PriceError, size_tier, unit_price
 from tasks.sandbox.responses import json_reply
-from tasks.sandbox.settings import ProviderName, ProviderSettings
+from tasks.sandbox.settings import ProviderName, SandboxProviderSettings
 from tasks.sandbox.state import SandboxState
 from tasks.sandbox.work import b64, edit_job, publish
 
@@ -67,7 +67,7 @@ class PixapiDialect:
 DIALECT = PixapiDialect()
 
 
-def _items(job: Job, root: str) -> list[dict[str, str]]:
+def _items(job: ProviderJob, root: str) -> list[dict[str, str]]:
     if job.options["response_format"] == "b64_json":
         return [{"b64_json": b64(image)} for image in job.images]
     return [{"url": cdn_url(root, "pixapi", name)} for name in job.file_names]
@@ -77,7 +77,7 @@ def _failure_body(failure: Failure) -> dict[str, Any]:
     return {"code": failure.code, "type": failure.name, "message": failure.message}
 
 
-def _task(job: Job, root: str) -> dict[str, Any]:
+def _task(job: ProviderJob, root: str) -> dict[str, Any]:
     """A task as ``GET /v1/tasks/{id}`` shows it (intermediate names unconfirmed: queued, processing)."""
     if job.state is JobState.SUCCEEDED:
         return {"id": job.id, "status": "completed", "created": int(job.options["created"]), "data": _items(job, root)}
@@ -92,7 +92,7 @@ async def _submit(request: Request, *, task: bool) -> Response:
     if isinstance(caller, Response):
         return caller
     try:
-        edit = await read_edit(request, caller.state)
+        edit = await read_pixapi_request(request, caller.state)
         credits = _price(caller.runtime.settings, edit)
     except Rejected as rejected:
         return DIALECT.problem(rejected.problem, rejected.detail)
@@ -114,17 +114,17 @@ async def _submit(request: Request, *, task: bool) -> Response:
     return await reply(caller, job, _sync_result(job, base_url(request)), submit=True, inline=_inline(job))
 
 
-def _sync_result(job: Job, root: str) -> Response:
+def _sync_result(job: ProviderJob, root: str) -> Response:
     if job.failure is not None:
         return json_reply({"error": _failure_body(job.failure)}, job.failure.code)
     return json_reply({"created": int(job.options["created"]), "data": _items(job, root)})
 
 
-def _inline(job: Job) -> bool:
+def _inline(job: ProviderJob) -> bool:
     return bool(job.options["response_format"] == "b64_json")
 
 
-def _price(settings: ProviderSettings, edit: ImageEdit) -> int:
+def _price(settings: SandboxProviderSettings, edit: PixapiRequest) -> int:
     # quality=auto is billed as high; size=auto as the 1K tier (gpt-image page).
     quality = "high" if edit.quality == "auto" else edit.quality
     tier = size_tier(*edit.size) if edit.size else "1k"
@@ -134,7 +134,7 @@ def _price(settings: ProviderSettings, edit: ImageEdit) -> int:
         raise Rejected(Problem.SERVER_ERROR, str(error)) from error
 
 
-def _fingerprint(edit: ImageEdit) -> str:
+def _fingerprint(edit: PixapiRequest) -> str:
     return request_fingerprint({
         "provider": "pixapi", "model": edit.model, "prompt": edit.prompt, "images": list(edit.refs), "n": edit.n,
         "size": edit.size, "quality": edit.quality, "response_format": edit.response_format,
@@ -142,8 +142,8 @@ def _fingerprint(edit: ImageEdit) -> str:
     })  # fmt: skip
 
 
-def _work(edit: ImageEdit) -> Callable[[Job], Awaitable[list[EditedImage]]]:
-    async def work(job: Job) -> list[EditedImage]:
+def _work(edit: PixapiRequest) -> Callable[[ProviderJob], Awaitable[list[EditedImage]]]:
+    async def work(job: ProviderJob) -> list[EditedImage]:
         # No seed field: each output's seed comes from the task id and its index.
         spec = EditSpec(
             prompt=edit.prompt, seeds=tuple(derived_seed(job.id, index) for index in range(edit.n)),
@@ -158,10 +158,10 @@ def _work(edit: ImageEdit) -> Callable[[Job], Awaitable[list[EditedImage]]]:
     return work
 
 
-def _on_finish(state: SandboxState, edit: ImageEdit) -> Callable[[Job], Awaitable[None]]:
+def _on_finish(state: SandboxState, edit: PixapiRequest) -> Callable[[ProviderJob], Awaitable[None]]:
     settings = state.settings.pixapi
 
-    async def finish(job: Job) -> None:
+    async def finish(job: ProviderJob) -> None:
         if job.state is JobState.FAILED:
             refund(state, job)
         elif edit.response_format == "url":

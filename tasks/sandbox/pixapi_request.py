@@ -15,7 +15,7 @@ from tasks.sandbox.gate import Problem, Rejected
 from tasks.sandbox.inputs import LoadError, image_size, load_reference
 from tasks.sandbox.state import SandboxState
 
-__all__ = ["ALIASES", "MODELS", "ImageEdit", "read_edit"]
+__all__ = ["ALIASES", "MODELS", "PixapiRequest", "read_pixapi_request"]
 
 MODELS = ("gemini-2.5-flash-image", "gemini-3.1-flash-image-preview", "gemini-3-pro-image-preview", "gpt-image-1.5",
           "gpt-image-2")  # fmt: skip
@@ -33,7 +33,7 @@ MAX_SIDE = 8192
 
 
 @dataclass(frozen=True)
-class ImageEdit:
+class PixapiRequest:
     """A valid edit request; ``images[0]`` is edited, any others are references."""
 
     model: str
@@ -47,7 +47,7 @@ class ImageEdit:
     output_format: str
 
 
-async def read_edit(request: Request, state: SandboxState) -> ImageEdit:
+async def read_pixapi_request(request: Request, state: SandboxState) -> PixapiRequest:
     """Read ``POST /v1/images/edits`` (or its async twin) from a form or a JSON body.
 
     Raises:
@@ -61,7 +61,7 @@ async def read_edit(request: Request, state: SandboxState) -> ImageEdit:
     if not images:
         raise Rejected(Problem.BAD_REQUEST, "image is required: a file (image or image[]), a URL or a data URL")
     loaded = [await _load(value, request, state) for value in images]
-    return ImageEdit(
+    return PixapiRequest(
         model=model, prompt=prompt, images=tuple(data for data, _ in loaded), refs=tuple(ref for _, ref in loaded),
         n=_n(fields.get("n")), size=_size(fields.get("size")),
         quality=_choice(fields, "quality", QUALITIES, "auto"),

@@ -16,13 +16,13 @@ __all__ = [
     "FashnSettings",
     "FaultRates",
     "FaultSettings",
+    "KeyRateLimitSettings",
     "KeySettings",
     "PicsartSettings",
     "PixapiSettings",
     "PriceRule",
     "ProviderName",
-    "ProviderSettings",
-    "RateLimitSettings",
+    "SandboxProviderSettings",
     "SandboxSettings",
     "load_sandbox_settings",
 ]
@@ -55,7 +55,7 @@ class KeySettings(_Model):
     )
 
 
-class RateLimitSettings(_Model):
+class KeyRateLimitSettings(_Model):
     """A token bucket: `per_second` requests on average, up to `burst` at once."""
 
     per_second: float = Field(gt=0, description="Refill rate, requests per second.")
@@ -105,14 +105,14 @@ class FaultSettings(FaultRates):
 Latency: TypeAlias = float | tuple[float, float]
 
 
-class ProviderSettings(_Model):
+class SandboxProviderSettings(_Model):
     """Knobs every provider contract has."""
 
     keys: dict[str, KeySettings] = Field(
         default_factory=lambda: {_DEFAULT_KEY: KeySettings()}, description="Accepted API keys -> credits."
     )
     latency: Latency = Field(default=0.0, description="Seconds added to every request: fixed, or a seeded [min, max].")
-    rate_limit: RateLimitSettings | None = Field(default=None, description="Per-key request rate; None = unlimited.")
+    rate_limit: KeyRateLimitSettings | None = Field(default=None, description="Per-key request rate; None = unlimited.")
     concurrency: int | None = Field(default=None, ge=1, description="Jobs in flight per key; None = unlimited.")
     async_seconds: float = Field(default=0.5, ge=0, description="Processing time of an async job.")
     sync_seconds: float = Field(default=0.0, ge=0, description="Processing time of a job submitted synchronously.")
@@ -134,7 +134,7 @@ class ProviderSettings(_Model):
         return next(iter(self.keys), None)
 
 
-class PicsartSettings(ProviderSettings):
+class PicsartSettings(SandboxProviderSettings):
     """Picsart GenAI (painting edit / outpaint)."""
 
     # Unconfirmed price: 1 credit per output image, settable per model URN or per operation.
@@ -144,7 +144,7 @@ class PicsartSettings(ProviderSettings):
     )
 
 
-class PixapiSettings(ProviderSettings):
+class PixapiSettings(SandboxProviderSettings):
     """Pixapi image edits (OpenAI-compatible gateway)."""
 
     prices: dict[str, PriceRule] = Field(
@@ -164,7 +164,7 @@ class PixapiSettings(ProviderSettings):
     )
 
 
-class FashnSettings(ProviderSettings):
+class FashnSettings(SandboxProviderSettings):
     """FASHN `edit` via /v1/run."""
 
     concurrency: int | None = Field(default=6, ge=1, description="In-flight predictions per key (FASHN default 6).")
@@ -192,9 +192,9 @@ class SandboxSettings(_Model):
         default=2**30, ge=1, description="Output files kept in memory; past it the oldest are dropped (then 404)."
     )
 
-    def provider(self, name: ProviderName) -> ProviderSettings:
+    def provider(self, name: ProviderName) -> SandboxProviderSettings:
         """The settings of one provider."""
-        settings: ProviderSettings = getattr(self, name)
+        settings: SandboxProviderSettings = getattr(self, name)
         return settings
 
     def public_dump(self) -> dict[str, Any]:

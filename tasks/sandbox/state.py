@@ -12,9 +12,9 @@ import httpx
 from tasks.sandbox.faults import FaultInjector
 from tasks.sandbox.files import FileStore
 from tasks.sandbox.jobs import JobStore
-from tasks.sandbox.ledger import Ledger
-from tasks.sandbox.limits import RateLimiter
-from tasks.sandbox.settings import PROVIDERS, FaultSettings, ProviderName, ProviderSettings, SandboxSettings
+from tasks.sandbox.ledger import CreditLedger
+from tasks.sandbox.limits import KeyRateLimiter
+from tasks.sandbox.settings import PROVIDERS, FaultSettings, ProviderName, SandboxProviderSettings, SandboxSettings
 from tasks.sandbox.stats import Stats
 
 __all__ = ["ProviderRuntime", "SandboxState"]
@@ -25,8 +25,8 @@ class ProviderRuntime:
     """One provider's settings with its rate limiter and fault draws."""
 
     name: ProviderName
-    settings: ProviderSettings
-    limiter: RateLimiter
+    settings: SandboxProviderSettings
+    limiter: KeyRateLimiter
     faults: FaultInjector
 
 
@@ -36,7 +36,7 @@ class SandboxState:
     def __init__(self, settings: SandboxSettings, clock: Callable[[], float]) -> None:
         self.settings = self.initial_settings = settings
         self.clock = clock
-        self.ledger = Ledger(settings)
+        self.ledger = CreditLedger(settings)
         self.jobs = JobStore(clock)
         self.files = FileStore(clock, settings.max_stored_bytes)
         self.stats = Stats()
@@ -52,7 +52,7 @@ class SandboxState:
         return ProviderRuntime(
             name,
             settings,
-            RateLimiter(settings.rate_limit, self.clock),
+            KeyRateLimiter(settings.rate_limit, self.clock),
             FaultInjector(name, self.settings.faults, settings),
         )
 

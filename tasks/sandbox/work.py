@@ -7,12 +7,13 @@ import base64
 from collections.abc import Awaitable, Callable
 
 from tasks.core.errors import SourceError
+from tasks.core.formats import MEDIA_TYPES
 from tasks.imaging import EditedImage
 from tasks.sandbox.editing import EditSpec, render_edits
 from tasks.sandbox.faults import Fault
 from tasks.sandbox.files import FileStore
 from tasks.sandbox.inputs import LoadError
-from tasks.sandbox.jobs import Failure, Job, JobError
+from tasks.sandbox.jobs import Failure, JobError, ProviderJob
 
 __all__ = ["b64", "data_uri", "edit_job", "publish"]
 
@@ -20,7 +21,7 @@ Loader = Callable[[], Awaitable[bytes]]
 
 
 async def edit_job(
-    job: Job, source: bytes | Loader, spec: EditSpec, *, bad_image: Callable[[str], Failure],
+    job: ProviderJob, source: bytes | Loader, spec: EditSpec, *, bad_image: Callable[[str], Failure],
     injected: Callable[[], Failure],
 ) -> list[EditedImage]:  # fmt: skip
     """Edit the job's input; the provider's own failures replace ours.
@@ -51,7 +52,7 @@ async def _load(loader: Loader, bad_image: Callable[[str], Failure]) -> bytes:
         raise JobError(bad_image(str(error))) from error
 
 
-def publish(job: Job, files: FileStore, ttl: float) -> None:
+def publish(job: ProviderJob, files: FileStore, ttl: float) -> None:
     """Store a finished job's images on the CDN, marked broken when its fault says so."""
     truncated, missing = job.fault is Fault.TRUNCATED, job.fault is Fault.OUTPUT_404
     job.file_names = [
@@ -69,4 +70,4 @@ def b64(image: EditedImage) -> str:
 
 def data_uri(image: EditedImage) -> str:
     """The image as a data URI (FASHN ``return_base64``)."""
-    return f"data:image/{image.format};base64,{b64(image)}"
+    return f"data:{MEDIA_TYPES[image.format]};base64,{b64(image)}"

@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import IO, Any
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
@@ -94,6 +96,31 @@ class Storage:
             with contextlib.suppress(OSError):
                 os.remove(temporary)
             raise
+
+    @contextmanager
+    def open_write(self, relative: str) -> Iterator[IO[bytes]]:
+        """Stream a large object atomically: written under a hidden temporary name, renamed when whole.
+
+        For objects too big to hold in memory (export shards). On an error the temporary is removed
+        and nothing appears under `relative`.
+
+        Raises:
+            StorageError: the object could not be written or moved into place.
+        """
+        target = self.path(relative)
+        directory, base = target.rsplit("/", 1) if "/" in target else ("", target)
+        temporary = f"{directory}/.{base}.{uuid.uuid4().hex}.tmp" if directory else f".{base}.{uuid.uuid4().hex}.tmp"
+        try:
+            if directory:
+                self.fs.makedirs(directory, exist_ok=True)
+            with self.fs.open(temporary, "wb") as handle:
+                yield handle
+            self.fs.mv(temporary, target)
+        except OSError as error:
+            raise StorageError(f"cannot write {self.url(relative)}: {error}", uri=self.url(relative)) from None
+        finally:
+            if self.fs.exists(temporary):
+                self.fs.rm_file(temporary)
 
     def read_bytes(self, relative: str) -> bytes:
         try:

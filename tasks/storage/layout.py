@@ -7,7 +7,9 @@ costs/part-<run_id>-<id>.parquet                     cost ledger rows (one per b
 pending/<job_key>.json                               the journal of a job sent but not yet durable
 runs/<run_id>.json                                   a run's manifest
 reports/<run_id>/…, reports/monthly/…                reports; forecasts at reports/<id>/forecast.parquet
+lease.json                                           the one writer's lease (`retouch compact` refuses while it exists)
 ```
+Parts that `retouch compact` writes are named `part-compacted-<id>.parquet`.
 Paths are relative to the output root and always use `/`, whatever the filesystem.
 """
 
@@ -16,9 +18,12 @@ from __future__ import annotations
 import uuid
 
 __all__ = [
+    "COMPACTED_RUN_ID",
     "IMAGES_DIR",
+    "LEASE_PATH",
     "LEDGER_DIR",
     "MONTHLY_REPORT_DIR",
+    "PART_SUFFIX",
     "PENDING_DIR",
     "REPORTS_DIR",
     "RESULTS_DIR",
@@ -27,6 +32,7 @@ __all__ = [
     "image_path",
     "ledger_part_path",
     "manifest_path",
+    "part_path",
     "pending_path",
     "report_dir",
     "results_part_path",
@@ -40,6 +46,11 @@ PENDING_DIR = "pending"
 RUNS_DIR = "runs"
 REPORTS_DIR = "reports"
 MONTHLY_REPORT_DIR = f"{REPORTS_DIR}/monthly"
+PART_SUFFIX = ".parquet"
+# The run lease (held by the one writer of an output); its content belongs to the lease module.
+LEASE_PATH = "lease.json"
+# Stands in for a run id in the names of parts that compaction writes.
+COMPACTED_RUN_ID = "compacted"
 
 
 def image_path(variant: str, job_key: str, index: int, extension: str) -> str:
@@ -47,14 +58,19 @@ def image_path(variant: str, job_key: str, index: int, extension: str) -> str:
     return f"{IMAGES_DIR}/{variant}/{job_key[:2]}/{job_key}_{index}.{extension}"
 
 
+def part_path(folder: str, run_id: str) -> str:
+    """A new, unique Parquet part of the table under `folder` (`results/` or `costs/`)."""
+    return f"{folder}/part-{run_id}-{uuid.uuid4().hex[:12]}{PART_SUFFIX}"
+
+
 def results_part_path(run_id: str) -> str:
     """A new, unique part of the results table."""
-    return f"{RESULTS_DIR}/part-{run_id}-{uuid.uuid4().hex[:12]}.parquet"
+    return part_path(RESULTS_DIR, run_id)
 
 
 def ledger_part_path(run_id: str) -> str:
     """A new, unique part of the cost ledger."""
-    return f"{LEDGER_DIR}/part-{run_id}-{uuid.uuid4().hex[:12]}.parquet"
+    return part_path(LEDGER_DIR, run_id)
 
 
 def pending_path(job_key: str) -> str:

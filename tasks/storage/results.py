@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
 
 from tasks.core.models import EditResult
+from tasks.storage.columns import arrow_schema, build_column, declared_schema
 from tasks.storage.fs import Storage
-from tasks.storage.layout import RESULTS_DIR, results_part_path
+from tasks.storage.layout import RESULTS_DIR
+from tasks.storage.parts import PartTable, read_parts, write_part
 
 __all__ = [
+    "RESULTS_TABLE",
+    "RESULT_ARROW_SCHEMA",
+    "RESULT_KEY",
     "RESULT_SCHEMA",
     "PriorWork",
     "job_identity",
+    "latest_succeeded",
     "prior_work",
     "read_results",
     "result_rows",
+    "results_schema",
+    "results_table",
     "succeeded_keys",
     "write_result_rows",
     "write_results_part",
@@ -61,6 +69,42 @@ RESULT_SCHEMA: dict[str, pl.DataType] = {
     "cost": pl.Float64(),
     "run_id": pl.String(),
 }
+RESULT_ARROW_SCHEMA = arrow_schema(RESULT_SCHEMA)
+# One event of one output: a row seen twice (an interrupted compaction, a retried write) has it twice.
+RESULT_KEY = ("job_key", "output_index", "run_id", "finished_at")
+
+
+def latest_succeeded(frame: pl.DataFrame) -> pl.DataFrame:
+    """Keep one succeeded row per job and output, the latest; every other status stays (each is history).
+
+    A job run again with `--force` overwrote its images at the same paths, so its older succeeded rows
+    describe files that no longer exist.
+    """
+    succeeded = pl.col("status") == "succeeded"
+    done = frame.filter(succeeded).sort("finished_at", nulls_last=False, maintain_order=True)
+    latest = done.unique(["job_key", "output_index"], keep="last", maintain_order=True)
+    return pl.concat([frame.filter(~succeeded | pl.col("status").is_null()), latest])
+
+
+RESULTS_TABLE = PartTable(
+    folder=RESULTS_DIR, fixed=RESULT_ARROW_SCHEMA, key=RESULT_KEY, order="finished_at", reduce=latest_succeeded
+)
+
+
+def results_schema(extras: pa.Schema | None = None, held: Sequence[pa.Schema] = ()) -> pa.Schema:
+    """The results table's declared schema: retouch's columns, then the catalog's pass-through columns.
+
+    Args:
+        extras: the catalog's pass-through columns in the catalog's own Arrow types (renamed as
+            `result_rows` renames them when they clash with a fixed column).
+        held: the schemas of the parts the output already holds; their columns keep their place and a
+            type changed by the catalog widens (or raises).
+
+    Raises:
+        CatalogError: a column's old and new types cannot be joined (see `tasks.storage.columns`).
+    """
+    renamed = None if extras is None else pa.schema([field.with_name(_extra_name(field.name)) for field in extras])
+    return declared_schema(RESULT_ARROW_SCHEMA, held, renamed)
 
 
 def result_rows(result: EditResult) -> list[dict[str, Any]]:
@@ -92,7 +136,7 @@ def result_rows(result: EditResult) -> list[dict[str, Any]]:
         "cost": result.cost,
         "run_id": result.run_id,
     }
-    extras = {f"{key}" if key not in RESULT_SCHEMA else f"catalog_{key}": value for key, value in job.extras.items()}
+    extras = {_extra_name(key): value for key, value in job.extras.items()}
     if not result.outputs:
         return [{**base, "output_index": None, **extras}]
     rows = []
@@ -116,41 +160,53 @@ def result_rows(result: EditResult) -> list[dict[str, Any]]:
     return rows
 
 
-def results_frame(rows: Sequence[dict[str, Any]]) -> pl.DataFrame:
-    """Rows as a DataFrame with the fixed schema first and extra catalog columns after it."""
-    extra_names = [name for name in dict.fromkeys(key for row in rows for key in row) if name not in RESULT_SCHEMA]
-    fixed = pl.DataFrame([{name: row.get(name) for name in RESULT_SCHEMA} for row in rows], schema=RESULT_SCHEMA)
-    if not extra_names:
-        return fixed
-    extras = pl.DataFrame([{name: row.get(name) for name in extra_names} for row in rows], infer_schema_length=None)
-    return pl.concat([fixed, extras], how="horizontal")
+def results_table(rows: Sequence[dict[str, Any]], schema: pa.Schema | None = None) -> pa.Table:
+    """Rows as an Arrow table in `schema` (the run's declared one); columns it lacks are inferred after it.
+
+    Without a schema the pass-through columns are inferred from these rows alone (never as null type),
+    which is how parts were typed before a run declared its schema: keep that to callers outside a run.
+    """
+    schema = RESULT_ARROW_SCHEMA if schema is None else schema
+    declared = set(schema.names)
+    undeclared = [name for name in dict.fromkeys(key for row in rows for key in row) if name not in declared]
+    if not undeclared:
+        try:  # the common case, values already in the declared types: Arrow converts the rows in one call
+            return pa.Table.from_pylist(list(rows), schema=schema)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            pass  # a widened column (a date into a string one): convert column by column below
+    arrays = [build_column([row.get(field.name) for row in rows], field.type) for field in schema]
+    arrays += [build_column([row.get(name) for row in rows]) for name in undeclared]
+    return pa.Table.from_arrays(arrays, names=[*schema.names, *undeclared])
 
 
-def write_results_part(storage: Storage, results: Iterable[EditResult], *, run_id: str) -> str | None:
-    """Write one atomic Parquet part holding `results`; returns its URL (None when there was nothing)."""
-    return write_result_rows(storage, [row for result in results for row in result_rows(result)], run_id=run_id)
+def write_results_part(
+    storage: Storage, results: Iterable[EditResult], *, run_id: str, schema: pa.Schema | None = None
+) -> str | None:
+    """Write one atomic Parquet part holding `results` in `schema`; returns its URL (None when there was nothing).
+
+    Args:
+        schema: the run's declared results schema (`results_schema`); see `results_table` for None.
+    """
+    rows = [row for result in results for row in result_rows(result)]
+    return write_result_rows(storage, rows, run_id=run_id, schema=schema)
 
 
-def write_result_rows(storage: Storage, rows: Sequence[dict[str, Any]], *, run_id: str) -> str | None:
-    """Write rows already flattened by `result_rows` (e.g. kept in the journal) as one atomic part."""
+def write_result_rows(
+    storage: Storage, rows: Sequence[dict[str, Any]], *, run_id: str, schema: pa.Schema | None = None
+) -> str | None:
+    """Write rows already flattened by `result_rows` (e.g. kept in the journal) as one atomic part.
+
+    Args:
+        schema: the run's declared results schema; see `results_table` for None.
+    """
     if not rows:
         return None
-    buffer = io.BytesIO()
-    results_frame(rows).write_parquet(buffer, compression="zstd")
-    name = results_part_path(run_id)
-    return storage.write_bytes(name, buffer.getvalue())
+    return write_part(storage, RESULTS_DIR, results_table(rows, schema), run_id=run_id)
 
 
 def read_results(storage: Storage, *, columns: Sequence[str] | None = None) -> pl.DataFrame:
-    """Every results part under the storage root as one DataFrame (empty with the schema if none)."""
-    parts = storage.list(RESULTS_DIR, ".parquet")
-    if not parts:
-        return pl.DataFrame(schema=RESULT_SCHEMA).select(columns or list(RESULT_SCHEMA))
-    frames = []
-    for part in parts:
-        frame = pl.read_parquet(io.BytesIO(storage.read_bytes(part)), columns=list(columns) if columns else None)
-        frames.append(frame)
-    return pl.concat(frames, how="diagonal_relaxed")
+    """Every results part under the storage root as one DataFrame, each row once (empty with the schema if none)."""
+    return read_parts(storage, RESULTS_TABLE, columns=columns)
 
 
 def succeeded_keys(storage: Storage) -> set[str]:
@@ -160,11 +216,15 @@ def succeeded_keys(storage: Storage) -> set[str]:
 
 @dataclass
 class PriorWork:
-    """What earlier runs finished: succeeded keys, and each (row, variant, seed)'s latest succeeded key."""
+    """What earlier runs finished: succeeded keys, and each (row, variant, seed)'s latest succeeded key.
+
+    `tried` holds the keys that ended failed, skipped or unknown and never succeeded: a re-run retries them.
+    """
 
     done: set[str]
     latest: dict[str, str]
     unknown: set[str] = field(default_factory=set)
+    tried: set[str] = field(default_factory=set)
 
 
 def job_identity(row_id: str, variant: str, seed: int | None) -> str:
@@ -183,7 +243,12 @@ def prior_work(storage: Storage) -> PriorWork:
     }
     done = set(succeeded.get_column("job_key").to_list())
     unknown = set(frame.filter(pl.col("status") == "unknown").get_column("job_key").to_list()) - done
-    return PriorWork(done=done, latest=slots, unknown=unknown)
+    tried = set(frame.filter(pl.col("status") != "succeeded").get_column("job_key").to_list()) - done
+    return PriorWork(done=done, latest=slots, unknown=unknown, tried=tried)
+
+
+def _extra_name(column: str) -> str:
+    return f"catalog_{column}" if column in RESULT_SCHEMA else column
 
 
 def _timestamp(epoch: float | None) -> datetime | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from tasks.costs import (
     write_forecast,
     write_ledger_part,
 )
+from tasks.pipeline.manifest import RunSummary, read_manifest, write_manifest
 from tasks.reports import monthly_summary, write_cost_report, write_monthly_summary
 from tasks.storage.fs import Storage
 from tasks.storage.results import write_results_part
@@ -115,10 +115,19 @@ def test_report_files_are_written_and_the_chart_decodes(storage: Storage, table:
 
 def test_forecast_read_from_the_run_manifest(tmp_path: Path, table: PriceTable) -> None:
     storage = Storage(str(tmp_path / "out"))
-    jobs = planned_jobs()
-    manifest = {"run_id": RUN, "forecast": forecast(jobs, table, {}, TODAY).to_dict()}
-    storage.write_bytes(f"runs/{RUN}.json", json.dumps(manifest).encode())
-    report = write_cost_report(storage, run_id=RUN, currency="USD")  # no results or ledger yet
+    planned = forecast(planned_jobs(), table, {}, TODAY)
+    summary = RunSummary(
+        run_id=RUN,
+        output_uri=storage.uri,
+        results_uri="",
+        config_hash="h",
+        forecast=planned,
+        started_at=datetime.now(UTC),
+    )
+    write_manifest(storage, summary)
+    manifest = read_manifest(storage, RUN)
+    assert manifest is not None and manifest.forecast == planned
+    report = write_cost_report(storage, run_id=RUN, currency="USD", forecast=manifest.forecast)  # no results yet
     versus = {row["provider"]: row for row in report.tables["actual_vs_forecast"]}
     assert versus["fashn.edit"]["forecast_credits"] == 6.0
     assert versus["fashn.edit"]["actual_credits"] is None

@@ -59,7 +59,7 @@ def test_under_the_heaviest_fault_mix_the_ledger_equals_the_bill_job_by_job(
     summary = edit_catalog(str(path))
     joined = assert_ledger_equals_bill(sandbox.base_url, tmp_path / "out")
     total_billed = sum(entry["credits"] for entry in bill(sandbox.base_url))
-    assert sum(recorded for _, recorded in joined.values()) == total_billed == summary["credits"] > 0
+    assert sum(recorded for _, recorded in joined.values()) == total_billed == summary.credits > 0
     table = results(tmp_path / "out").unique(subset=["job_key"])
     assert table.height == 32 and {"failed", "unknown"} <= set(table["status"])  # the faults really hit
 
@@ -164,7 +164,7 @@ def test_an_abandoned_poll_is_ledgered_once_and_finished_by_the_next_run_without
         tmp_path, base, variants=("edit",), providers={"picsart.edit": {"mode": "async", "poll_deadline": 0.2}}
     )
     first = edit_catalog(str(path))
-    assert first["counts"] == {"unknown": 4}
+    assert first.counts == {"unknown": 4}
     out = tmp_path / "out"
     assert_ledger_equals_bill(base, out)
     kept = read_journal(Storage(str(out))).accepted
@@ -173,7 +173,7 @@ def test_an_abandoned_poll_is_ledgered_once_and_finished_by_the_next_run_without
     raw = path.read_text().replace("poll_deadline: 0.2", "poll_deadline: 30")
     path.write_text(raw)
     second = edit_catalog(str(path))
-    assert second["counts"] == {"succeeded": 4} and second["credits"] == 0  # polled, not bought
+    assert second.counts == {"succeeded": 4} and second.credits == 0  # polled, not bought
     assert_ledger_equals_bill(base, out)
     assert ledger(out).height == 4 and read_journal(Storage(str(out))).accepted == {}
 
@@ -185,8 +185,8 @@ def test_the_budget_settles_against_the_same_figures_as_the_ledger(sandbox: Sand
     summary = edit_catalog(str(path), proceed_to_cap=True)
     joined = assert_ledger_equals_bill(sandbox.base_url, tmp_path / "out")
     billed = sum(entry["credits"] for entry in bill(sandbox.base_url))
-    assert summary["credits"] == billed == sum(recorded for _, recorded in joined.values()) <= 12
-    assert summary["counts"].get("skipped", 0) > 0
+    assert summary.credits == billed == sum(recorded for _, recorded in joined.values()) <= 12
+    assert summary.counts.get("skipped", 0) > 0
 
 
 def _job(provider: str) -> EditJob:

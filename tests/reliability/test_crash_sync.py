@@ -107,7 +107,7 @@ def test_a_job_cut_off_after_its_submit_is_held_unknown_and_resent_only_when_all
     child.join()
 
     summary = edit_catalog(str(path))
-    assert summary["held_unknown"] == 4 and summary["counts"] == {}  # nothing bought again
+    assert summary.held_unknown == 4 and summary.counts == {}  # nothing bought again
     assert len(bill(base)) == 4 and billed_twice(base) == {}
     table = results(tmp_path / "out")
     assert set(table["status"]) == {"unknown"} and table["billing_risk"].all()
@@ -117,7 +117,7 @@ def test_a_job_cut_off_after_its_submit_is_held_unknown_and_resent_only_when_all
     raw["providers"]["picsart.outpaint"]["resubmit_unknown"] = True
     path.write_text(yaml.safe_dump(raw))
     resent = edit_catalog(str(path))
-    assert resent["counts"] == {"succeeded": 4} and len(bill(base)) == 8  # sent again: the operator's call
+    assert resent.counts == {"succeeded": 4} and len(bill(base)) == 8  # sent again: the operator's call
 
 
 @pytest.mark.usefixtures("prefect_harness")
@@ -135,7 +135,7 @@ def test_outputs_stored_before_a_crash_are_adopted_not_bought_again(sandbox: San
     assert not (out / "results").exists()
 
     summary = edit_catalog(str(path))
-    assert summary["already_done"] == 4 and summary["counts"] == {}
+    assert summary.already_done == 4 and summary.counts == {}
     assert len(bill(sandbox.base_url)) == 4
     table = results(out).filter(pl.col("status") == "succeeded")
     assert table.height == 4 and all(Path(uri).exists() for uri in table["output_uri"])

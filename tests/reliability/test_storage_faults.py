@@ -72,7 +72,7 @@ def test_a_disk_that_fills_mid_run_stops_the_run_and_the_rerun_buys_nothing_twic
     table = results(out)
     succeeded = table.filter(pl.col("status") == "succeeded")
     assert succeeded.height == 24 and succeeded["job_key"].n_unique() == 24  # one row each, none lost
-    assert summary["counts"]["succeeded"] < 24  # the rest were adopted, not bought again
+    assert summary.counts["succeeded"] < 24  # the rest were adopted, not bought again
     for uri, digest in succeeded.select("output_uri", "sha256").iter_rows():
         assert hashlib.sha256(Path(uri.removeprefix("failfs://")).read_bytes()).hexdigest() == digest
     assert all(abs(billed - recorded) < 1e-9 for billed, recorded in join_on_request_id(sandbox.base_url, out).values())
@@ -85,7 +85,7 @@ def test_a_brief_outage_is_retried_per_write_and_the_run_completes(sandbox: Sand
     path = _config(tmp_path, sandbox.base_url, rows=4)
     FailingFileSystem.reset(after=10, outage=3)  # mid-run, three writes fail, then the disk is back
     summary = edit_catalog(str(path))
-    assert summary["counts"] == {"succeeded": 16} and FailingFileSystem.failed == 3
+    assert summary.counts == {"succeeded": 16} and FailingFileSystem.failed == 3
     assert billed_twice(sandbox.base_url) == {} and len(bill(sandbox.base_url)) == 16
     assert not (tmp_path / "spool").exists() or not any((tmp_path / "spool").rglob("record.json"))
 

@@ -6,7 +6,7 @@ import pytest
 
 from tasks.sandbox import SandboxSettings
 from tasks.sandbox.fingerprints import request_fingerprint
-from tasks.sandbox.ledger import Ledger, OutOfCredits
+from tasks.sandbox.ledger import CreditLedger, OutOfCredits
 from tasks.sandbox.prices import PriceError, size_tier, unit_price
 
 
@@ -33,7 +33,7 @@ def test_unit_price_levels_and_defaults() -> None:
 
 def test_subscription_credits_are_spent_first_and_refunds_put_them_back() -> None:
     settings = SandboxSettings.model_validate({"fashn": {"keys": {"k": {"credits": 5, "subscription": 3}}}})
-    ledger = Ledger(settings)
+    ledger = CreditLedger(settings)
 
     entry = ledger.charge("fashn", "k", 4, endpoint="/v1/run", job_id="j1", request_id=None, fingerprint="f")
     balance = ledger.balance("fashn", "k")
