@@ -85,11 +85,23 @@ def init_project(request: InitRequest) -> InitResult:
         columns=guess,
         local_prompt=_local_prompt(frame, guess),
         output_uri=os.path.join(request.out, OUTPUT_NAME),
+        allow=_outside(request, written),
     )
     os.makedirs(request.out, exist_ok=True)
     with open(config_path, "w", encoding="utf-8") as handle:
         handle.write(render_config(starter))
     return InitResult(config_path, catalog_uri, written, rows, guess, notes)
+
+
+def _outside(request: InitRequest, written: bool) -> tuple[str, ...]:
+    """The images' folder when the written catalog points out of its own folder into it (else nothing)."""
+    if not written or "://" in request.source:
+        return ()
+    source = os.path.abspath(request.source)
+    folder = os.path.dirname(source) if is_table(request.source) else source
+    out = os.path.abspath(request.out)
+    inside = os.path.commonpath([folder, out]) == out
+    return () if inside else (folder.rstrip(os.sep) + os.sep,)
 
 
 def _refuse_overwrite(paths: list[str], *, force: bool) -> None:

@@ -30,6 +30,8 @@ class Starter:
         local_prompt: the local variant's prompt template (`{prompt}` when the catalog's prompts are
             local instructions, else a fixed instruction).
         output_uri: where runs write.
+        allow: folders outside the catalog's folder that its image paths point into (the source policy
+            reads only the catalog's folder unless told).
     """
 
     source: str
@@ -40,6 +42,7 @@ class Starter:
     columns: ColumnGuess
     local_prompt: str
     output_uri: str
+    allow: tuple[str, ...] = ()
 
 
 def render_config(starter: Starter) -> str:
@@ -72,6 +75,11 @@ def _catalog(starter: Starter) -> list[str]:
         f"    image: {_q(columns.image)}    # {reasons.get('image', '')}",
         f"    prompt: {_q(columns.prompt or 'prompt')}    # {reasons.get('prompt', '')}",
     ]
+    if starter.allow:
+        lines += [
+            "  sources:    # images are read only from the catalog's folder and what is allowed here",
+            f"    allow: [{', '.join(_q(folder) for folder in starter.allow)}]    # where your images are",
+        ]
     if columns.mask:
         lines.append(f"    # mask: {_q(columns.mask)}    # {reasons['mask']}; uncomment to send it with every edit")
     return [*lines, ""]

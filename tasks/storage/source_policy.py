@@ -175,7 +175,10 @@ def _local_real(path: str) -> str:
 
 def _normalize_url(url: str) -> str:
     protocol, _, rest = url.partition("://")
-    path = posixpath.normpath("/" + rest).lstrip("/") if rest else ""
+    if rest.startswith("/"):  # a filesystem whose paths are absolute (memory:///x, file-like protocols)
+        path = "/" + posixpath.normpath(rest).lstrip("/")
+    else:  # bucket/key: `..` may not climb above the bucket
+        path = posixpath.normpath("/" + rest).lstrip("/") if rest else ""
     return f"{protocol.lower()}://{path}"
 
 
