@@ -123,23 +123,34 @@ def test_a_job_cut_off_after_its_submit_is_held_unknown_and_resent_only_when_all
 @pytest.mark.usefixtures("prefect_harness")
 def test_outputs_stored_before_a_crash_are_adopted_not_bought_again(sandbox: SandboxServer, tmp_path: Path) -> None:
     reset(sandbox.base_url)
+    # Four async jobs polled once an hour keep the shard open, so the four sync outcomes stay journaled
+    # (never flushed) until the kill: with only sync jobs the shard could end and flush first.
+    held_open = {**SYNC, "picsart.edit": {"mode": "async", "poll_interval": 3600, "poll_deadline": 7200}}
+    execution = {"checkpoint_seconds": 3600, "checkpoint_rows": 1000}  # rows stay in memory
     path = sandbox_config(
-        tmp_path, sandbox.base_url, variants=("outpaint",), providers=SYNC,
-        execution={"checkpoint_seconds": 3600, "checkpoint_rows": 1000},  # rows stay in memory
-    )  # fmt: skip
+        tmp_path, sandbox.base_url, variants=("outpaint", "edit"), providers=held_open, execution=execution
+    )
     out = tmp_path / "out"
     child = _start_child(path)
-    _wait(lambda: len(read_journal(Storage(str(out))).outcomes) == 4, "every outcome journaled")
+
+    def journaled() -> bool:
+        scan = read_journal(Storage(str(out)))
+        return len(scan.outcomes) == 4 and len(scan.accepted) == 4
+
+    _wait(journaled, "every sync outcome and async id journaled")
     os.kill(child.pid, signal.SIGKILL)  # before a single row reached a Parquet part
     child.join()
     assert not (out / "results").exists()
 
+    raw = yaml.safe_load(path.read_text())
+    raw["providers"]["picsart.edit"]["poll_interval"] = 0.02  # the re-run polls the four ids at once
+    path.write_text(yaml.safe_dump(raw))
     summary = edit_catalog(str(path))
-    assert summary.already_done == 4 and summary.counts == {}
-    assert len(bill(sandbox.base_url)) == 4
+    assert summary.already_done == 4 and summary.counts == {"succeeded": 4}  # the async ids polled, not bought
+    assert len(bill(sandbox.base_url)) == 8 and billed_twice(sandbox.base_url) == {}
     table = results(out).filter(pl.col("status") == "succeeded")
-    assert table.height == 4 and all(Path(uri).exists() for uri in table["output_uri"])
-    assert sorted(join_on_request_id(sandbox.base_url, out).values()) == [(1.0, 1.0)] * 4
+    assert table.height == 8 and all(Path(uri).exists() for uri in table["output_uri"])
+    assert all(billed == recorded for billed, recorded in join_on_request_id(sandbox.base_url, out).values())
 
 
 def test_sigkill_of_a_sync_run_then_a_rerun_bills_no_job_twice(tmp_path: Path) -> None:
