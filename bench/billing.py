@@ -95,7 +95,7 @@ def kill_group(process: subprocess.Popen[bytes]) -> None:
 def provider(base: str, path: str, **extra: Any) -> dict[str, Any]:
     return {
         "base_url": f"{base}{path}",
-        "api_key": "sandbox-key",
+        "api_key": "${RETOUCH_BENCH_SANDBOX_KEY:-sandbox-key}",
         "poll_interval": 0.1,
         "timeout": 10,  # a saturated machine must not turn slow replies into unknown outcomes
         "retry": {"attempts": 6, "base": 0.05, "cap": 0.5},

@@ -4,25 +4,40 @@ from __future__ import annotations
 
 import os
 
-# Before Prefect is imported: no telemetry leaves the machine, and the console is for our progress bar.
+# Before Prefect is imported: no telemetry leaves the machine, and the console is for our progress bar and
+# messages (Prefect's records still reach its API; -v puts them on the terminal too).
 # The first switch is a Prefect server's analytics; the second the client's usage events, which follow the
 # server's setting, so a Prefect server elsewhere with analytics on would turn them on. A user's own value wins.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+os.environ.setdefault("PREFECT_LOGGING_HANDLERS_DEBUG_LEVEL", "CRITICAL")
 
+import gc
+import shlex
+import warnings
 from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from flows.cli_errors import expected_outcomes
 from flows.markdown_view import print_markdown
+from flows.run_notes import print_run_notes
 from flows.summary import STATUSES, print_results_summary, print_run_summary
-from tasks.core.errors import BudgetExceeded, CatalogError, ConfigError, StorageError
+from tasks.core.errors import CatalogError, ConfigError, StorageError
+from tasks.core.secrets import LiteralSecretWarning
+
+if TYPE_CHECKING:  # the pipeline is imported when a command needs it: `--help` stays fast
+    from tasks.costs import AccountBalance
+    from tasks.pipeline.manifest import RunSummary
+    from tasks.pipeline.prepared import PreparedRun
+    from tasks.pipeline.row_checks import RowChecker
 
 # Plain help (no rich panels): typer's rich help prints "<bool>" beside every flag, as if it took a value.
 app = typer.Typer(
@@ -41,12 +56,27 @@ LimitOpt = Annotated[
 TargetArg = Annotated[
     str, typer.Argument(help="A run's output.uri (local path or fsspec URL), or its config file.", metavar="TARGET")
 ]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's logs and error tracebacks.")]
 
 
 def _fail(error: Exception, code: int = 2) -> None:
     # Escaped: a message may hold brackets rich would take for markup (an Arrow type like date32[day]).
     err_console.print(f"[bold red]error:[/] {escape(str(error))}", markup=True, highlight=False)
     raise typer.Exit(code=code)
+
+
+def _prepare(
+    config: Path, limit: int | None, force: bool = False, row_checker: RowChecker | None = None
+) -> PreparedRun:
+    """`prepare_config`, its warnings (a literal key in the config) shown once, plainly, on stderr."""
+    from tasks.prepare import prepare_config
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", LiteralSecretWarning)
+        prepared = prepare_config(str(config), limit=limit, force=force, row_checker=row_checker)
+    for warning in caught:
+        err_console.print(f"[bold yellow]warning:[/] {escape(str(warning.message))}", markup=True, highlight=False)
+    return prepared
 
 
 def _print_version(value: bool) -> None:
@@ -119,6 +149,15 @@ def init(
     print_init_result(console, result)
 
 
+def _verbose_logs(verbose: bool) -> None:
+    if verbose:  # before Prefect is imported
+        os.environ.update(
+            PREFECT_LOGGING_LEVEL="INFO",
+            PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL="0",
+            PREFECT_LOGGING_HANDLERS_DEBUG_LEVEL="0",
+        )
+
+
 @app.command()
 def run(
     config: ConfigArg,
@@ -128,78 +167,115 @@ def run(
     proceed_to_cap: Annotated[
         bool, typer.Option("--proceed-to-cap", help="If the forecast is over budget, edit up to the cap.")
     ] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's logs.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before spending (scripts never are).")] = False,
+    verbose: VerboseOpt = False,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="If another run is writing to the same output, queue until it is done.")
+    ] = False,
+    wait_timeout: Annotated[
+        float, typer.Option("--wait-timeout", min=0, metavar="SECONDS", help="With --wait: give up after this long.")
+    ] = 3600.0,
 ) -> None:
     """Forecast, edit the catalog and print a summary.
 
-    Forecast the jobs not yet done, check the budget, edit the catalog as the config says, then print a
-    one-screen summary. Re-run the same command to retry failed jobs: jobs that succeeded are skipped.
+    Checks everything before spending, prints the forecast and the providers' balances, stops when over
+    budget, asks before a paid run at a terminal, edits the catalog, then prints a one-screen summary.
+    Re-run the same command to retry failed jobs or resume a stopped run: jobs that succeeded are skipped.
+    Exit codes: 0 every job succeeded (or nothing to do), 1 some jobs failed or a provider's lane stopped,
+    2 invalid config, catalog or storage (or another run holds the output: see --wait), 3 over budget (or
+    not confirmed), 130 interrupted.
     """
-    if verbose:
-        os.environ["PREFECT_LOGGING_LEVEL"] = "INFO"
+    _verbose_logs(verbose)
+    from flows.spend import check_spend, confirm_spend, show_forecast
+    from tasks.pipeline.outcome import ExitCode, exit_code_for_run
+
+    with expected_outcomes(err_console, verbose=verbose):
+        # Before Prefect starts: a bad config, catalog or output, or a budget the forecast passes, stops here.
+        prepared = _prepare(config, limit, force)
+        show_forecast(console, prepared)
+        balances = check_spend(console, prepared, proceed_to_cap=proceed_to_cap)
+        if not dry_run and not confirm_spend(prepared, yes=yes):
+            console.print("Nothing was sent.")
+            raise typer.Exit(code=ExitCode.OVER_BUDGET)
+        summary = _run_flow(
+            prepared, balances, dry_run=dry_run, proceed_to_cap=proceed_to_cap, wait=wait_timeout if wait else 0.0
+        )
+    print_run_summary(console, summary)
+    resume = ["retouch", "run", str(config), *(["--limit", str(limit)] if limit else [])]
+    resume += [flag for flag, given in (("--proceed-to-cap", proceed_to_cap), ("--yes", yes)) if given]
+    print_run_notes(console, summary, resume=shlex.join(resume))
+    raise typer.Exit(code=exit_code_for_run(summary))
+
+
+def _run_flow(
+    prepared: PreparedRun, balances: tuple[AccountBalance, ...], *, dry_run: bool, proceed_to_cap: bool, wait: float
+) -> RunSummary:
+    """The flow itself, Ctrl-C handled gracefully from before Prefect's API starts until the run ends."""
     from flows.edit_catalog import edit_catalog
+    from flows.interrupt import GracefulInterrupt, start_prefect_api
     from flows.progress_bar import run_progress
     from tasks.pipeline.manifest import new_run_id
-    from tasks.prepare import prepare_config
 
-    try:  # before Prefect starts: a bad config or catalog stops here, fast, with nothing sent
-        prepared = prepare_config(str(config), limit=limit, force=force)
-    except (ConfigError, CatalogError, StorageError) as error:
-        _fail(error)
     run_id = new_run_id()
-    with run_progress(console, run_id, total=prepared.plan.planned, dry_run=dry_run):
-        try:
-            summary = edit_catalog(prepared=prepared, dry_run=dry_run, run_id=run_id, proceed_to_cap=proceed_to_cap)
-        except (ConfigError, CatalogError, StorageError) as error:
-            _fail(error)
-        except BudgetExceeded as error:
-            _fail(error, code=3)
-    if dry_run and summary.forecast is not None:
-        from tasks.reports import forecast_markdown
-
-        print_markdown(console, forecast_markdown(summary.forecast))
-    print_run_summary(console, summary)
+    with (
+        GracefulInterrupt(console) as interrupt,
+        run_progress(console, run_id, total=prepared.plan.planned, dry_run=dry_run),
+    ):
+        start_prefect_api()
+        if interrupt.requested:
+            raise KeyboardInterrupt("stopped before anything was sent")
+        return edit_catalog(
+            prepared=prepared, dry_run=dry_run, run_id=run_id, proceed_to_cap=proceed_to_cap, wait=wait,
+            balances=balances,
+        )  # fmt: skip
 
 
 @app.command()
-def validate(config: ConfigArg, limit: LimitOpt = None) -> None:
-    """Check the config and catalog and count jobs; edits nothing.
+def validate(config: ConfigArg, limit: LimitOpt = None, verbose: VerboseOpt = False) -> None:
+    """Check what a run checks before spending; edits nothing.
 
-    Checks the config, provider params and keys and the whole catalog, then counts and prices the jobs.
+    Everything `run` rejects before spending (config, params, keys, base URLs, a writable output, the whole
+    catalog and its prompt templates, the budget and the providers' balances), then the rows: local prompts
+    the engine cannot read and source images that are not there. Edits nothing, writes nothing.
+    Exit codes: 0 all clear, 1 the config is valid but some jobs would fail (rows named), 2 invalid config,
+    catalog or storage, 3 the forecast is over budget or over an account's balance.
     """
-    from tasks.prepare import prepare_config
+    _verbose_logs(verbose)
+    from flows.spend import check_spend
+    from flows.validate_view import print_row_findings, print_validation
+    from tasks.pipeline.outcome import ExitCode
+    from tasks.pipeline.row_checks import RowChecker
 
-    try:
-        prepared = prepare_config(str(config), limit=limit)
-    except (ConfigError, CatalogError, StorageError) as error:
-        _fail(error)
-    rows, output = prepared.rows, prepared.config.output.uri
-    console.print(f"[green]config OK[/]: {config}")
-    console.print(f"catalog: {prepared.config.catalog.uri} — {rows} rows")
-    for edit in prepared.config.edits:
-        console.print(
-            f"  {edit.name}: {edit.provider} × {len(edit.seeds)} seed(s) × count {edit.count}"
-            f" → {rows * len(edit.seeds)} jobs"
-        )
-    console.print(f"jobs: {prepared.plan.planned}; already succeeded under {output}: {prepared.plan.already_done}")
+    with expected_outcomes(err_console, verbose=verbose):
+        checker = RowChecker()
+        prepared = _prepare(config, limit, row_checker=checker)
+        print_validation(console, prepared, str(config))
+        findings = checker.findings()
+        print_row_findings(console, findings)
+        check_spend(console, prepared, proceed_to_cap=False)
+    raise typer.Exit(code=ExitCode.JOBS_FAILED if findings.problems else ExitCode.OK)
 
 
 @app.command()
-def forecast(config: ConfigArg, limit: LimitOpt = None) -> None:
+def forecast(config: ConfigArg, limit: LimitOpt = None, verbose: VerboseOpt = False) -> None:
     """Price a run's jobs and estimate its duration; sends nothing.
 
     Prices exactly the jobs a run would send (done work skipped) and calls no provider.
+    Exit codes: 0, 2 invalid config, catalog or storage, 3 the forecast is over budget.
     """
-    from flows.forecast import forecast_catalog
+    _verbose_logs(verbose)
+    from tasks.pipeline.outcome import ExitCode
 
-    try:
-        result = forecast_catalog(str(config), limit=limit)
-    except (ConfigError, CatalogError, StorageError) as error:
-        _fail(error)
+    with expected_outcomes(err_console, verbose=verbose):
+        prepared = _prepare(config, limit)  # before Prefect starts
+        from flows.forecast import forecast_catalog
+
+        result = forecast_catalog(str(config), prepared=prepared)
     print_markdown(console, result.markdown)
     console.print(f"forecast table: {result.uri}", soft_wrap=True, highlight=False, markup=False)
     for line in result.over_budget:
         console.print(f"[yellow]over budget:[/] {line}")
+    raise typer.Exit(code=ExitCode.OVER_BUDGET if result.over_budget else ExitCode.OK)
 
 
 @app.command()
@@ -253,23 +329,25 @@ def report(
     run_id: Annotated[
         str | None, typer.Option("--run", help="The run to report (default: the newest that did work).")
     ] = None,
+    verbose: VerboseOpt = False,
 ) -> None:
     """A run's cost against its forecast, and the monthly picture.
 
-    Actual cost against forecast, cost per image, failures, a spend chart; by default for the newest run
-    that did work (a re-run that found everything done is skipped).
+    Actual cost against forecast, cost per image, failures, a spend chart, the providers' balances before
+    and after; by default for the newest run that did work (a re-run that found everything done is skipped).
+    Exit codes: 0, 2 no runs (or no such run) under the target, or the target cannot be read.
     """
-    from flows.report import cost_report
+    _verbose_logs(verbose)
     from tasks.pipeline.history import resolve_run
     from tasks.storage.fs import Storage
 
-    try:
+    with expected_outcomes(err_console, verbose=verbose):
         uri, options = _output_target(target)
         # Checked before the flow starts: an unknown run is an answer, not a Prefect failure.
         chosen = resolve_run(Storage(uri, options), run_id)
+        from flows.report import cost_report
+
         result = cost_report(uri, run_id=chosen, storage_options=options)
-    except (ConfigError, StorageError) as error:
-        _fail(error)
     print_markdown(console, result.markdown)
     print_markdown(console, result.monthly)
     console.print("written:")
@@ -390,7 +468,13 @@ def _progress() -> Progress:
 
 
 def main() -> Any:
-    return app()
+    try:
+        return app()
+    finally:
+        # The interpreter's last garbage collection walks every object Prefect and its imports made: measured
+        # 16 s on a busy 2-core machine after the summary was printed. Nothing left needs it (files and
+        # sockets close with the process; atexit handlers still run), so it is skipped.
+        gc.freeze()
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pyarrow as pa
@@ -12,11 +13,15 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from tasks.core.errors import StorageError
 from tasks.core.models import Accepted
-from tasks.costs import BudgetTracker, write_forecast
+from tasks.costs import AccountBalance, BalanceChange, BudgetTracker, write_forecast
 from tasks.edit import edit_shard
+from tasks.pipeline.balances import read_balances, settle_balances
+from tasks.pipeline.breaker import BreakerBoard
 from tasks.pipeline.checkpoint import prune_pending, read_pending
 from tasks.pipeline.executor import ShardSummary
-from tasks.pipeline.gate import open_budget
+from tasks.pipeline.gate import check_balances, open_budget
+from tasks.pipeline.interrupt import PROCESS_STOP
+from tasks.pipeline.lease import output_lease
 from tasks.pipeline.manifest import RunSummary, RunTotals, new_run_id, summarize
 from tasks.pipeline.prepared import PreparedRun
 from tasks.pipeline.progress import announce, emit
@@ -24,7 +29,7 @@ from tasks.pipeline.recovery import recover
 from tasks.pipeline.shards import PlanCounts, Planner, load_prior
 from tasks.pipeline.streams import ShardStreams
 from tasks.pipeline.tables import conform_tables
-from tasks.prepare import prepare
+from tasks.prepare import prepare, resolve_api_keys
 from tasks.publish import publish_run, show_forecast
 
 __all__ = ["edit_catalog"]
@@ -40,6 +45,8 @@ def edit_catalog(
     run_id: str | None = None,
     proceed_to_cap: bool = False,
     prepared: PreparedRun | None = None,
+    wait: float = 0.0,
+    balances: tuple[AccountBalance, ...] | None = None,
 ) -> RunSummary:
     """Edit every catalog row × variant × seed not already done, within budget, and record everything.
 
@@ -52,10 +59,18 @@ def edit_catalog(
         proceed_to_cap: when the forecast exceeds a budget cap, run up to the cap instead of stopping.
         prepared: the run as the caller already prepared it (the CLI does, before Prefect starts); its
             own `limit` and `force` then apply. None: the flow prepares it from `config_path`.
+        wait: seconds to queue for the output's lease while another run holds it (0: refuse at once).
+        balances: the provider accounts' credits, read and checked against the forecast by the caller
+            just before (the CLI does, to show them before asking); None: the flow reads and checks them.
+
+    A stop request (Ctrl-C in the CLI, `tasks.pipeline.interrupt.PROCESS_STOP`) ends the run early: no
+    shard starts after it, the shards running drain (see `run_shard`), and the summary says `interrupted`.
 
     Raises:
         ConfigError / CatalogError: before any work.
-        BudgetExceeded: the forecast is over a cap and proceeding to the cap was not asked for.
+        LeaseHeld: another run is writing to the same output.uri (a dry run takes no lease).
+        BudgetExceeded: the forecast is over a cap, or over a provider account's balance, and proceeding
+            was not asked for.
         ValueError: neither `config_path` nor `prepared` was given, or `limit`/`force` disagree with `prepared`.
     """
     started_at = datetime.now(UTC)
@@ -64,12 +79,20 @@ def edit_catalog(
     prepared = _prepared_once(prepared, config_path, limit=limit, force=force)
     show_forecast(prepared.forecast, f"forecast for run {run_id}")
     gate = open_budget(prepared, proceed_to_cap=proceed_to_cap)
-    plan, totals = (prepared.plan, RunTotals()) if dry_run else _edit(prepared, run_id, gate.tracker)
-    summary = summarize(
-        prepared, run_id=run_id, plan=plan, totals=totals, budget_stop=gate.over, started_at=started_at, dry_run=dry_run
-    )
-    if not dry_run:
-        summary = publish_run(summary, prepared.config.output)
+    # One writer per output: held from before the plan reads what is done until the manifest is written.
+    with output_lease(prepared.storage, run_id, dry_run=dry_run, wait=wait):
+        changes: tuple[BalanceChange, ...] = ()
+        if dry_run:
+            plan, totals = prepared.plan, RunTotals()
+        else:
+            plan, totals, changes = _edit_with_balances(prepared, run_id, gate.tracker, balances, proceed_to_cap)
+        interrupted = PROCESS_STOP.requested and not dry_run
+        summary = summarize(
+            prepared, run_id=run_id, plan=prepared.plan if interrupted else plan, totals=totals,
+            budget_stop=gate.over, started_at=started_at, dry_run=dry_run, interrupted=interrupted, balances=changes,
+        )  # fmt: skip
+        if not dry_run:
+            summary = publish_run(summary, prepared.config.output)
     get_run_logger().info("run %s: %s", run_id, summary.model_dump_json(exclude={"forecast"}))
     return summary
 
@@ -85,6 +108,25 @@ def _prepared_once(
     if (limit, force) not in ((None, False), (prepared.limit, prepared.force)):
         raise ValueError(f"the run was prepared with limit={prepared.limit}, force={prepared.force}: pass neither")
     return prepared
+
+
+def _edit_with_balances(
+    prepared: PreparedRun,
+    run_id: str,
+    budget: BudgetTracker,
+    before: tuple[AccountBalance, ...] | None,
+    proceed_to_cap: bool,
+) -> tuple[PlanCounts, RunTotals, tuple[BalanceChange, ...]]:
+    """Check the accounts can pay (reading their balances unless given), edit, then read the balances again."""
+    keys = resolve_api_keys(prepared.config, prepared.providers)
+    if before is None:
+        before = read_balances(prepared.config, keys, prepared.providers)
+        check_balances(prepared, before, proceed_to_cap=proceed_to_cap)
+    plan, totals = _edit(prepared, run_id, budget)
+    if not before:
+        return plan, totals, ()
+    after = read_balances(prepared.config, keys, prepared.providers)
+    return plan, totals, settle_balances(before, after, prepared.storage, run_id=run_id)
 
 
 def _edit(prepared: PreparedRun, run_id: str, budget: BudgetTracker) -> tuple[PlanCounts, RunTotals]:
@@ -104,11 +146,12 @@ def _edit(prepared: PreparedRun, run_id: str, budget: BudgetTracker) -> tuple[Pl
     )  # fmt: skip
     execution = prepared.config.execution
     announce(run_id, "editing")
+    breakers = BreakerBoard()
     with ShardStreams(
         planner.jobs(), prepared.providers, shard_size=execution.shard_size, hold=execution.parallel_shards
     ) as streams:
-        totals = _run_streams(streams, prepared, run_id, pending, budget, results_schema)
-    return planner.counts(), totals
+        totals = _run_streams(streams, prepared, run_id, pending, budget, results_schema, breakers)
+    return planner.counts(), replace(totals, lanes_stopped=breakers.stops())
 
 
 def _run_streams(
@@ -118,6 +161,7 @@ def _run_streams(
     pending: Mapping[str, Accepted],
     budget: BudgetTracker,
     results_schema: pa.Schema,
+    breakers: BreakerBoard,
 ) -> RunTotals:
     """Run each provider's shards as its own stream, at most `parallel_shards` in flight per provider.
 
@@ -129,6 +173,8 @@ def _run_streams(
     active: dict[PrefectFuture[ShardSummary], str] = {}
     open_streams = list(streams.providers)
     while open_streams or active:
+        if PROCESS_STOP.requested:
+            open_streams = []  # stopped: no shard starts; those running drain (see run_shard)
         for provider in list(open_streams):
             while sum(1 for name in active.values() if name == provider) < config.execution.parallel_shards:
                 shard = streams.next_shard(provider)
@@ -136,7 +182,9 @@ def _run_streams(
                     open_streams.remove(provider)
                     break
                 shard_pending = {job.job_key: pending[job.job_key] for job in shard if job.job_key in pending}
-                future = edit_shard.submit(index, shard, config, run_id, shard_pending, budget, results_schema)
+                future = edit_shard.submit(
+                    index, shard, config, run_id, shard_pending, budget, results_schema, breakers
+                )
                 active[future] = provider
                 index += 1
         if active:

@@ -50,7 +50,7 @@ def cost_report(
     if manifest is None:  # listed a moment ago: removed since
         raise StorageError(f"the manifest of run {run_id} under {output_uri} is gone", uri=output_uri)
     currency = manifest.currency or load_price_table().currency
-    report = publish_cost_report(storage, run_id, currency, forecast=manifest.forecast)
+    report = publish_cost_report(storage, run_id, currency, forecast=manifest.forecast, balances=manifest.balances)
     monthly = write_monthly_summary(storage, currency=currency)
     create_markdown_artifact(
         markdown=monthly.markdown, key="retouch-monthly-costs", description=f"monthly costs under {output_uri}"

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:  # the CLI imports this module at start: keep the pipeline's imports for when a run happens
@@ -38,12 +39,14 @@ def print_run_summary(console: Console, summary: RunSummary) -> None:
         if status in counts:
             table.add_row(f"  {status}", str(counts[status]))
     table.add_row("images written", str(summary.images))
-    if summary.credits:
-        table.add_row("credits used", f"{summary.credits:g}")
+    if summary.credits or summary.cost:
+        table.add_row("spent", f"{summary.credits:,.6g} credits ({summary.cost:,.2f} {summary.currency})")
     if summary.billing_risk:
         table.add_row("[yellow]jobs that may have billed twice[/]", str(summary.billing_risk))
     table.add_row("time", f"{summary.seconds:.1f} s")
     console.print(table)
+    for _, reason in sorted(summary.lanes_stopped.items()):
+        console.print(f"[bold red]lane stopped[/] {escape(reason)}", highlight=False)
     # Outside the table: a path is never cut to fit a column, and a terminal can select it whole.
     _print_path(console, "results", summary.results_uri)
     if summary.manifest_uri:
@@ -58,7 +61,7 @@ def _kinds(summary: RunSummary) -> str:
 
 def _print_next_step(console: Console, summary: RunSummary) -> None:
     failed = summary.counts.get("failed", 0)
-    if summary.dry_run:
+    if summary.dry_run or summary.interrupted:  # a stopped run: the CLI says how to resume
         return
     if summary.planned == 0:
         console.print(

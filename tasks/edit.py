@@ -12,6 +12,7 @@ from prefect.cache_policies import NO_CACHE
 from tasks.core.config import PipelineConfig
 from tasks.core.models import Accepted, EditJob
 from tasks.costs import BudgetTracker
+from tasks.pipeline.breaker import BreakerBoard
 from tasks.pipeline.executor import ShardSummary, run_shard
 from tasks.prepare import resolve_api_keys
 
@@ -31,17 +32,26 @@ def edit_shard(
     pending: dict[str, Accepted],
     budget: BudgetTracker,
     results_schema: pa.Schema | None = None,
+    breakers: BreakerBoard | None = None,
 ) -> ShardSummary:
     """Run one shard on its own event loop (the thread pool runs shards side by side).
 
-    The budget tracker is shared in memory by the run's shards, so shards must run in this process
-    (the thread pool task runner); a process-based runner would give each shard its own copy of a cap.
+    The budget tracker and the circuit breakers are shared in memory by the run's shards, so shards
+    must run in this process (the thread pool task runner); a process-based runner would give each
+    shard its own copy of a cap, and of a breaker.
     """
     logger = get_run_logger()
     keys = resolve_api_keys(config, {job.provider for job in jobs})
     summary = asyncio.run(
         run_shard(
-            jobs, config, run_id=run_id, api_keys=keys, budget=budget, pending=pending, results_schema=results_schema
+            jobs,
+            config,
+            run_id=run_id,
+            api_keys=keys,
+            budget=budget,
+            pending=pending,
+            results_schema=results_schema,
+            breakers=breakers,
         )
     )
     logger.info("shard %d: %d jobs, %s, %d images", index, len(jobs), _counts(summary.counts), summary.images)

@@ -12,6 +12,7 @@ from prefect.cache_policies import NO_CACHE
 from tasks.core.config import PipelineConfig, load_config
 from tasks.pipeline.plan import providers_in_use
 from tasks.pipeline.prepared import PreparedRun, prepare_run
+from tasks.pipeline.row_checks import RowChecker
 
 __all__ = ["prepare", "prepare_config", "resolve_api_keys"]
 
@@ -30,20 +31,23 @@ def resolve_api_keys(config: PipelineConfig, providers: Iterable[str]) -> dict[s
     return keys
 
 
-def prepare_config(config_path: str, *, limit: int | None = None, force: bool = False) -> PreparedRun:
+def prepare_config(
+    config_path: str, *, limit: int | None = None, force: bool = False, row_checker: RowChecker | None = None
+) -> PreparedRun:
     """Load the config at `config_path` and prepare its run; the CLI calls this before Prefect starts.
 
     Args:
         config_path: the YAML config.
         limit: plan only the first N catalog rows (overrides catalog.limit).
         force: plan jobs that already succeeded too.
+        row_checker: looks at every job to run (see `prepare_run`).
 
     Raises:
         ConfigError / CatalogError / StorageError: see `prepare_run`; nothing has been sent.
     """
     config = load_config(config_path)
     keys = resolve_api_keys(config, providers_in_use(config))
-    return prepare_run(config, keys, source=config_path, limit=limit, force=force)
+    return prepare_run(config, keys, source=config_path, limit=limit, force=force, row_checker=row_checker)
 
 
 # NO_CACHE: a cache key would hash the config (and its keys) and the catalog's state is not in it anyway.

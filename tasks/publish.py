@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from tasks.core.config import OutputConfig
-from tasks.costs import Forecast
+from tasks.costs import BalanceChange, Forecast
 from tasks.pipeline.manifest import RunSummary, write_manifest
 from tasks.reports import CostReport, forecast_markdown, write_cost_report
 from tasks.storage.fs import Storage
@@ -28,12 +30,17 @@ def publish_run(summary: RunSummary, output: OutputConfig) -> RunSummary:
     """Write the run's manifest and its cost report; returns the summary with the manifest's address."""
     storage = Storage(output.uri, output.storage_options)
     uri = write_manifest(storage, summary)
-    publish_cost_report(storage, summary.run_id, summary.currency, forecast=summary.forecast)
+    publish_cost_report(storage, summary.run_id, summary.currency, forecast=summary.forecast, balances=summary.balances)
     return summary.model_copy(update={"manifest_uri": uri})
 
 
 def publish_cost_report(
-    storage: Storage, run_id: str, currency: str, *, forecast: Forecast | None = None
+    storage: Storage,
+    run_id: str,
+    currency: str,
+    *,
+    forecast: Forecast | None = None,
+    balances: Sequence[BalanceChange] = (),
 ) -> CostReport:
     """Write a run's report under `reports/<run_id>/` and publish it as Prefect artifacts.
 
@@ -42,8 +49,9 @@ def publish_cost_report(
         run_id: the run.
         currency: the price table's currency.
         forecast: the run's forecast (None: the one saved under `reports/<run_id>/`, if any).
+        balances: the provider accounts' credits before and after the run (from its manifest).
     """
-    report = write_cost_report(storage, run_id=run_id, currency=currency, forecast=forecast)
+    report = write_cost_report(storage, run_id=run_id, currency=currency, forecast=forecast, balances=balances)
     create_markdown_artifact(markdown=report.markdown, key="retouch-cost-report", description=f"costs of run {run_id}")
     if report.tables.get("actual_vs_forecast"):
         create_table_artifact(table=report.tables["actual_vs_forecast"], key="retouch-actual-vs-forecast")

@@ -66,7 +66,7 @@ def config(sandbox: SandboxServer, tmp_path: Path) -> Path:
     raw["providers"] = {
         "pixapi.edits": {
             "base_url": f"{sandbox.base_url}/pixapi",
-            "api_key": "sandbox-key",
+            "api_key": "${RETOUCH_TEST_SANDBOX_KEY:-sandbox-key}",
             "mode": "async",
             "poll_interval": 0.05,
         }

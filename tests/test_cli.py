@@ -41,10 +41,10 @@ def test_run_prints_a_summary_then_show_reads_the_table(tmp_path: Path) -> None:
     catalog = make_catalog(tmp_path, rows=2, prompts=["blur", "make it pop"])
     config = write_config(tmp_path, local_config(catalog, tmp_path / "out"))
     result = runner.invoke(app, ["run", str(config)])
-    assert result.exit_code == 0, result.output  # failed rows do not fail the run
+    assert result.exit_code == 1, result.output  # the run went on past the failed rows, and says they failed
     assert "succeeded" in result.output and "2 job(s) failed" in result.output  # two seeds of the bad row
     again = runner.invoke(app, ["run", str(config)])
-    assert again.exit_code == 0 and "Nothing to do" not in again.output  # the failed job is retried
+    assert again.exit_code == 1 and "Nothing to do" not in again.output  # the failed job is retried
     shown = runner.invoke(app, ["show", str(tmp_path / "out")])
     assert shown.exit_code == 0
     assert "as_written" in shown.output and "InstructionError" in shown.output

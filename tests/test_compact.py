@@ -32,7 +32,11 @@ def history(tmp_path_factory: pytest.TempPathFactory, prefect_harness: None) -> 
     directory = tmp_path_factory.mktemp("history")
     with SandboxServer(SandboxSettings.model_validate({"pixapi": {"async_seconds": 0.05}})) as sandbox:
         edits = [{"name": "v", "provider": "pixapi.edits", "model": "gemini-2.5-flash-image", "seeds": [1]}]
-        provider = {"base_url": f"{sandbox.base_url}/pixapi", "api_key": "sandbox-key", "poll_interval": 0.05}
+        provider = {
+            "base_url": f"{sandbox.base_url}/pixapi",
+            "api_key": "${RETOUCH_TEST_SANDBOX_KEY:-sandbox-key}",
+            "poll_interval": 0.05,
+        }
         raw = local_config(
             make_catalog(directory, rows=ROWS),
             directory / "out",

@@ -8,6 +8,7 @@ import pytest
 
 from tasks.core.config import config_hash, load_config, parse_config
 from tasks.core.errors import ConfigError
+from tasks.core.secrets import LiteralSecretWarning
 from tasks.pipeline.plan import check_variants
 from tests.helpers import write_config
 
@@ -74,14 +75,16 @@ def test_env_references_resolve_and_a_missing_one_names_its_path() -> None:
 
 def test_api_keys_stay_secret_in_dumps_hashes_and_errors() -> None:
     raw = minimal(providers={"fashn.edit": {"api_key": "sk-very-secret", "timeout": "soon"}})
-    with pytest.raises(ConfigError) as caught:
+    with pytest.raises(ConfigError) as caught, pytest.warns(LiteralSecretWarning):
         parse_config(raw)
     assert "sk-very-secret" not in str(caught.value)
     raw["providers"]["fashn.edit"]["timeout"] = 5
-    config = parse_config(raw)
+    with pytest.warns(LiteralSecretWarning, match=r"providers\.fashn\.edit\.api_key holds a literal API key"):
+        config = parse_config(raw)
     assert "sk-very-secret" not in repr(config) and "sk-very-secret" not in config.model_dump_json()
     assert config.provider_settings("fashn.edit").resolve_api_key() == "sk-very-secret"
-    assert config_hash(config) == config_hash(parse_config(raw))
+    with pytest.warns(LiteralSecretWarning):
+        assert config_hash(config) == config_hash(parse_config(raw))
 
 
 def test_unknown_provider_section_is_rejected() -> None:

@@ -87,7 +87,13 @@ def _fashn_config(directory: Path, base_url: str) -> dict:
     return {
         "catalog": {"uri": str(catalog), "columns": {"id": "sku", "image": "src", "prompt": "instruction"}},
         "edits": [{"name": "fashn", "provider": "fashn.edit", "params": {"resolution": "1k", "output_format": "png"}}],
-        "providers": {"fashn.edit": {"base_url": f"{base_url}/fashn", "api_key": "sandbox-key", "poll_interval": 0.05}},
+        "providers": {
+            "fashn.edit": {
+                "base_url": f"{base_url}/fashn",
+                "api_key": "${RETOUCH_TEST_SANDBOX_KEY:-sandbox-key}",
+                "poll_interval": 0.05,
+            }
+        },
         "output": {"uri": str(directory / "out")},
         "execution": {"checkpoint_seconds": 0.05},
     }

@@ -10,6 +10,7 @@ import pytest
 from flows.edit_catalog import edit_catalog
 from tasks.core.config import parse_config
 from tasks.core.errors import CatalogError
+from tasks.core.secrets import LiteralSecretWarning
 from tasks.pipeline.shards import PlanCounts
 from tasks.prepare import prepare_config, resolve_api_keys
 from tests.helpers import local_config, make_catalog, write_config
@@ -24,7 +25,9 @@ EDITS = [
 
 def two_provider_config(tmp_path: Path, rows: int = 4) -> str:
     raw = local_config(make_catalog(tmp_path, rows=rows), tmp_path / "out", EDITS)
-    raw["providers"] = {"pixapi.edits": {"api_key": KEY, "base_url": "http://127.0.0.1:9/pixapi"}}
+    raw["providers"] = {
+        "pixapi.edits": {"api_key": "${RETOUCH_TEST_PREPARE_KEY:-" + KEY + "}", "base_url": "http://127.0.0.1:9/pixapi"}
+    }
     raw["output"]["storage_options"] = {"secret": STORAGE_SECRET}  # as an object store's credentials would be
     return str(write_config(tmp_path, raw))
 
@@ -59,18 +62,19 @@ def test_api_keys_come_from_config_env_or_a_prefect_secret_block(monkeypatch: py
 
     Secret(value="sk-from-a-block").save("retouch-test-fashn-key", overwrite=True)
     monkeypatch.setenv("RETOUCH_TEST_PIXAPI_KEY", "sk-from-env")
-    config = parse_config(
-        {
-            "catalog": {"uri": "c.parquet"},
-            "edits": [{"name": "a", "provider": "local"}],
-            "output": {"uri": "out"},
-            "providers": {
-                "fashn.edit": {"api_key_secret_block": "retouch-test-fashn-key"},
-                "pixapi.edits": {"api_key_env": "RETOUCH_TEST_PIXAPI_KEY"},
-                "picsart.edit": {"api_key": "sk-inline"},
-            },
-        }
-    )
+    with pytest.warns(LiteralSecretWarning):  # picsart's inline key works, with a warning
+        config = parse_config(
+            {
+                "catalog": {"uri": "c.parquet"},
+                "edits": [{"name": "a", "provider": "local"}],
+                "output": {"uri": "out"},
+                "providers": {
+                    "fashn.edit": {"api_key_secret_block": "retouch-test-fashn-key"},
+                    "pixapi.edits": {"api_key_env": "RETOUCH_TEST_PIXAPI_KEY"},
+                    "picsart.edit": {"api_key": "sk-inline"},
+                },
+            }
+        )
     keys = resolve_api_keys(config, ["fashn.edit", "pixapi.edits", "picsart.edit", "local"])
     assert keys == {
         "fashn.edit": "sk-from-a-block",

@@ -17,6 +17,7 @@ from tasks.core.defaults import merge_defaults
 from tasks.core.errors import ConfigError
 from tasks.core.formats import ImageFormat
 from tasks.core.registry import known_providers
+from tasks.core.secrets import literal_key_providers, secret_location, warn_literal_keys
 from tasks.core.sources_config import SourcesConfig
 
 __all__ = [
@@ -178,6 +179,11 @@ class BudgetConfig(_Strict):
     max_money: float | None = Field(None, ge=0, description="Cap on money for one run.")
     per_provider: dict[str, ProviderBudget] = Field(default_factory=dict)
     on_forecast_over: Literal["stop", "proceed_to_cap"] = "stop"
+    confirm_above: float | None = Field(
+        0.0,
+        ge=0,
+        description="An interactive `retouch run` asks before spending more money than this (null: never asks).",
+    )
 
 
 class ExecutionConfig(_Strict):
@@ -259,6 +265,7 @@ def parse_config(raw: Any, *, source: str = "<config>", env: dict[str, str] | No
     """Validate an already-parsed YAML document (see `load_config`)."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level, got {type(raw).__name__}")
+    warn_literal_keys(literal_key_providers(raw, is_reference=_ENV_REF.fullmatch), source)
     resolved = _resolve_env(raw, env if env is not None else dict(os.environ), "")
     try:
         return PipelineConfig.model_validate(resolved)
@@ -300,8 +307,8 @@ def _describe(error: ValidationError, source: str) -> str:
     for item in error.errors():
         where = _yaml_path(item["loc"])
         value = item.get("input")
-        secret = any(isinstance(part, str) and "key" in part for part in item["loc"])
-        hidden = secret or item["type"] == "missing" or isinstance(value, dict)
+        # Never echoed: values under providers.* or key-like names (however spelt), and whole sections.
+        hidden = secret_location(item["loc"]) or item["type"] == "missing" or isinstance(value, dict | list)
         shown = "" if hidden else f" (got {value!r})"
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":

@@ -5,6 +5,8 @@
     │   └── UnknownPrice            no price for a provider / model / options: says how to add one
     ├── CatalogError                bad catalog: names the column and the offending row ids
     ├── StorageError                reading or writing object storage failed
+    │   ├── LeaseHeld               another run holds the output's lease: names holder, host, expiry
+    │   └── LeaseLost               this run's lease was taken over (its heartbeat stalled past expiry)
     ├── InputError                  one job's input is unusable (permanent, per job)
     │   ├── SourceError             source image / mask could not be fetched or decoded
     │   │   └── SourceRefused       the source policy refused it: not allowed, internal address, over a cap
@@ -17,10 +19,12 @@
         ├── RetryableProviderError  transient: the same request may succeed later
         │   ├── RateLimited         429 rate limit (carries retry_after seconds)
         │   ├── ConcurrencyLimited  too many jobs in flight (FASHN 429 ConcurrencyLimitExceeded)
-        │   ├── ProviderUnavailable 5xx, connection refused, malformed body on a safe request
+        │   ├── ProviderUnavailable 5xx, malformed body on a safe request
+        │   │   ├── ProviderUnreachable no connection could be made (refused, DNS, connect timeout)
         │   │   └── MalformedReply  a 2xx answer whose body cannot be read (retried a bounded number of times)
         │   └── ProviderTimeout     no answer in time, or an async job passed its deadline
         ├── SubmitOutcomeUnknown    a submit got no readable answer: it may have been billed
+        ├── LaneStopped             the provider's circuit breaker is open: nothing was sent
         └── PermanentProviderError  retrying the same request cannot help
             ├── AuthError           401/403: missing or bad key
             ├── InvalidRequest      400/404/413/415/422: bad field or value
@@ -36,12 +40,12 @@ AttributeError when read, so a typo cannot pass silently:
     every error         attempts, billing_risk, stage, credits_used (set by the retry loop and the lane)
     ConfigError         path, source;  UnknownPrice adds provider, model, options
     CatalogError        column, rows, count
-    StorageError        uri, column, spool
+    StorageError        uri, column, spool;  LeaseHeld adds holder, host, pid, expires_at
     InputError          row_id, column, field;  SourceError adds source;  SourceRefused adds needed_bytes;
                         InstructionError adds prompt, step
     FetchError          url, status_code, timed_out
     ProviderError       provider, row_id, job_key, field, status_code, error_name, retry_after,
-                        request_id, correlation_id, provider_job_id, status
+                        request_id, correlation_id, provider_job_id, status;  LaneStopped adds breaker
 """
 
 from __future__ import annotations
@@ -64,11 +68,15 @@ __all__ = [
     "InsufficientCredits",
     "InvalidRequest",
     "JobFailed",
+    "LaneStopped",
+    "LeaseHeld",
+    "LeaseLost",
     "MalformedReply",
     "PermanentProviderError",
     "ProviderError",
     "ProviderTimeout",
     "ProviderUnavailable",
+    "ProviderUnreachable",
     "RateLimited",
     "RetouchError",
     "RetryableProviderError",
@@ -198,6 +206,19 @@ class StorageError(RetouchError):
     spool: ContextField[str] = ContextField()  # the local folder holding paid-for outcomes storage refused
 
 
+class LeaseHeld(StorageError):
+    """Another run holds the output's lease: two writers would pay twice for the same jobs."""
+
+    holder: ContextField[str] = ContextField()  # the holding run's id
+    host: ContextField[str] = ContextField()
+    pid: ContextField[int] = ContextField()
+    expires_at: ContextField[float] = ContextField()  # epoch seconds, unless its heartbeat renews it
+
+
+class LeaseLost(StorageError):
+    """This run's lease on the output was taken over by another run; it must stop writing."""
+
+
 class InputError(RetouchError):
     """One job's input cannot be used; the job fails, the run goes on."""
 
@@ -274,7 +295,11 @@ class ConcurrencyLimited(RetryableProviderError):
 
 
 class ProviderUnavailable(RetryableProviderError):
-    """The provider failed on its side (5xx, refused connection, unreadable body)."""
+    """The provider failed on its side (5xx, unreadable body)."""
+
+
+class ProviderUnreachable(ProviderUnavailable):
+    """No connection could be made (refused, DNS, connect timeout): nothing reached the provider."""
 
 
 class MalformedReply(ProviderUnavailable):
@@ -291,6 +316,15 @@ class ProviderTimeout(RetryableProviderError):
 
 class SubmitOutcomeUnknown(ProviderError):
     """A submit got no readable answer: the job may exist and be billed. Never re-sent blindly."""
+
+
+class LaneStopped(ProviderError):
+    """The provider's circuit breaker is open (auth, credits or connection); the job was not sent.
+
+    Neither retryable nor the job's fault: the job is recorded `skipped` and the next run sends it.
+    """
+
+    breaker: ContextField[str] = ContextField()  # which breaker: auth, credits or connection
 
 
 class PermanentProviderError(ProviderError):

@@ -1,5 +1,6 @@
 """Costs, money only: the price table, forecasts, the budget tracker and the cost ledger."""
 
+from tasks.costs.balance import AccountBalance, BalanceChange, balance_changes, shortfalls
 from tasks.costs.budget import BudgetTracker, Reservation, Spend
 from tasks.costs.duration import DurationEstimate, estimate_duration, requests_per_job
 from tasks.costs.forecast import FORECAST_SCHEMA, Forecast, ForecastGroup, forecast, read_forecast, write_forecast
@@ -18,6 +19,8 @@ __all__ = [
     "DEFAULT_PRICING_PATH",
     "FORECAST_SCHEMA",
     "LEDGER_SCHEMA",
+    "AccountBalance",
+    "BalanceChange",
     "BudgetTracker",
     "DurationEstimate",
     "Forecast",
@@ -26,6 +29,7 @@ __all__ = [
     "Quote",
     "Reservation",
     "Spend",
+    "balance_changes",
     "billed_credits",
     "estimate_duration",
     "forecast",
@@ -35,6 +39,7 @@ __all__ = [
     "read_forecast",
     "read_ledger",
     "requests_per_job",
+    "shortfalls",
     "size_tier",
     "write_forecast",
     "write_ledger_part",

@@ -19,10 +19,12 @@ from tasks.core.errors import (
     ProviderError,
     ProviderTimeout,
     ProviderUnavailable,
+    ProviderUnreachable,
     RateLimited,
     SubmitOutcomeUnknown,
 )
 from tasks.core.formats import format_from_media_type, format_from_name, sniff_format
+from tasks.core.secrets import redact_token
 
 __all__ = [
     "ReplyMeta",
@@ -39,6 +41,9 @@ __all__ = [
 
 # Raised before a single byte of the request could reach the provider: nothing can have been created.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
+# Of those, the ones that say the provider could not be reached at all (a PoolTimeout is our own queue):
+# a run of them trips the lane's connection breaker.
+_UNREACHABLE = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError)
 # The request itself cannot be sent (bad base_url scheme, illegal header value): retrying cannot help.
 _UNSENDABLE = (httpx.UnsupportedProtocol, httpx.LocalProtocolError)
 # Header values above these are epoch times rather than a number of seconds to wait.
@@ -76,6 +81,8 @@ def _transport_error(error: httpx.HTTPError, *, submit: bool, context: dict[str,
             f"{provider}: the request could not be sent ({kind}); check base_url and the key for stray characters",
             **context,
         )
+    if isinstance(error, _UNREACHABLE):
+        return ProviderUnreachable(f"{provider}: could not connect ({kind})", **context)
     if isinstance(error, _NOT_SENT) or not submit:
         retryable = ProviderTimeout if isinstance(error, httpx.TimeoutException) else ProviderUnavailable
         return retryable(f"{provider}: no answer ({kind})", **context)
@@ -91,7 +98,7 @@ def json_object(response: httpx.Response) -> dict[str, Any] | None:
     """The body as a JSON object, or None when it is empty, not JSON, or not an object."""
     try:
         body = json.loads(response.content)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nesting deeper than the parser goes
         return None
     return body if isinstance(body, dict) else None
 
@@ -199,8 +206,11 @@ def id_text(value: Any) -> str | None:
 
 
 def redact(text: str, secret: str | None) -> str:
-    """`text` with the secret blanked out (a provider may echo a bad key in its error message)."""
-    return text.replace(secret, "***") if secret else text
+    """`text` with every whole-token occurrence of the secret blanked out (a provider may echo a bad key).
+
+    Whole tokens only: a one-letter key must not mask every letter "k" of a message.
+    """
+    return redact_token(text, secret)
 
 
 def format_hint(name: str | None, fallback: str) -> str:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 
@@ -12,12 +13,14 @@ import httpx
 import pyarrow as pa
 
 from tasks.core.config import PipelineConfig, ProviderSettings
-from tasks.core.errors import RetouchError, StorageError, SubmitOutcomeUnknown
+from tasks.core.errors import LaneStopped, RetouchError, StorageError, SubmitOutcomeUnknown
 from tasks.core.models import Accepted, EditJob, EditResult
 from tasks.costs import BudgetTracker, Quote, billed_credits, ledger_rows, load_price_table
 from tasks.costs.billing import Stage, failure_billed
 from tasks.http import Clock, LimiterRegistry, RateLimit, RateLimiter, RetryPolicy, SystemClock, new_client
+from tasks.pipeline.breaker import BreakerBoard
 from tasks.pipeline.inputs import InputLoader, output_limits
+from tasks.pipeline.interrupt import GRACE_SECONDS, PROCESS_STOP, Drain, Interrupted, JobPhase, Phase, StopSignal
 from tasks.pipeline.keeper import Keeper
 from tasks.pipeline.lane import ProviderLane
 from tasks.pipeline.pool import PROCESS_POOLS, WorkerPools
@@ -57,6 +60,9 @@ async def run_shard(
     clock: Clock | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     results_schema: pa.Schema | None = None,
+    breakers: BreakerBoard | None = None,
+    stop: StopSignal = PROCESS_STOP,
+    grace: float = GRACE_SECONDS,
 ) -> ShardSummary:
     """Run `jobs`, write their images and result rows, and return the shard's counts.
 
@@ -74,6 +80,12 @@ async def run_shard(
         transport: an httpx transport for every client (tests inject an ASGI or mock transport).
         results_schema: the run's declared results schema (`tables.plan_results_schema`); None infers
             each part's pass-through columns from its own rows.
+        breakers: the run's circuit breakers, shared by its shards (this shard's own when None).
+        stop: a stop request (Ctrl-C): after it no job starts and no submit is sent; jobs in flight get
+            `grace` seconds, then are cancelled. A job cancelled while its submit may be on the wire ends
+            `unknown` with billing_risk; one whose id is journaled is polled by the next run; one that
+            never sent anything leaves no row (the next run does it).
+        grace: see `stop`.
     """
     clock = clock or SystemClock()
     budget = budget or BudgetTracker(config.budget, load_price_table(config.pricing))
@@ -84,14 +96,18 @@ async def run_shard(
         http = await stack.enter_async_context(new_client(timeout=60.0, transport=transport))
         loader = InputLoader(config, http)
         lanes = await _open_lanes(
-            stack, {job.provider for job in jobs}, config, api_keys, limiters, pools, clock, transport, loader.policy
-        )
+            stack, {job.provider for job in jobs}, config, api_keys, limiters, pools, clock, transport, loader.policy,
+            breakers or BreakerBoard(),
+        )  # fmt: skip
         keeper = await stack.enter_async_context(Keeper(storage, config, run_id=run_id, results_schema=results_schema))
         gate = asyncio.Semaphore(config.execution.concurrency)
+        drain = await stack.enter_async_context(Drain(stop, grace=grace, clock=clock))
 
         async def one(job: EditJob) -> None:
             accepted = pending.get(job.job_key)
             async with gate:  # reserving inside the gate: reservations follow jobs in flight, not queued
+                if drain.stopping:
+                    return  # never started: the next run does it
                 if accepted is None and keeper.stopped:
                     keeper.not_sent()  # storage is down: buy nothing that could not be stored
                     return
@@ -101,14 +117,16 @@ async def run_shard(
                 if reservation is not None and not reservation:
                     result = _skipped(job, run_id, reservation.reason or "budget cap reached")
                 else:
-                    result = await _run_job(job, lanes[job.provider], config, keeper, loader, accepted, run_id, quote)
-                if result is None:  # its intent could not be journaled: it was not sent
-                    keeper.not_sent()
+                    work = functools.partial(
+                        _run_job, job, lanes[job.provider], config, keeper, loader, accepted, run_id, quote
+                    )
+                    result = await _run_guarded(drain, work, job, lanes[job.provider], run_id, accepted, quote)
+                if result is None:  # not sent (storage down, or stopped), or its id is journaled for the next run
                     if reservation is not None:
                         budget.release(reservation)
                     return
             rows: list[dict[str, object]] = []
-            if result.status != "skipped":
+            if result.status != "skipped" or reservation:  # a lane-stopped job gives its reservation back
                 rows, credits = _ledger(result, quote, accepted)
                 spend = budget.settle(job, reservation, credits)
                 result = replace(
@@ -162,6 +180,7 @@ async def _open_lanes(
     clock: Clock,
     transport: httpx.AsyncBaseTransport | None,
     policy: SourcePolicy,
+    breakers: BreakerBoard,
 ) -> dict[str, ProviderLane]:
     lanes = {}
     for name in sorted(providers):
@@ -183,6 +202,7 @@ async def _open_lanes(
             policy=_policy(settings),
             clock=clock,
             limiter=_limiter(name, settings, limiters),
+            breaker=breakers.get(name),
         )
     return lanes
 
@@ -207,6 +227,40 @@ def _limiter(name: str, settings: ProviderSettings, limiters: LimiterRegistry) -
         return limiters.get(name, wanted)
 
 
+async def _run_guarded(
+    drain: Drain,
+    work: Callable[[Drain, JobPhase], Awaitable[EditResult | None]],
+    job: EditJob,
+    lane: ProviderLane,
+    run_id: str,
+    accepted: Accepted | None,
+    quote: Quote,
+) -> EditResult | None:
+    """Run one job under the shard's drain; a stopped job's row (or None: it leaves none)."""
+    phase = JobPhase(Phase.ACCEPTED if accepted else Phase.WAITING)
+    try:
+        return await drain.guard(functools.partial(work, drain), phase)
+    except Interrupted as stopped:
+        if stopped.phase is not Phase.SENDING or not lane.adapter.remote:
+            return None  # nothing billed, or its id is journaled: the next run does or polls it
+        now = time.time()
+        return EditResult(
+            job=job,
+            status="unknown",
+            run_id=run_id,
+            attempts=1,
+            started_at=now,
+            finished_at=now,
+            error_type=SubmitOutcomeUnknown.__name__,
+            error_message=(
+                f"{job.provider}: the run was stopped (Ctrl-C) while the submit was on the wire; the job may "
+                "exist and be billed, so it is not re-sent (set resubmit_unknown to risk re-sending it)"
+            ),
+            billing_risk=True,
+            billed=failure_billed(quote, Stage.UNKNOWN, None),
+        )
+
+
 async def _run_job(
     job: EditJob,
     lane: ProviderLane,
@@ -216,17 +270,31 @@ async def _run_job(
     accepted: Accepted | None,
     run_id: str,
     quote: Quote,
+    drain: Drain,
+    phase: JobPhase,
 ) -> EditResult | None:
     """Run one job to its result row; None when it was not sent because storage is failing."""
     started = time.time()
+
+    async def on_intent(job: EditJob) -> None:
+        drain.before_send()
+        await keeper.intent(job)  # durable before a byte of the submit leaves; if it raises, nothing is sent
+        phase.now = Phase.SENDING
+
+    async def on_accepted(job: EditJob, accepted: Accepted) -> None:
+        await keeper.accepted(job, accepted)
+        phase.now = Phase.ACCEPTED
+
     hold = loader.hold(job, lane)  # the inputs' bytes and pixels stay budgeted until the job ends
     try:
         inputs = None
         if accepted is None:
+            lane.breaker.check()  # a stopped lane's jobs fetch no sources
             inputs = await hold.load()
         else:
             keeper.track(job.job_key, accepted)
-        outcome = await lane.run(job, inputs, accepted=accepted, on_accepted=keeper.accepted, on_intent=keeper.intent)
+        outcome = await lane.run(job, inputs, accepted=accepted, on_accepted=on_accepted, on_intent=on_intent)
+        phase.now = Phase.RECEIVED  # its answer is in hand: a stop lets it finish storing
         result = outcome.result
         stored = await keeper.store(job, result.outputs, config.output.format)
         return EditResult(
@@ -246,6 +314,7 @@ async def _run_job(
     except StorageError as error:
         if "stage" in error.context:
             return _failed(job, error, run_id, started, accepted, quote)
+        keeper.not_sent()
         return None  # the journal's intent failed: nothing left this process
     except Exception as error:  # every job ends as a row; unexpected errors are recorded, not raised
         return _failed(job, error, run_id, started, accepted, quote)
@@ -260,12 +329,14 @@ def _failed(
     message = str(error) if isinstance(error, RetouchError) else f"unexpected {type(error).__name__}: {error}"
     stage = Stage(context["stage"]) if "stage" in context else (Stage.UNKNOWN if accepted else None)
     unknown = isinstance(error, SubmitOutcomeUnknown) or stage is Stage.ABANDONED
+    risk = bool(context.get("billing_risk", False)) or unknown
+    stopped = isinstance(error, LaneStopped) and not risk  # never sent (an earlier attempt may have been)
     credits = context.get("credits_used")
     return EditResult(
         job=job,
-        status="unknown" if unknown else "failed",
+        status="unknown" if unknown else "skipped" if stopped else "failed",
         run_id=run_id,
-        attempts=int(context.get("attempts", 1)),
+        attempts=int(context.get("attempts", 0 if stopped else 1)),
         started_at=started,
         finished_at=time.time(),
         provider_job_id=context.get("provider_job_id") or (accepted.provider_job_id if accepted else None),
@@ -273,7 +344,7 @@ def _failed(
         credits=float(credits) if isinstance(credits, int | float) else None,
         error_type=type(error).__name__,
         error_message=message[:2000],
-        billing_risk=bool(context.get("billing_risk", False)) or unknown,
+        billing_risk=risk,
         billed=failure_billed(quote, stage, context.get("error_name")),
     )
 

@@ -1,14 +1,15 @@
-"""The budget gate: a forecast over a cap stops the run before anything is sent, unless told to proceed."""
+"""The budget gate: a forecast over a cap or over an account's balance stops a run before anything is sent."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from tasks.core.errors import BudgetExceeded
-from tasks.costs import BudgetTracker
+from tasks.costs import AccountBalance, BudgetTracker, shortfalls
 from tasks.pipeline.prepared import PreparedRun
 
-__all__ = ["BudgetGate", "open_budget", "over_budget"]
+__all__ = ["BudgetGate", "check_balances", "open_budget", "over_budget"]
 
 
 @dataclass(frozen=True)
@@ -49,3 +50,30 @@ def open_budget(prepared: PreparedRun, *, proceed_to_cap: bool = False) -> Budge
 
 def _tracker(prepared: PreparedRun) -> BudgetTracker:
     return BudgetTracker(prepared.config.budget, prepared.prices, at=prepared.forecast.at)
+
+
+def check_balances(
+    prepared: PreparedRun, balances: Iterable[AccountBalance], *, proceed_to_cap: bool = False
+) -> tuple[str, ...]:
+    """The accounts whose balance is below what the forecast needs from them; stops the run unless told to go on.
+
+    Args:
+        prepared: the prepared run (its forecast).
+        balances: the accounts' credits, read just before the run.
+        proceed_to_cap: run anyway (jobs the account cannot pay for fail as out of credits, unbilled).
+
+    Returns:
+        The shortfalls, each as a sentence (empty when every account can pay).
+
+    Raises:
+        BudgetExceeded: an account is short and proceeding was not asked for; nothing was sent.
+    """
+    short = tuple(shortfalls(prepared.forecast, balances))
+    proceed = proceed_to_cap or prepared.config.budget.on_forecast_over == "proceed_to_cap"
+    if short and not proceed:
+        raise BudgetExceeded(
+            "the forecast is more than the provider account holds: "
+            + "; ".join(short)
+            + " — nothing was sent. Top up the account, or edit fewer rows (--limit).",
+        )
+    return short

@@ -23,6 +23,7 @@ from tasks.core.errors import (
 from tasks.core.models import Accepted, EditJob, JobInputs, OutputImage, ProviderResult
 from tasks.costs.billing import Stage
 from tasks.http import AttemptLog, Clock, RateLimiter, RetryPolicy, retry_call
+from tasks.pipeline.breaker import Breaker
 from tasks.providers.base import Provider
 
 __all__ = ["LaneOutcome", "ProviderLane"]
@@ -63,6 +64,7 @@ class ProviderLane:
         clock: Clock,
         limiter: RateLimiter | None = None,
         rng: random.Random | None = None,
+        breaker: Breaker | None = None,
     ) -> None:
         self.adapter = adapter
         self.settings = settings
@@ -70,6 +72,8 @@ class ProviderLane:
         self.clock = clock
         self.limiter = limiter
         self.rng = rng or random.Random()
+        # Shared by the run's shards when given; a lane of its own otherwise.
+        self.breaker = breaker or Breaker(adapter.name)
 
     async def run(
         self,
@@ -90,7 +94,10 @@ class ProviderLane:
         Raises:
             ProviderError: the job failed; its `attempts` says how many submits were made and its `stage`
                 how far it got.
+            LaneStopped: the provider's breaker is open and the job was not sent.
         """
+        if accepted is None:
+            self.breaker.check()  # before queueing for a rate token the job will never use
         if self.limiter is not None:
             # The slot is held from submit to the end, since providers count jobs in flight (FASHN's 6).
             await self.limiter.acquire()
@@ -119,7 +126,8 @@ class ProviderLane:
             if tried["attempts"] > 1:  # the first attempt's rate token came with acquire()
                 await self._throttle()
             try:
-                return await self.adapter.submit(job, inputs)
+                async with self.breaker.admit():
+                    return await self.adapter.submit(job, inputs)
             except SubmitOutcomeUnknown as error:
                 tried["risk"] = True
                 if not self.settings.resubmit_unknown:
@@ -210,9 +218,12 @@ class ProviderLane:
     async def _retried(self, fn: Callable[[], Awaitable[T]]) -> tuple[T, AttemptLog]:
         try:
             value, log = await retry_call(fn, self.policy, clock=self.clock, rng=self.rng, on_retry=self._on_retry)
-        except RetryableProviderError as error:
-            self._observe(error)
+        except Exception as error:
+            if isinstance(error, RetryableProviderError):
+                self._observe(error)
+            self.breaker.record(error)
             raise
+        self.breaker.record(None)
         if self.limiter is not None:
             self.limiter.on_success()
         return value, log

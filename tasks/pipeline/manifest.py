@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tasks.core.errors import StorageError
-from tasks.costs import Forecast
+from tasks.costs import BalanceChange, Forecast
 from tasks.pipeline.executor import ShardSummary
 from tasks.pipeline.prepared import PreparedRun
 from tasks.pipeline.shards import PlanCounts
@@ -43,6 +43,7 @@ class RunTotals:
     cost: float = 0.0
     billing_risk: int = 0
     shards: int = 0
+    lanes_stopped: Mapping[str, str] = field(default_factory=dict)  # provider -> which breaker opened and why
 
     def plus(self, shard: ShardSummary) -> RunTotals:
         """These totals with one more finished shard's."""
@@ -56,6 +57,7 @@ class RunTotals:
             cost=self.cost + shard.cost,
             billing_risk=self.billing_risk + shard.billing_risk,
             shards=self.shards + 1,
+            lanes_stopped=self.lanes_stopped,
         )
 
 
@@ -90,10 +92,22 @@ class RunSummary(BaseModel):
     budget_stop: tuple[str, ...] = Field((), description="The caps the forecast was over (the run went on).")
     billing_risk: int = 0
     shards: int = 0
+    lanes_stopped: dict[str, str] = Field(
+        default_factory=dict, description="Providers whose circuit breaker stopped their lane, and why."
+    )
+    interrupted: bool = Field(False, description="The run was stopped (Ctrl-C) before every job had run.")
+    balances: tuple[BalanceChange, ...] = Field(
+        (), description="Provider accounts' credits before and after the run, against its ledger."
+    )
     started_at: datetime
     finished_at: datetime | None = None
     seconds: float = 0.0
     manifest_uri: str | None = None
+
+    @property
+    def not_run(self) -> int:
+        """Jobs of the plan that did not run (a stopped run leaves them to the next)."""
+        return max(0, self.to_run - sum(self.counts.values()))
 
     @property
     def plan(self) -> PlanCounts:
@@ -109,8 +123,10 @@ def summarize(
     budget_stop: tuple[str, ...],
     started_at: datetime,
     dry_run: bool,
+    interrupted: bool = False,
+    balances: tuple[BalanceChange, ...] = (),
 ) -> RunSummary:
-    """The summary of a run that has just ended."""
+    """The summary of a run that has just ended (or was stopped: `interrupted`)."""
     finished_at = datetime.now(UTC)
     return RunSummary(
         run_id=run_id,
@@ -128,6 +144,9 @@ def summarize(
         budget_stop=budget_stop,
         billing_risk=totals.billing_risk,
         shards=totals.shards,
+        lanes_stopped=dict(totals.lanes_stopped),
+        interrupted=interrupted,
+        balances=balances,
         started_at=started_at,
         finished_at=finished_at,
         seconds=round((finished_at - started_at).total_seconds(), 3),

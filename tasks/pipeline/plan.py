@@ -16,6 +16,7 @@ from tasks.providers.registry import provider_class
 
 __all__ = [
     "KEY_VERSION",
+    "check_templates",
     "check_variants",
     "job_key",
     "plan_jobs",
@@ -31,19 +32,32 @@ KEY_VERSION = 1
 def check_variants(config: PipelineConfig) -> None:
     """Validate every variant's params with its provider's documented ranges, before any work.
 
+    Every variant and seed is checked, so one message names all the problems at once.
+
     Raises:
-        ConfigError: naming `edits[i].params`, the value and the accepted range.
+        ConfigError: naming `edits[i].params`, the value and the accepted range, for each bad variant.
     """
+    problems: list[ConfigError] = []
     for index, variant in enumerate(config.edits):
         adapter = provider_class(variant.provider)
+        found: list[str] = []
         for seed in variant.seeds:
             try:
                 adapter.check_params(dict(variant.params), model=variant.model, count=variant.count, seed=seed)
             except ValueError as error:
-                raise ConfigError(
-                    f"edits[{index}] ({variant.name}, provider {variant.provider}): {error}",
-                    path=f"edits[{index}].params",
-                ) from None
+                if str(error) not in found:  # a problem the seed does not change is named once
+                    found.append(str(error))
+        problems += [
+            ConfigError(
+                f"edits[{index}] ({variant.name}, provider {variant.provider}): {text}", path=f"edits[{index}].params"
+            )
+            for text in found
+        ]
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        lines = "\n".join(f"  - {problem}" for problem in problems)
+        raise ConfigError(f"{len(problems)} problems with edit params:\n{lines}", path="edits")
 
 
 def providers_in_use(config: PipelineConfig) -> tuple[str, ...]:
@@ -52,9 +66,17 @@ def providers_in_use(config: PipelineConfig) -> tuple[str, ...]:
 
 
 def plan_jobs(rows: Iterable[CatalogRow], config: PipelineConfig) -> Iterator[EditJob]:
-    """Jobs for every row × variant × seed, lazily, in catalog order."""
+    """Jobs for every row × variant × seed, lazily, in catalog order.
+
+    Raises:
+        ConfigError: a prompt template names a column the catalog lacks (every such template is named).
+    """
     variants = [_VariantPlan.of(variant) for variant in config.edits]
+    checked = False
     for row in rows:
+        if not checked:  # the names a template may use are the same on every row: check them all once
+            check_templates(config.edits, row, config.catalog.columns)
+            checked = True
         row_fragment = _row_fragment(row.id, row.image, row.mask, row.image_context)
         extras_items = tuple(row.extras.items())
         for plan in variants:
@@ -105,6 +127,25 @@ def render_prompt(variant: EditVariant, row: CatalogRow, columns: ColumnMapping 
             f"available: {', '.join(sorted(values))}",
             path=f"edits.{variant.name}.prompt",
         ) from None
+
+
+def check_templates(variants: Iterable[EditVariant], row: CatalogRow, columns: ColumnMapping | None = None) -> None:
+    """Fill every variant's prompt template from `row`, so one message names every template that fails.
+
+    Raises:
+        ConfigError: the one failure, or all of them listed.
+    """
+    problems = []
+    for variant in variants:
+        try:
+            render_prompt(variant, row, columns)
+        except ConfigError as error:
+            problems.append(error)
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        lines = "\n".join(f"  - {problem}" for problem in problems)
+        raise ConfigError(f"{len(problems)} prompt templates name columns the catalog lacks:\n{lines}", path="edits")
 
 
 def job_key(

@@ -12,8 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_serializer
 from tasks.core.config import PipelineConfig, config_hash
 from tasks.core.models import EditJob
 from tasks.costs import Forecast, PriceTable, forecast, load_price_table
-from tasks.pipeline.plan import check_variants, providers_in_use
-from tasks.pipeline.preflight import check_providers
+from tasks.pipeline.checks import check_before_run
+from tasks.pipeline.plan import providers_in_use
+from tasks.pipeline.row_checks import RowChecker
 from tasks.pipeline.shards import PlanCounts, Planner, load_prior
 from tasks.pipeline.tables import plan_results_schema
 from tasks.storage.fs import Storage
@@ -79,6 +80,7 @@ def prepare_run(
     limit: int | None = None,
     force: bool = False,
     at: date | None = None,
+    row_checker: RowChecker | None = None,
 ) -> PreparedRun:
     """Check everything that can fail before work starts, and forecast, reading the catalog once.
 
@@ -89,20 +91,23 @@ def prepare_run(
         limit: plan only the first N catalog rows (overrides catalog.limit).
         force: plan jobs that already succeeded too.
         at: the date whose prices apply (default: today, UTC).
+        row_checker: looks at every job to run as the pass goes by (`retouch validate` names the jobs that
+            would fail); None: no row checks.
 
     Raises:
-        ConfigError: a variant's params, a provider's settings or key, or the pricing are invalid, or a
-            job has no price (UnknownPrice); the message names the YAML path.
+        ConfigError: variants' params, providers' settings, keys or base URLs, prompt templates, or the
+            pricing are invalid (every problem of these at once), or a job has no price (UnknownPrice); the
+            message names the YAML paths.
         CatalogError: the catalog cannot be read or a row is invalid; the message names the rows.
-        StorageError: the results table under output.uri cannot be read.
+        StorageError: output.uri cannot be written, or its results table cannot be read.
     """
-    check_variants(config)
-    check_providers(config, api_keys)
+    check_before_run(config, api_keys)
     prices = load_price_table(config.pricing)
     storage = Storage(config.output.uri, config.output.storage_options)
     results_schema = plan_results_schema(config, storage)  # reads the catalog's footer, not its rows
     planner = Planner(config, load_prior(storage, force=force), limit=limit)
-    estimate = _forecast(planner.jobs(), config, prices, at or datetime.now(UTC).date())
+    jobs = planner.jobs() if row_checker is None else row_checker.watch(planner.jobs(), config)
+    estimate = _forecast(jobs, config, prices, at or datetime.now(UTC).date())
     return PreparedRun(
         config=config,
         source=source,

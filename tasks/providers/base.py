@@ -81,6 +81,27 @@ class Provider(ABC):
             ValueError: naming the bad param, its value and the accepted range.
         """
 
+    @classmethod  # noqa: B027 - a hook: adapters that read the prompt themselves override it
+    def check_prompt(cls, prompt: str) -> None:
+        """Check, before anything is sent, that the adapter can read a job's prompt.
+
+        Raises:
+            InputError: the prompt cannot be read; the job would fail (its row is named by the caller).
+        """
+
+    @property
+    def balance_url(self) -> str | None:
+        """Where `balance` reads the account's credits (None: nowhere); one URL and key is one account."""
+        return None
+
+    async def balance(self) -> float | None:
+        """The account's remaining credits, where the provider tells them; None where it does not.
+
+        Raises:
+            ProviderError: the provider answered with an error (or did not answer).
+        """
+        return None
+
     @abstractmethod
     async def submit(self, job: EditJob, inputs: JobInputs) -> ProviderResult | Accepted:
         """Send the job; return its result, or the accepted async job to poll."""

@@ -57,6 +57,7 @@ class FashnEdit(RemoteProvider):
     accepts_urls: ClassVar[bool] = True
     known_options: ClassVar[frozenset[str]] = frozenset({"webhook_url", "mask_field"})
     credits_used_header: ClassVar[str | None] = "x-fashn-credits-used"
+    balance_path: ClassVar[str | None] = "v1/credits"  # {"credits": {"total", "subscription", "on_demand"}}
     error_names: ClassVar[Mapping[str, type[ProviderError]]] = {
         "BadRequest": InvalidRequest,
         "UnauthorizedAccess": AuthError,
@@ -144,6 +145,10 @@ class FashnEdit(RemoteProvider):
         raise InvalidRequest(
             f"{self.name}: row {job.row_id}: {field} has neither a URL nor bytes", **self._context(job, field=field)
         )
+
+    def _credits_of(self, body: dict[str, Any]) -> float | None:
+        credits = body.get("credits")
+        return self._as_credits(credits.get("total")) if isinstance(credits, dict) else self._as_credits(credits)
 
     def _auth_headers(self, key: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {key}"}

@@ -55,6 +55,10 @@ class LocalProvider(Provider):
         if not isinstance(quality, int) or not 1 <= quality <= 100:
             raise ValueError(f"quality {quality!r} must be an integer 1..100")
 
+    @classmethod
+    def check_prompt(cls, prompt: str) -> None:
+        parse_instructions(prompt)
+
     async def submit(self, job: EditJob, inputs: JobInputs) -> ProviderResult:
         if inputs.image.data is None:
             raise SourceError(f"row {job.row_id}: source image was not loaded", row_id=job.row_id)

@@ -79,15 +79,24 @@ def check_params(
         reserved: params the job supplies (count, model, seed, ...) → where to set them instead.
 
     Raises:
-        ValueError: a reserved or unknown param (listing the known ones), or a value out of range.
+        ValueError: reserved or unknown params (listing the known ones), or values out of range; every bad
+            param is named in the one message, joined by "; ".
     """
+    problems: list[str] = []
     for name, value in params.items():
         if name in reserved:
-            raise ValueError(f"param {name} cannot be set in params for {provider}; {reserved[name]}")
+            problems.append(f"param {name} cannot be set in params for {provider}; {reserved[name]}")
+            continue
         spec = specs.get(name)
         if spec is None:
-            raise ValueError(f"unknown param {name!r} for {provider}; known: {', '.join(sorted(specs))}")
-        spec.check(name, value)
+            problems.append(f"unknown param {name!r} for {provider}; known: {', '.join(sorted(specs))}")
+            continue
+        try:
+            spec.check(name, value)
+        except ValueError as error:
+            problems.append(str(error))
+    if problems:
+        raise ValueError("; ".join(problems))
 
 
 def check_range(name: str, value: float, low: float | None, high: float | None) -> None:

@@ -56,6 +56,7 @@ class _PicsartPainting(RemoteProvider):
     reset_header: ClassVar[str | None] = "X-Picsart-Ratelimit-Reset-Time"
     correlation_header: ClassVar[str | None] = "X-Picsart-Correlation-Id"
     credits_available_header: ClassVar[str | None] = "X-Picsart-Credit-Available"
+    balance_path: ClassVar[str | None] = "balance"  # GET /v1/balance -> {"credits": n} (providers.md §1)
     # The older quota page answers free-tier exhaustion with 429 + an Apigee fault, not 402.
     error_names: ClassVar[Mapping[str, type[ProviderError]]] = {
         "policies.ratelimit.QuotaViolation": InsufficientCredits
@@ -155,6 +156,9 @@ class _PicsartPainting(RemoteProvider):
 
     def _auth_headers(self, key: str) -> dict[str, str]:
         return {"X-Picsart-API-Key": key}
+
+    def _credits_of(self, body: dict[str, Any]) -> float | None:
+        return self._as_credits(body.get("credits"))
 
     def _error_fields(self, body: dict[str, Any]) -> tuple[str | None, str]:
         fault = body.get("fault")

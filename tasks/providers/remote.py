@@ -28,6 +28,9 @@ from tasks.providers.outputs import OutputLimits
 
 __all__ = ["RemoteProvider"]
 
+# Seconds a balance read may take: it is advice before a run, never worth holding the run up for long.
+_BALANCE_TIMEOUT = 15.0
+
 # What to do about each permanent family, appended to the provider's own words.
 _HINTS: dict[type[ProviderError], str] = {
     AuthError: "check the key set by providers.{name}.api_key_env (or api_key)",
@@ -56,6 +59,8 @@ class RemoteProvider(Provider):
     correlation_header: ClassVar[str | None] = None
     credits_available_header: ClassVar[str | None] = None
     credits_used_header: ClassVar[str | None] = None
+    # The documented GET that answers the account's credits, relative to the base URL (None: there is none).
+    balance_path: ClassVar[str | None] = None
 
     def __init__(
         self,
@@ -74,6 +79,36 @@ class RemoteProvider(Provider):
                 f"providers.{self.name}.options: unknown option(s) {', '.join(unknown)}; known: {known}",
                 path=f"providers.{self.name}.options",
             )
+
+    @property
+    def balance_url(self) -> str | None:
+        return f"{self.base_url}/{self.balance_path}" if self.balance_path is not None else None
+
+    async def balance(self) -> float | None:
+        """GET `balance_path` and read the credits from its body (see `_credits_of`)."""
+        if self.balance_url is None:
+            return None
+        context = self._context()
+        request = self.client.build_request(
+            "GET", self.balance_url, headers=self._headers(), timeout=min(self.settings.timeout, _BALANCE_TIMEOUT)
+        )
+        response = await self._call(request, submit=False, context=context, what="balance read")
+        credits = self._credits_of(wire.json_object(response) or {})
+        if credits is None:
+            raise MalformedReply(
+                f"{self.name}: the balance reply (HTTP {response.status_code}) holds no credit count",
+                **{**context, "status_code": response.status_code},
+            )
+        return credits
+
+    def _credits_of(self, body: dict[str, Any]) -> float | None:
+        """The credit count in a balance reply, or None when it holds none (adapters with `balance_path`)."""
+        return None
+
+    @staticmethod
+    def _as_credits(value: Any) -> float | None:
+        """A JSON number as credits; anything else (a string, a bool, null) as None."""
+        return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
     @abstractmethod
     def _auth_headers(self, key: str) -> dict[str, str]:
@@ -94,8 +129,9 @@ class RemoteProvider(Provider):
         return self._auth_headers(self._api_key)
 
     def _bad_option(self, option: str, value: Any, expected: str) -> ConfigError:
+        # Values under providers.* are never echoed (a misplaced key, or a token in a webhook URL).
         path = f"providers.{self.name}.options.{option}"
-        return ConfigError(f"{path}={value!r}: use {expected}", path=path)
+        return ConfigError(f"{path}: use {expected} (got a {type(value).__name__})", path=path)
 
     def _submit_headers(self, job: EditJob) -> dict[str, str]:
         # A client-side request id: the job key, the same on every attempt of one job.
@@ -129,21 +165,29 @@ class RemoteProvider(Provider):
             raise InvalidRequest(f"{self.name}: row {job.row_id}: {error}", **self._context(job)) from None
         return params
 
-    async def _call(self, request: httpx.Request, *, submit: bool, context: dict[str, Any]) -> httpx.Response:
-        """Send; return a 2xx reply, or raise the mapped error (transport or answered)."""
+    async def _call(
+        self, request: httpx.Request, *, submit: bool, context: dict[str, Any], what: str | None = None
+    ) -> httpx.Response:
+        """Send; return a 2xx reply, or raise the mapped error (transport or answered).
+
+        Args:
+            what: the request as messages name it (default: "submit" or "status check").
+        """
         response = await wire.send(self.client, request, submit=submit, context=context)
         if not 200 <= response.status_code < 300:
-            raise self._answer_error(response, submit=submit, context=context)
+            raise self._answer_error(response, submit=submit, context=context, what=what)
         return response
 
-    def _answer_error(self, response: httpx.Response, *, submit: bool, context: dict[str, Any]) -> ProviderError:
+    def _answer_error(
+        self, response: httpx.Response, *, submit: bool, context: dict[str, Any], what: str | None = None
+    ) -> ProviderError:
         body = wire.json_object(response) or {}
         name, detail = self._error_fields(body)
         status = response.status_code
         family = self._family(status, name, submit=submit)
         meta = self._meta(response)
         wait = wire.retry_after(response.headers, reset_header=self.reset_header) if status in (429, 503) else None
-        what = "submit" if submit else "status check"
+        what = what or ("submit" if submit else "status check")
         message = f"{self.name}: {what} failed with HTTP {status}" + (f" {name}" if name else "")
         if detail:
             message += f": {detail[:300]}"

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
 
+from tasks.costs.balance import BalanceChange
 from tasks.costs.forecast import Forecast, read_forecast
 from tasks.costs.ledger import read_ledger
+from tasks.reports.balance_view import balances_markdown
 from tasks.reports.chart import spend_chart_png
 from tasks.reports.compare import actual_vs_forecast, cost_per_image, failures
 from tasks.reports.markdown import fmt_count, fmt_credits, fmt_money, fmt_percent, markdown_table
@@ -39,6 +41,7 @@ def build_cost_report(
     *,
     run_id: str,
     currency: str,
+    balances: Sequence[BalanceChange] = (),
 ) -> CostReport:
     """Compute a run's report from its results rows, its ledger rows and its forecast (nothing is written).
 
@@ -48,18 +51,25 @@ def build_cost_report(
         forecast: the run's forecast (object, or its `to_frame()`), or None if none was made.
         run_id: the run.
         currency: the price table's currency.
+        balances: the provider accounts' credits before and after the run (its manifest holds them).
     """
-    report, _ = _build(results, ledger, forecast, run_id=run_id, currency=currency)
+    report, _ = _build(results, ledger, forecast, run_id=run_id, currency=currency, balances=balances)
     return report
 
 
 def write_cost_report(
-    storage: Storage, *, run_id: str, currency: str, forecast: Forecast | pl.DataFrame | None = None
+    storage: Storage,
+    *,
+    run_id: str,
+    currency: str,
+    forecast: Forecast | pl.DataFrame | None = None,
+    balances: Sequence[BalanceChange] = (),
 ) -> CostReport:
     """Build a run's report from storage and write it under `reports/<run_id>/`.
 
     Writes report.md, spend.png, and each table as .parquet and .csv. The forecast, if not given, is read
-    from `reports/<run_id>/forecast.parquet` (the run's manifest holds it too: its readers pass it in).
+    from `reports/<run_id>/forecast.parquet` (the run's manifest holds it too: its readers pass it in). The
+    balances, when given, add a section comparing the accounts' credits before − after with the ledger.
 
     Returns:
         The report, with `uris` naming every object written.
@@ -67,7 +77,7 @@ def write_cost_report(
     results = read_results(storage).filter(pl.col("run_id") == run_id)
     ledger = read_ledger(storage, run_id=run_id)
     planned = forecast if forecast is not None else load_forecast(storage, run_id=run_id)
-    report, frames = _build(results, ledger, planned, run_id=run_id, currency=currency)
+    report, frames = _build(results, ledger, planned, run_id=run_id, currency=currency, balances=balances)
     base = report_dir(run_id)
     uris = {
         "report.md": storage.write_bytes(f"{base}/report.md", report.markdown.encode()),
@@ -100,6 +110,7 @@ def _build(
     *,
     run_id: str,
     currency: str,
+    balances: Sequence[BalanceChange] = (),
 ) -> tuple[CostReport, dict[str, pl.DataFrame]]:
     planned = forecast.to_frame() if isinstance(forecast, Forecast) else forecast
     frames = {
@@ -107,7 +118,7 @@ def _build(
         "cost_per_image": cost_per_image(ledger),
         "failures": failures(results, ledger),
     }
-    markdown = _markdown(run_id, currency, results, ledger, planned, frames)
+    markdown = _markdown(run_id, currency, results, ledger, planned, frames, balances)
     png = spend_chart_png(ledger, currency=currency, title=f"Cumulative spend by provider — run {run_id}")
     return CostReport(run_id, markdown, {name: frame.to_dicts() for name, frame in frames.items()}, png), frames
 
@@ -119,6 +130,7 @@ def _markdown(
     ledger: pl.DataFrame,
     planned: pl.DataFrame | None,
     frames: Mapping[str, pl.DataFrame],
+    balances: Sequence[BalanceChange],
 ) -> str:
     parts = [f"# Cost report — run {run_id}", _headline(currency, results, ledger, planned)]
     parts += ["## Actual vs forecast", _table(frames["actual_vs_forecast"], _VERSUS, currency)]
@@ -126,6 +138,8 @@ def _markdown(
     parts.append("Everything spent on a provider/model, failures included, divided by the images that succeeded.")
     failed = frames["failures"]
     parts += ["## Failures", _table(failed, _FAILURES, currency) if not failed.is_empty() else "No job failed."]
+    if balances:
+        parts.append(balances_markdown(balances))
     parts += ["## Spend over time", "![cumulative spend by provider](spend.png)"]
     return "\n\n".join(parts) + "\n"
 

@@ -8,6 +8,7 @@ pending/<job_key>.json                               the journal of a job sent b
 runs/<run_id>.json                                   a run's manifest
 reports/<run_id>/…, reports/monthly/…                reports; forecasts at reports/<id>/forecast.parquet
 lease.json                                           the one writer's lease (`retouch compact` refuses while it exists)
+.retouch-probe-<id>                                  written and removed at once: is the output writable?
 ```
 Parts that `retouch compact` writes are named `part-compacted-<id>.parquet`.
 Paths are relative to the output root and always use `/`, whatever the filesystem.
@@ -34,6 +35,7 @@ __all__ = [
     "manifest_path",
     "part_path",
     "pending_path",
+    "probe_path",
     "report_dir",
     "results_part_path",
     "run_id_of_manifest",
@@ -51,6 +53,11 @@ PART_SUFFIX = ".parquet"
 LEASE_PATH = "lease.json"
 # Stands in for a run id in the names of parts that compaction writes.
 COMPACTED_RUN_ID = "compacted"
+
+
+def probe_path() -> str:
+    """A fresh name for the probe that checks, before a run, that the output can be written (never kept)."""
+    return f".retouch-probe-{uuid.uuid4().hex[:12]}"
 
 
 def image_path(variant: str, job_key: str, index: int, extension: str) -> str:

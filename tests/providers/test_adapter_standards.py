@@ -16,6 +16,7 @@ from tasks.core.errors import (
     ProviderError,
     ProviderTimeout,
     ProviderUnavailable,
+    ProviderUnreachable,
     SubmitOutcomeUnknown,
 )
 from tasks.core.models import Accepted
@@ -61,8 +62,8 @@ def test_repr_never_shows_the_key(name: str) -> None:
 @pytest.mark.parametrize(
     ("failure", "expected"),
     [
-        (httpx.ConnectError("refused"), ProviderUnavailable),
-        (httpx.ConnectTimeout("connect"), ProviderTimeout),
+        (httpx.ConnectError("refused"), ProviderUnreachable),
+        (httpx.ConnectTimeout("connect"), ProviderUnreachable),
         (httpx.PoolTimeout("pool"), ProviderTimeout),
         (httpx.ReadTimeout("read"), SubmitOutcomeUnknown),
         (httpx.ReadError("reset"), SubmitOutcomeUnknown),

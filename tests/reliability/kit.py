@@ -101,7 +101,7 @@ def sandbox_config(
     """A config running `variants` over a small catalog against the sandbox at `base_url`; its path."""
     catalog = make_catalog(directory / "catalog", rows=rows)
     every = {
-        "api_key": "sandbox-key",
+        "api_key": "${RETOUCH_TEST_SANDBOX_KEY:-sandbox-key}",  # through the environment, as a real key would be
         "poll_interval": 0.02,
         "timeout": 5,
         "retry": {"attempts": 6, "base": 0.01, "cap": 0.05},

@@ -107,17 +107,23 @@ def test_a_job_cut_off_after_its_submit_is_held_unknown_and_resent_only_when_all
     child.join()
 
     summary = edit_catalog(str(path))
-    assert summary.held_unknown == 4 and summary.counts == {}  # nothing bought again
+    # The breaker lets two probes out before the first answer, so when the fourth submit is billed the
+    # first two have usually answered (their outcomes journaled: adopted); the ones still on the wire
+    # at the kill have only an intent.
+    held = summary.held_unknown
+    assert held >= 1 and held + summary.already_done == 4 and summary.counts == {}  # nothing bought again
     assert len(bill(base)) == 4 and billed_twice(base) == {}
     table = results(tmp_path / "out")
-    assert set(table["status"]) == {"unknown"} and table["billing_risk"].all()
+    unknown = table.filter(pl.col("status") == "unknown")
+    assert unknown.height == held and unknown["billing_risk"].all()
+    assert table.filter(pl.col("status") == "succeeded").height == 4 - held
     assert all(billed == recorded for billed, recorded in join_on_request_id(base, tmp_path / "out").values())
 
     raw = yaml.safe_load(path.read_text())
     raw["providers"]["picsart.outpaint"]["resubmit_unknown"] = True
     path.write_text(yaml.safe_dump(raw))
     resent = edit_catalog(str(path))
-    assert resent.counts == {"succeeded": 4} and len(bill(base)) == 8  # sent again: the operator's call
+    assert resent.counts == {"succeeded": held} and len(bill(base)) == 4 + held  # sent again: the operator's call
 
 
 @pytest.mark.usefixtures("prefect_harness")
@@ -184,11 +190,13 @@ def test_sigkill_of_a_sync_run_then_a_rerun_bills_no_job_twice(tmp_path: Path) -
         in_flight = len(bill(base))
 
         rerun = _cli_run(path, env, tmp_path / "run-2.log")
-        assert rerun.wait(timeout=300) == 0, (tmp_path / "run-2.log").read_text()[-2000:]
+        code = rerun.wait(timeout=300)
         assert billed_twice(base) == {}, f"{in_flight} charges at the kill"
         out = tmp_path / "out"
         final = results(out).sort("finished_at").unique(subset=["job_key"], keep="last")
         assert final.height == 40 and set(final["status"]) <= {"succeeded", "unknown"}
+        held = "unknown" in set(final["status"])  # jobs held in doubt are not successes: exit 1 says so
+        assert code == (1 if held else 0), (tmp_path / "run-2.log").read_text()[-2000:]
         assert final.filter(pl.col("status") == "unknown")["billing_risk"].all()
         joined = join_on_request_id(base, out)
         assert all(recorded == billed for billed, recorded in joined.values() if billed)  # every bill recorded once

@@ -129,7 +129,11 @@ def test_a_hostile_catalog_sends_the_paid_sandbox_nothing_but_the_good_rows(
     httpx.post(f"{sandbox.base_url}/_sandbox/reset").raise_for_status()
     server.hits.clear()
     catalog, hostile = _catalog(tmp_path / "cat", server)
-    fast = {"api_key": "sandbox-key", "poll_interval": 0.05, "retry": {"attempts": 3, "base": 0.05, "cap": 0.2}}
+    fast = {
+        "api_key": "${RETOUCH_TEST_SANDBOX_KEY:-sandbox-key}",
+        "poll_interval": 0.05,
+        "retry": {"attempts": 3, "base": 0.05, "cap": 0.2},
+    }
     config = {
         "catalog": {"uri": str(catalog), "sources": _sources(server)},
         "edits": [
