@@ -17,6 +17,7 @@ from tasks.costs import BudgetTracker
 from tasks.pipeline.breaker import BreakerBoard
 from tasks.pipeline.checkpoint import read_pending
 from tasks.pipeline.executor import ShardSummary, run_shard
+from tasks.pipeline.followup import lane_providers
 from tasks.prepare import resolve_api_keys
 from tasks.storage.fs import Storage
 from tasks.storage.results import prior_work
@@ -58,7 +59,7 @@ def edit_shard(
     if task_run.run_count > 1:  # a retry: jobs whose rows became durable must not run (and bill) again
         jobs, pending = _still_to_do(jobs, config, pending)
         logger.warning("shard %d: retry %d, %d jobs still to do", index, task_run.run_count - 1, len(jobs))
-    keys = resolve_api_keys(config, {job.provider for job in jobs})
+    keys = resolve_api_keys(config, lane_providers(jobs, config))
     summary = asyncio.run(
         run_shard(
             jobs,

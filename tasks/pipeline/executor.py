@@ -19,13 +19,15 @@ from tasks.costs import BudgetTracker, billed_credits, ledger_rows, load_price_t
 from tasks.http import Clock, LimiterRegistry, RateLimit, RateLimiter, RetryPolicy, SystemClock, new_client
 from tasks.pipeline.breaker import BreakerBoard
 from tasks.pipeline.checkpoint import Checkpointer
+from tasks.pipeline.followup import FollowUps, lane_providers
 from tasks.pipeline.inputs import InputLoader, output_limits
 from tasks.pipeline.interrupt import GRACE_SECONDS, PROCESS_STOP, Drain, Interrupted, JobPhase, Phase, StopSignal
 from tasks.pipeline.lane import ProviderLane
-from tasks.pipeline.outputs import store_output
+from tasks.pipeline.outputs import store_judged
 from tasks.pipeline.pool import PROCESS_POOLS, WorkerPools
 from tasks.pipeline.progress import emit
 from tasks.providers.registry import provider_class
+from tasks.quality import QualityGate
 from tasks.storage.fs import Storage
 from tasks.storage.source_policy import SourcePolicy
 
@@ -96,7 +98,7 @@ async def run_shard(
         http = await stack.enter_async_context(new_client(timeout=60.0, transport=transport))
         loader = InputLoader(config, http)
         lanes = await _open_lanes(
-            stack, {job.provider for job in jobs}, config, api_keys, limiters, pools, clock, transport, loader.policy,
+            stack, lane_providers(jobs, config), config, api_keys, limiters, pools, clock, transport, loader.policy,
             breakers or BreakerBoard(),
         )  # fmt: skip
         checkpoint = await stack.enter_async_context(
@@ -109,6 +111,7 @@ async def run_shard(
             )
         )
         gate = asyncio.Semaphore(config.execution.concurrency)
+        quality, follow_ups = QualityGate(config), FollowUps(config, budget)
         drain = await stack.enter_async_context(Drain(stop, grace=grace, clock=clock))
 
         async def one(job: EditJob) -> None:
@@ -121,8 +124,9 @@ async def run_shard(
                     result: EditResult | None = _skipped(job, run_id, reservation.reason or "budget cap reached")
                 else:
                     work = functools.partial(
-                        _run_job, job, lanes[job.provider], config, storage, loader, accepted, checkpoint, run_id
-                    )
+                        _run_job, job, lanes[job.provider], config, storage, loader, accepted, checkpoint, run_id,
+                        quality,
+                    )  # fmt: skip
                     result = await _run_guarded(drain, work, job, lanes[job.provider], run_id, accepted)
                 if result is None:
                     if reservation is not None:
@@ -139,6 +143,9 @@ async def run_shard(
             await checkpoint.add(result, rows)
             _count(summary, result)
             emit(run_id, result.status, len(result.outputs))
+            follow = follow_ups.after(result)  # a rejected output's next seed or provider: a new job, new key
+            if follow is not None:
+                await one(follow)
 
         await asyncio.gather(*(one(job) for job in jobs))
     summary.parts = list(checkpoint.parts)
@@ -243,6 +250,7 @@ async def _run_job(
     accepted: Accepted | None,
     checkpoint: Checkpointer,
     run_id: str,
+    quality: QualityGate,
     drain: Drain,
     phase: JobPhase,
 ) -> EditResult:
@@ -268,9 +276,7 @@ async def _run_job(
         phase.now = Phase.RECEIVED  # its answer is in hand: a stop lets it finish storing
         result = outcome.result
         stored = await asyncio.to_thread(
-            lambda: tuple(
-                store_output(storage, job, i, image, config.output.format) for i, image in enumerate(result.outputs)
-            )
+            store_judged, storage, job, result.outputs, config.output.format, quality, inputs
         )
         return EditResult(
             job=job,

@@ -4,16 +4,38 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Sequence
 
 from PIL import Image, UnidentifiedImageError
 
 from tasks.core.errors import ProviderUnavailable
 from tasks.core.formats import EXTENSIONS, PILLOW_NAMES, ImageFormat, format_from_pillow, parse_format
-from tasks.core.models import EditJob, OutputImage, StoredOutput
+from tasks.core.models import EditJob, JobInputs, OutputImage, StoredOutput
+from tasks.quality import QualityGate
 from tasks.storage.fs import Storage
 from tasks.storage.layout import image_path
 
-__all__ = ["store_output"]
+__all__ = ["store_judged", "store_output"]
+
+
+def store_judged(
+    storage: Storage,
+    job: EditJob,
+    outputs: Sequence[OutputImage],
+    convert_to: str | None,
+    gate: QualityGate,
+    inputs: JobInputs | None,
+) -> tuple[StoredOutput, ...]:
+    """Store every output (see `store_output`), then score and judge them where they are (CPU work).
+
+    Raises:
+        ProviderUnavailable: an output does not decode (see `store_output`).
+    """
+    stored = tuple(store_output(storage, job, i, image, convert_to) for i, image in enumerate(outputs))
+    try:
+        return gate.judge(job, stored, [image.data or b"" for image in outputs], inputs)
+    except Exception:  # the outputs are stored and billed: a scoring failure leaves them unjudged, not lost
+        return stored
 
 
 def store_output(

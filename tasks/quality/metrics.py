@@ -1,0 +1,193 @@
+"""The built-in scores of one output against its source: preservation, change, technical checks, a perceptual hash.
+
+All work on a common size (the source's, its long side capped at `COMMON_SIDE`), so a provider that returns
+another resolution is compared like for like and a 4K output costs what a 512 px one does.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image
+
+__all__ = [
+    "COMMON_SIDE",
+    "Sample",
+    "aspect_error",
+    "builtin_scores",
+    "changed",
+    "clipped",
+    "decode",
+    "dhash",
+    "hash_distance",
+    "is_blank",
+    "make_sample",
+    "sharpness",
+    "ssim",
+]
+
+# 256 px keeps SSIM's 7 px window meaningful on product shots while scoring in a few ms (bench/quality.py).
+COMMON_SIDE = 256
+# Wang et al. (2004): constants for 8-bit images, a Gaussian window of sigma 1.5 (7 px here, as scikit-image's).
+_C1 = (0.01 * 255) ** 2
+_C2 = (0.03 * 255) ** 2
+_WINDOW = (7, 7)
+_SIGMA = 1.5
+# A luminance spread under 2 levels of 255 reads as one flat colour to a person.
+_BLANK_STD = 2.0
+
+Pixels = NDArray[np.uint8]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """What a scorer sees of one output (arrays at the common size; `output_full` as the provider returned it).
+
+    Attributes:
+        output: RGB uint8, the common size.
+        output_full: RGB uint8, the output's own size.
+        source: RGB uint8 at the common size; None when the source bytes were not loaded (an http source
+            passed on as a URL, or a job resumed by polling).
+        mask: True where the edit was asked for, at the common size; None without a mask.
+        asked: the (width, height) the request asked for, or the source's size; None if unknown.
+        prompt: the job's prompt.
+    """
+
+    output: Pixels
+    output_full: Pixels
+    source: Pixels | None
+    mask: NDArray[np.bool_] | None
+    asked: tuple[int, int] | None
+    prompt: str
+
+
+def decode(data: bytes) -> Pixels:
+    """Image bytes as an RGB uint8 array."""
+    with Image.open(io.BytesIO(data)) as image:
+        return np.asarray(image.convert("RGB"), dtype=np.uint8)
+
+
+def make_sample(
+    output: bytes, source: bytes | None, mask: bytes | None, asked: tuple[int, int] | None, prompt: str
+) -> Sample:
+    """Decode and resize one output (and its source and mask) to the common size."""
+    full = decode(output)
+    reference = decode(source) if source is not None else None
+    height, width = (reference if reference is not None else full).shape[:2]
+    size = _common_size(width, height)
+    mask_pixels = None
+    if mask is not None and reference is not None:
+        with Image.open(io.BytesIO(mask)) as image:
+            grey = np.asarray(image.convert("L"), dtype=np.uint8)
+        mask_pixels = cv2.resize(grey, size, interpolation=cv2.INTER_NEAREST) >= 128
+    return Sample(
+        output=_resized(full, size),
+        output_full=full,
+        source=None if reference is None else _resized(reference, size),
+        mask=mask_pixels,
+        asked=asked or (None if reference is None else (width, height)),
+        prompt=prompt,
+    )
+
+
+def builtin_scores(sample: Sample) -> dict[str, float | bool | str | None]:
+    """Every built-in score of `sample` (README "Quality" defines each); `duplicate_distance` is set by the gate."""
+    outside = None if sample.mask is None else _beyond(sample.mask)
+    return {
+        "ssim_outside_mask": None if sample.source is None else ssim(sample.source, sample.output, outside),
+        "changed": None if sample.source is None else changed(sample.source, sample.output, sample.mask),
+        "blank": is_blank(sample.output),
+        "clipped": clipped(sample.output),
+        "sharpness": sharpness(sample.output),
+        "aspect_error": None if sample.asked is None else aspect_error(sample.output_full, sample.asked),
+        "dhash": dhash(sample.output),
+    }
+
+
+def ssim(a: Pixels, b: Pixels, where: NDArray[np.bool_] | None = None) -> float | None:
+    """Mean structural similarity of two same-size images' luminance, over `where` (all pixels when None).
+
+    Outside a mask, `where` leaves out the pixels whose 7 px window reaches the mask (`builtin_scores`).
+
+    Returns:
+        SSIM in [-1, 1]; None when `where` selects no pixel (the mask covers the whole image).
+    """
+    x, y = _luma(a), _luma(b)
+    blur = _gauss
+    mx, my = blur(x), blur(y)
+    vx, vy, cxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
+    index = ((2 * mx * my + _C1) * (2 * cxy + _C2)) / ((mx * mx + my * my + _C1) * (vx + vy + _C2))
+    if where is None:
+        return float(index.mean())
+    return float(index[where].mean()) if where.any() else None
+
+
+def changed(a: Pixels, b: Pixels, where: NDArray[np.bool_] | None = None) -> float | None:
+    """Mean absolute difference of two same-size RGB images, in [0, 1], over `where` (everywhere when None)."""
+    diff = np.abs(a.astype(np.int16) - b.astype(np.int16)).mean(axis=2) / 255.0
+    if where is None:
+        return float(diff.mean())
+    return float(diff[where].mean()) if where.any() else None
+
+
+def is_blank(image: Pixels) -> bool:
+    """Near-blank: the luminance hardly varies (one flat colour, white, black)."""
+    return bool(_luma(image).std() < _BLANK_STD)
+
+
+def clipped(image: Pixels) -> float:
+    """The share of pixels whose luminance is pure black (0) or pure white (255): clipped exposure."""
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    return float(np.count_nonzero((grey == 0) | (grey == 255)) / grey.size)
+
+
+def sharpness(image: Pixels) -> float:
+    """Variance of the 4-neighbour Laplacian of the luminance (0..255): low means blurred or flat."""
+    return float(cv2.Laplacian(_luma(image), cv2.CV_64F, ksize=1).var())
+
+
+def aspect_error(image: Pixels, asked: tuple[int, int]) -> float:
+    """How far the output's aspect ratio is from the asked one, relative: |ratio / asked ratio - 1|."""
+    height, width = image.shape[:2]
+    return float(abs((width / height) / (asked[0] / asked[1]) - 1.0))
+
+
+def dhash(image: Pixels) -> str:
+    """A 64-bit difference hash (16 hex digits): each bit says whether a pixel is brighter than its left neighbour."""
+    small = cv2.resize(_luma(image), (9, 8), interpolation=cv2.INTER_AREA)
+    bits = (small[:, 1:] > small[:, :-1]).flatten()
+    return f"{int(''.join('1' if bit else '0' for bit in bits), 2):016x}"
+
+
+def hash_distance(a: str, b: str) -> int:
+    """Hamming distance between two `dhash` values: 0 for the same picture, about 32 for unrelated ones."""
+    return (int(a, 16) ^ int(b, 16)).bit_count()
+
+
+def _beyond(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """Pixels whose SSIM window does not reach the mask: the asked-for edit must not count against preservation."""
+    grown = cv2.dilate(mask.astype(np.uint8), np.ones(_WINDOW, np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    return np.asarray(grown == 0)
+
+
+def _luma(image: Pixels) -> NDArray[np.float64]:
+    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float64)
+
+
+def _gauss(plane: NDArray[np.float64]) -> NDArray[np.float64]:
+    return np.asarray(cv2.GaussianBlur(plane, _WINDOW, _SIGMA, borderType=cv2.BORDER_REFLECT), dtype=np.float64)
+
+
+def _common_size(width: int, height: int) -> tuple[int, int]:
+    scale = min(1.0, COMMON_SIDE / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _resized(image: Pixels, size: tuple[int, int]) -> Pixels:
+    if (image.shape[1], image.shape[0]) == size:
+        return image
+    return np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
