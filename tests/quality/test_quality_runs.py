@@ -1,0 +1,125 @@
+"""Accept rules, regeneration and fallback, run for real by the flow against the sandbox with bad outputs injected."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import polars as pl
+import pytest
+import yaml
+
+from flows.edit_catalog import edit_catalog
+from tasks.sandbox import SandboxServer, SandboxSettings
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+ROOT = Path(__file__).parents[2]
+ROWS = 6
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SandboxServer]:
+    fast = {"async_seconds": 0.02}
+    with SandboxServer(
+        SandboxSettings.model_validate({n: dict(fast) for n in ("picsart", "pixapi", "fashn")})
+    ) as server:
+        yield server
+
+
+def provider(base_url: str, path: str) -> dict[str, Any]:
+    return {
+        "base_url": f"{base_url}/{path}",
+        "api_key": "${SANDBOX_KEY:-sandbox-key}",
+        "poll_interval": 0.02,
+        "retry": {"attempts": 4, "base": 0.01, "cap": 0.05},
+    }
+
+
+def write_config(sandbox: SandboxServer, tmp_path: Path, variant: dict[str, Any], faults: dict[str, Any]) -> Path:
+    """A config of one variant on the demo catalog, against a sandbox reset with `faults`."""
+    httpx.post(f"{sandbox.base_url}/_sandbox/reset").raise_for_status()
+    httpx.put(f"{sandbox.base_url}/_sandbox/faults", json=faults).raise_for_status()
+    raw = {
+        "catalog": {
+            "uri": str(ROOT / "data" / "demo" / "catalog.parquet"),
+            "columns": {"id": "sku", "image": "src", "prompt": "instruction"},
+        },
+        "edits": [variant],
+        "providers": {
+            "pixapi.edits": provider(sandbox.base_url, "pixapi"),
+            "fashn.edit": provider(sandbox.base_url, "fashn"),
+        },
+        "output": {"uri": str(tmp_path / "out")},
+        "budget": {"confirm_above": None},
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+PIXAPI = {"provider": "pixapi.edits", "model": "gemini-2.5-flash-image", "params": {"response_format": "b64_json"}}
+FASHN = {"provider": "fashn.edit", "params": {"resolution": "1k", "output_format": "png"}}
+
+
+PRICE = {1: 0.02, 2: 0.02, 3: 0.01}  # money of each attempt: pixapi's 2 credits, FASHN's 1
+
+
+@pytest.mark.parametrize("cap", [0.05, 0.03])
+def test_rejected_outputs_are_regenerated_then_sent_to_the_fallback_within_the_cap(
+    sandbox: SandboxServer, tmp_path: Path, cap: float
+) -> None:
+    # Pixapi spoils half its outputs (blank or unchanged); FASHN spoils none.
+    faults = {"seed": 3, "providers": {"pixapi": {"blank": 0.3, "unchanged": 0.3}}}
+    variant = {
+        "name": "clean", **PIXAPI, "prompt": "{prompt}", "seeds": [7],
+        "accept": {"not_blank": True, "changed": ">= 0.02"},
+        "on_reject": {"retry_seeds": 1},
+        "fallback": [FASHN],
+        "max_cost_per_accepted": cap,
+    }  # fmt: skip
+    summary = edit_catalog(str(write_config(sandbox, tmp_path, variant, faults)), limit=ROWS)
+    table = pl.read_parquet(tmp_path / "out" / "results" / "*.parquet")
+    table = table.with_columns(chain=pl.coalesce("retry_of", "job_key"))
+    assert table["chain"].n_unique() == ROWS  # one chain per row (one seed)
+
+    # Every bad output is stored, scored and marked; every good one accepted.
+    rejected = table.filter(~pl.col("accepted"))
+    assert rejected.height > 0 and rejected["output_uri"].null_count() == 0
+    assert set(rejected["rejected_by"]) <= {"not_blank", "changed", "not_blank,changed"}
+    assert (rejected.filter(pl.col("blank"))["rejected_by"].str.contains("not_blank")).all()
+    assert table.filter(pl.col("accepted"))["changed"].min() >= 0.02  # type: ignore[operator]
+
+    # Each chain: pixapi seed 7, pixapi seed 8, then FASHN seed 7; it ends accepted or out of attempts or cap.
+    for chain in table.partition_by("chain"):
+        chain = chain.sort("attempt")
+        steps = list(zip(chain["attempt"], chain["provider"], chain["seed"], strict=True))
+        expected = [(1, "pixapi.edits", 7), (2, "pixapi.edits", 8), (3, "fashn.edit", 7)][: chain.height]
+        assert steps == expected
+        assert chain["cost"].to_list() == [PRICE[attempt] for attempt in chain["attempt"]]
+        assert chain["accepted"][-1] or chain.height == 3 or chain["cost"].sum() + PRICE[chain.height + 1] > cap
+        assert not chain["accepted"][:-1].any()  # nothing is tried after an accepted output
+        assert chain["cost"].sum() <= cap + 1e-9
+        assert chain["job_key"].n_unique() == chain.height  # every attempt is a new job with its own key
+    fallbacks = table.filter(pl.col("provider") == "fashn.edit").height
+    assert fallbacks > 0 if cap >= 0.05 else fallbacks == 0  # the fallback ran where the cap let it
+    assert rejected.filter(pl.col("changed") == 0.0).height > 0 and rejected.filter(pl.col("blank")).height > 0
+    billed = httpx.get(f"{sandbox.base_url}/_sandbox/ledger").json()["entries"]
+    assert len(billed) == table.height and summary.counts == {"succeeded": table.height}
+
+
+def test_without_a_cap_every_row_ends_accepted_or_out_of_attempts(sandbox: SandboxServer, tmp_path: Path) -> None:
+    faults = {"seed": 0, "providers": {"pixapi": {"blank": 0.2, "off_mask": 0.4}}}
+    variant = {
+        "name": "keep", **PIXAPI, "prompt": "{prompt}", "seeds": [1],
+        "accept": {"not_blank": True, "ssim_outside_mask": ">= 0.85"},
+        "on_reject": {"retry_seeds": 2},
+        "fallback": [FASHN],
+    }  # fmt: skip
+    edit_catalog(str(write_config(sandbox, tmp_path, variant, faults)), limit=ROWS)
+    table = pl.read_parquet(tmp_path / "out" / "results" / "*.parquet")
+    ends = table.with_columns(chain=pl.coalesce("retry_of", "job_key")).sort("attempt").group_by("chain").last()
+    assert ends.height == ROWS
+    assert ends.filter(~pl.col("accepted") & (pl.col("attempt") < 6)).height == 0
+    assert table.filter(pl.col("rejected_by").str.contains("ssim_outside_mask")).height > 0  # off-mask caught
