@@ -47,11 +47,11 @@ Luma = NDArray[np.float32]
 
 @dataclass(frozen=True)
 class Sample:
-    """What a scorer sees of one output (arrays at the common size; `output_full` as the provider returned it).
+    """What a scorer sees of one output: arrays at the common size (scorers wanting more decode the bytes again).
 
     Attributes:
         output: RGB uint8, the common size.
-        output_full: RGB uint8, the output's own size.
+        output_size: the output's own (width, height).
         source: RGB uint8 at the common size; None when the source bytes were not loaded (an http source
             passed on as a URL, or a job resumed by polling).
         mask: True where the edit was asked for, at the common size; None without a mask.
@@ -60,7 +60,7 @@ class Sample:
     """
 
     output: Pixels
-    output_full: Pixels
+    output_size: tuple[int, int]
     source: Pixels | None
     mask: NDArray[np.bool_] | None
     asked: tuple[int, int] | None
@@ -109,10 +109,10 @@ def make_sample(
         mask_pixels = cv2.resize(grey, size, interpolation=cv2.INTER_NEAREST) >= 128
     return Sample(
         output=_resized(full, size),
-        output_full=full,
+        output_size=_size(output),
         source=None if reference is None else _resized(reference, size),
         mask=mask_pixels,
-        asked=asked or (None if reference is None else _size(source)),
+        asked=asked or (None if source is None else _size(source)),
         prompt=prompt,
     )
 
@@ -128,7 +128,7 @@ def builtin_scores(sample: Sample) -> dict[str, float | bool | str | None]:
         "blank": bool(luma.std() < _BLANK_STD),
         "clipped": float(np.count_nonzero((luma == 0) | (luma == 255)) / luma.size),
         "sharpness": float(cv2.Laplacian(luma, cv2.CV_32F, ksize=1).var(dtype=np.float64)),
-        "aspect_error": None if sample.asked is None else aspect_error(sample.output_full, sample.asked),
+        "aspect_error": None if sample.asked is None else _aspect_error(sample.output_size, sample.asked),
         "dhash": _dhash(luma),
     }
 
@@ -181,7 +181,11 @@ def sharpness(image: Pixels) -> float:
 def aspect_error(image: Pixels, asked: tuple[int, int]) -> float:
     """How far the output's aspect ratio is from the asked one, relative: |ratio / asked ratio - 1|."""
     height, width = image.shape[:2]
-    return float(abs((width / height) / (asked[0] / asked[1]) - 1.0))
+    return _aspect_error((width, height), asked)
+
+
+def _aspect_error(size: tuple[int, int], asked: tuple[int, int]) -> float:
+    return float(abs((size[0] / size[1]) / (asked[0] / asked[1]) - 1.0))
 
 
 def dhash(image: Pixels) -> str:

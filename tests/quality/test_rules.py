@@ -68,9 +68,8 @@ def test_a_chain_regenerates_then_falls_back_and_switches_on_refusal() -> None:
     variant = parse_config(config(on_reject={"retry_seeds": 2}, fallback=["fashn.edit"])).edits[0]
     steps = [(step.target.provider, step.seed) for step in chain_steps(variant, 2)]
     # Seed 2 is the variant's second seed: its retries are 5, 6 (seed 1 takes 3, 4).
-    assert steps == [("pixapi.edits", 2), ("pixapi.edits", 5), ("pixapi.edits", 6)] + [
-        ("fashn.edit", 2), ("fashn.edit", 5), ("fashn.edit", 6)
-    ]  # fmt: skip
+    assert steps == [("pixapi.edits", 2), ("pixapi.edits", 5), ("pixapi.edits", 6),
+                     ("fashn.edit", 2), ("fashn.edit", 5), ("fashn.edit", 6)]  # fmt: skip
     after_reject = next_step(variant, 2, 1, Outcome.REJECTED)
     after_refusal = next_step(variant, 2, 1, Outcome.SWITCH)
     assert after_reject is not None and (after_reject.target.provider, after_reject.seed) == ("pixapi.edits", 5)
