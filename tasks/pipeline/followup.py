@@ -12,7 +12,7 @@ from tasks.costs import BudgetTracker
 from tasks.pipeline.plan import job_key
 from tasks.quality import Step, next_step, outcome, within_cap
 
-__all__ = ["FollowUps", "lane_providers"]
+__all__ = ["FollowUps", "job_for_step", "lane_providers"]
 
 
 def lane_providers(jobs: Iterable[EditJob], config: PipelineConfig) -> set[str]:
@@ -44,7 +44,7 @@ class FollowUps:
         first_seed = self._first_seed.get(chain, job.seed)
         variant = self._variants[job.variant]
         step = next_step(variant, first_seed, job.attempt, outcome(result))
-        follow = None if step is None else _job_for(job, step, chain)
+        follow = None if step is None else job_for_step(job, step, chain)
         if follow is not None:
             quote = self._budget.table.quote_job(follow, self._budget.at)
             if within_cap(variant.max_cost_per_accepted, spent, quote.money):
@@ -55,7 +55,8 @@ class FollowUps:
         return None
 
 
-def _job_for(job: EditJob, step: Step, chain: str) -> EditJob:
+def job_for_step(job: EditJob, step: Step, chain: str) -> EditJob:
+    """The job `step` sends: `job`'s row and prompt with the step's provider, model, params and seed, its own key."""
     target = step.target
     params = dict(target.params)
     key = job_key(

@@ -14,6 +14,7 @@ from tasks.core.models import EditJob
 from tasks.costs import Forecast, PriceTable, forecast, load_price_table
 from tasks.pipeline.checks import check_before_run
 from tasks.pipeline.plan import providers_in_use
+from tasks.pipeline.retry_forecast import FirstJobs, with_expected_retries
 from tasks.pipeline.row_checks import RowChecker
 from tasks.pipeline.shards import PlanCounts, Planner, load_prior
 from tasks.pipeline.tables import plan_results_schema
@@ -107,7 +108,9 @@ def prepare_run(
     results_schema = plan_results_schema(config, storage)  # reads the catalog's footer, not its rows
     planner = Planner(config, load_prior(storage, force=force), limit=limit)
     jobs = planner.jobs() if row_checker is None else row_checker.watch(planner.jobs(), config)
-    estimate = _forecast(jobs, config, prices, at or datetime.now(UTC).date())
+    seen = FirstJobs(jobs)
+    day = at or datetime.now(UTC).date()
+    estimate = with_expected_retries(_forecast(seen, config, prices, day), config, seen, prices, day, storage)
     return PreparedRun(
         config=config,
         source=source,

@@ -109,7 +109,9 @@ def test_rejected_outputs_are_regenerated_then_sent_to_the_fallback_within_the_c
     assert len(billed) == table.height and summary.counts == {"succeeded": table.height}
 
 
-def test_without_a_cap_every_row_ends_accepted_or_out_of_attempts(sandbox: SandboxServer, tmp_path: Path) -> None:
+def test_without_a_cap_every_row_ends_accepted_or_out_of_attempts_and_the_forecast_expects_retries(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
     faults = {"seed": 0, "providers": {"pixapi": {"blank": 0.2, "off_mask": 0.4}}}
     variant = {
         "name": "keep", **PIXAPI, "prompt": "{prompt}", "seeds": [1],
@@ -117,9 +119,21 @@ def test_without_a_cap_every_row_ends_accepted_or_out_of_attempts(sandbox: Sandb
         "on_reject": {"retry_seeds": 2},
         "fallback": [FASHN],
     }  # fmt: skip
-    edit_catalog(str(write_config(sandbox, tmp_path, variant, faults)), limit=ROWS)
+    config = write_config(sandbox, tmp_path, variant, faults)
+    edit_catalog(str(config), limit=ROWS)
     table = pl.read_parquet(tmp_path / "out" / "results" / "*.parquet")
     ends = table.with_columns(chain=pl.coalesce("retry_of", "job_key")).sort("attempt").group_by("chain").last()
     assert ends.height == ROWS
     assert ends.filter(~pl.col("accepted") & (pl.col("attempt") < 6)).height == 0
     assert table.filter(pl.col("rejected_by").str.contains("ssim_outside_mask")).height > 0  # off-mask caught
+    # The next forecast prices the expected regenerations and fallbacks from the acceptance just observed.
+    per_job = table.group_by("job_key", "provider").agg(pl.col("accepted").any())
+    rate = dict(per_job.group_by("provider").agg(pl.col("accepted").mean()).iter_rows())
+    miss_pixapi, miss_fashn = 1 - rate["pixapi.edits"], 1 - rate.get("fashn.edit", 1.0)
+    forecast = edit_catalog(str(config), limit=ROWS, dry_run=True, force=True).forecast
+    assert forecast is not None
+    retries = [group for group in forecast.groups if group.variant == "keep (expected retries)"]
+    expected = ROWS * PRICE[1] * (miss_pixapi + miss_pixapi**2) + ROWS * PRICE[3] * miss_pixapi**3 * (
+        1 + miss_fashn + miss_fashn**2
+    )
+    assert 0 < miss_pixapi < 1 and sum(group.known_money for group in retries) == pytest.approx(expected)
