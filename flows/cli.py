@@ -1,4 +1,4 @@
-"""The `retouch` command line: init, run, validate, forecast, runs, show, report, compact, export, sandbox."""
+"""The `retouch` command line: init, run, pilot, validate, forecast, runs, show, report, compact, export, sandbox."""
 
 from __future__ import annotations
 
@@ -228,6 +228,59 @@ def _run_flow(
             prepared=prepared, dry_run=dry_run, run_id=run_id, proceed_to_cap=proceed_to_cap, wait=wait,
             balances=balances,
         )  # fmt: skip
+
+
+@app.command()
+def pilot(
+    config: ConfigArg,
+    sample: Annotated[str, typer.Option("--sample", help="Catalog share to try, e.g. 2% or 0.02.")] = "2%",
+    providers: Annotated[
+        str | None, typer.Option("--providers", help="Candidates, comma-separated (default: provider + fallback).")
+    ] = None,
+    stratify: Annotated[str | None, typer.Option("--stratify", help="Sample within each value of this column.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the sample.")] = 0,
+    variant: Annotated[str | None, typer.Option("--variant", help="The edit to pilot (default: the first).")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before spending.")] = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Try a seeded sample of the catalog on each candidate provider and say which gives accepted images cheapest.
+
+    The candidates are the variant's provider and its `fallback` entries (each with its own model and params).
+    Prints and writes (under output.uri/pilot/) each one's acceptance rate, cost per accepted image, time per
+    image, and the whole catalog's projected cost and duration with 95% intervals, plus a side-by-side gallery;
+    then the command that starts the full run from the winner. Exit codes as for `run`.
+    """
+    _verbose_logs(verbose)
+    from flows.interrupt import start_prefect_api
+    from flows.pilot import run_pilot
+    from flows.spend import confirm_spend
+
+    with expected_outcomes(err_console, verbose=verbose):
+        share = _share(sample)
+        start_prefect_api()
+        outcome = run_pilot(
+            str(config), share=share, providers=[name.strip() for name in providers.split(",")] if providers else None,
+            stratify=stratify, seed=seed, variant=variant, confirm=lambda prepared: confirm_spend(prepared, yes=yes),
+        )  # fmt: skip
+    print_markdown(console, outcome.markdown)
+    console.print(f"Summary: {outcome.summary_uri}\nGallery: {outcome.gallery_uri}", highlight=False, soft_wrap=True)
+    if outcome.command:  # on one line, to copy
+        console.print(f"Full run from {outcome.winner}: {outcome.command}", highlight=False, soft_wrap=True)
+
+
+def _share(text: str) -> float:
+    """`2%` or `0.02` as a fraction in (0, 1].
+
+    Raises:
+        ConfigError: anything else, naming --sample.
+    """
+    try:
+        value = float(text.removesuffix("%")) / (100 if text.endswith("%") else 1)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 1:
+        raise ConfigError(f"--sample {text!r}: expected a share of the catalog like 2% or 0.02 (at most 100%)")
+    return value
 
 
 @app.command()

@@ -7,6 +7,8 @@ costs/part-<run_id>-<id>.parquet                     cost ledger rows (one per b
 pending/<job_key>.json                               the journal of a job sent but not yet durable
 runs/<run_id>.json                                   a run's manifest
 reports/<run_id>/…, reports/monthly/…                reports; forecasts at reports/<id>/forecast.parquet
+pilot/<provider>/…                                   `retouch pilot`: each candidate's own output (same layout)
+pilot/summary.md, pilot/summary.parquet, pilot/gallery.html   the pilot's comparison
 lease.json                                           the one writer's lease (`retouch compact` refuses while it exists)
 .retouch-probe-<id>                                  written and removed at once: is the output writable?
 ```
@@ -26,6 +28,7 @@ __all__ = [
     "MONTHLY_REPORT_DIR",
     "PART_SUFFIX",
     "PENDING_DIR",
+    "PILOT_DIR",
     "REPORTS_DIR",
     "RESULTS_DIR",
     "RUNS_DIR",
@@ -35,6 +38,8 @@ __all__ = [
     "manifest_path",
     "part_path",
     "pending_path",
+    "pilot_file",
+    "pilot_output",
     "probe_path",
     "report_dir",
     "results_part_path",
@@ -47,6 +52,7 @@ LEDGER_DIR = "costs"
 PENDING_DIR = "pending"
 RUNS_DIR = "runs"
 REPORTS_DIR = "reports"
+PILOT_DIR = "pilot"
 MONTHLY_REPORT_DIR = f"{REPORTS_DIR}/monthly"
 PART_SUFFIX = ".parquet"
 # The run lease (held by the one writer of an output); its content belongs to the lease module.
@@ -103,3 +109,13 @@ def report_dir(run_id: str) -> str:
 def forecast_path(run_id: str) -> str:
     """The saved forecast of one run."""
     return f"{report_dir(run_id)}/forecast.parquet"
+
+
+def pilot_output(provider: str) -> str:
+    """The output root of one pilot candidate (its own images, results, costs and lease)."""
+    return f"{PILOT_DIR}/{provider}"
+
+
+def pilot_file(name: str) -> str:
+    """A file of the pilot's comparison: summary.md, summary.parquet, gallery.html."""
+    return f"{PILOT_DIR}/{name}"
