@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import polars as pl
 import pytest
 import yaml
@@ -14,7 +13,7 @@ from flows.edit_catalog import edit_catalog
 from tasks.quality.pilot import sample_ids
 from tasks.sandbox import SandboxServer, SandboxSettings
 from tests.cli.kit import invoke
-from tests.quality.test_quality_runs import FASHN, PIXAPI, write_config
+from tests.quality.kit import FASHN, PIXAPI, write_config
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 CATALOG_ROWS = 20
