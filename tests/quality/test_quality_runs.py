@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 
 from flows.edit_catalog import edit_catalog
+from flows.report import cost_report
 from tasks.sandbox import SandboxServer, SandboxSettings
 from tests.quality.kit import FASHN, PIXAPI, write_config
 
@@ -70,6 +71,15 @@ def test_rejected_outputs_are_regenerated_then_sent_to_the_fallback_within_the_c
     assert rejected.filter(pl.col("changed") == 0.0).height > 0 and rejected.filter(pl.col("blank")).height > 0
     billed = httpx.get(f"{sandbox.base_url}/_sandbox/ledger").json()["entries"]
     assert len(billed) == table.height and summary.counts == {"succeeded": table.height}
+
+    # The run report: accepted vs rejected by provider and rule, and the cost per accepted image.
+    report = cost_report(str(tmp_path / "out"))
+    accepted = table.filter(pl.col("accepted"))
+    assert f"Cost per accepted image: **{table['cost'].sum() / accepted.height:,.4f} USD**" in report.markdown
+    by_rule = pl.read_parquet(tmp_path / "out" / "reports" / summary.run_id / "rejections.parquet")
+    blank = rejected.filter(pl.col("rejected_by").str.contains("not_blank")).height
+    assert by_rule.filter(pl.col("rule") == "not_blank")["outputs"].sum() == blank
+    assert "### Rejected examples" in report.markdown
 
 
 def test_without_a_cap_every_row_ends_accepted_or_out_of_attempts_and_the_forecast_expects_retries(
