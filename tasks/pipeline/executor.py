@@ -29,6 +29,7 @@ from tasks.pipeline.progress import emit
 from tasks.providers.registry import provider_class
 from tasks.quality import QualityGate
 from tasks.storage.fs import Storage
+from tasks.storage.results import prior_work
 from tasks.storage.source_policy import SourcePolicy
 
 __all__ = ["PROCESS_LIMITERS", "ShardSummary", "run_shard"]
@@ -111,7 +112,7 @@ async def run_shard(
             )
         )
         gate = asyncio.Semaphore(config.execution.concurrency)
-        quality, follow_ups = QualityGate(config), FollowUps(config, budget)
+        quality, follow_ups = QualityGate(config), FollowUps(config, budget, lambda: _earlier_keys(storage))
         drain = await stack.enter_async_context(Drain(stop, grace=grace, clock=clock))
 
         async def one(job: EditJob) -> None:
@@ -332,6 +333,11 @@ def _skipped(job: EditJob, run_id: str, reason: str) -> EditResult:
         credits=0.0,
         cost=0.0,
     )
+
+
+def _earlier_keys(storage: Storage) -> set[str]:
+    prior = prior_work(storage)
+    return prior.done | prior.unknown
 
 
 def _count(summary: ShardSummary, result: EditResult) -> None:

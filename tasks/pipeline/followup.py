@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from tasks.core.config import PipelineConfig
@@ -27,12 +27,22 @@ def lane_providers(jobs: Iterable[EditJob], config: PipelineConfig) -> set[str]:
 class FollowUps:
     """Decides, after each job, whether its chain goes on (README "Quality"), and builds the next job.
 
-    A chain's spend is what its jobs cost in this shard; its state is dropped when it ends.
+    A chain's spend is what its jobs cost in this shard; its state is dropped when it ends. A step an
+    earlier run already did (its key has a succeeded or unknown row) ends the chain: sending it again could
+    bill it twice. Those keys are read once, when a shard first needs a follow-up.
     """
 
-    def __init__(self, config: PipelineConfig, budget: BudgetTracker) -> None:
+    def __init__(self, config: PipelineConfig, budget: BudgetTracker, earlier: Callable[[], set[str]]) -> None:
+        """
+        Args:
+            config: the run's config.
+            budget: the run's budget tracker (its price table quotes each next step).
+            earlier: the keys earlier runs finished or may have billed (`PriorWork.done | unknown`).
+        """
         self._variants = {variant.name: variant for variant in config.edits}
         self._budget = budget
+        self._earlier = earlier
+        self._seen: set[str] | None = None
         self._spent: dict[str, float] = {}
         self._first_seed: dict[str, int | None] = {}
 
@@ -45,7 +55,7 @@ class FollowUps:
         variant = self._variants[job.variant]
         step = next_step(variant, first_seed, job.attempt, outcome(result))
         follow = None if step is None else job_for_step(job, step, chain)
-        if follow is not None:
+        if follow is not None and not self._done_before(follow.job_key):
             quote = self._budget.table.quote_job(follow, self._budget.at)
             if within_cap(variant.max_cost_per_accepted, spent, quote.money):
                 self._spent[chain], self._first_seed[chain] = spent, first_seed
@@ -53,6 +63,11 @@ class FollowUps:
         self._spent.pop(chain, None)
         self._first_seed.pop(chain, None)
         return None
+
+    def _done_before(self, key: str) -> bool:
+        if self._seen is None:
+            self._seen = self._earlier()
+        return key in self._seen
 
 
 def job_for_step(job: EditJob, step: Step, chain: str) -> EditJob:

@@ -110,3 +110,22 @@ def test_without_a_cap_every_row_ends_accepted_or_out_of_attempts_and_the_foreca
         1 + miss_fashn + miss_fashn**2
     )
     assert 0 < miss_pixapi < 1 and sum(group.known_money for group in retries) == pytest.approx(expected)
+
+
+def test_a_re_run_never_sends_a_fallback_step_an_earlier_run_did(sandbox: SandboxServer, tmp_path: Path) -> None:
+    # Every Pixapi job fails (refunded); FASHN takes each row. A re-run retries the failed Pixapi jobs, and
+    # their FASHN steps, already done and billed, are not sent again.
+    faults = {"seed": 1, "providers": {"pixapi": {"job_fail": 1.0}}}
+    variant = {"name": "fb", **PIXAPI, "prompt": "{prompt}", "seeds": [1], "accept": {"not_blank": True},
+               "fallback": [FASHN]}  # fmt: skip
+    config = write_config(sandbox, tmp_path, variant, faults)
+    edit_catalog(str(config), limit=2)
+    fashn_bills = [
+        e for e in httpx.get(f"{sandbox.base_url}/_sandbox/ledger").json()["entries"] if e["provider"] == "fashn"
+    ]
+    again = edit_catalog(str(config), limit=2)
+    after = [e for e in httpx.get(f"{sandbox.base_url}/_sandbox/ledger").json()["entries"] if e["provider"] == "fashn"]
+    assert len(fashn_bills) == 2 and after == fashn_bills
+    assert again.counts == {"failed": 2}  # the Pixapi retries; no FASHN job ran
+    table = pl.read_parquet(tmp_path / "out" / "results" / "*.parquet")
+    assert table.filter(pl.col("provider") == "fashn.edit").height == 2
