@@ -243,7 +243,9 @@ def pilot(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before spending.")] = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Try a seeded sample of the catalog on each candidate provider and say which gives accepted images cheapest.
+    """Sample the catalog on each candidate provider; name the best.
+
+    Runs a seeded sample of the catalog on each candidate and says which gives accepted images cheapest.
 
     The candidates are the variant's provider and its `fallback` entries (each with its own model and params).
     Prints and writes (under output.uri/pilot/) each one's acceptance rate, cost per accepted image, time per

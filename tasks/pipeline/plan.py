@@ -69,8 +69,13 @@ def _param_problems(provider: str, model: str | None, params: dict[str, Any], va
 
 
 def providers_in_use(config: PipelineConfig) -> tuple[str, ...]:
-    """The providers the config's edit variants name, sorted, each once."""
-    return tuple(sorted({variant.provider for variant in config.edits}))
+    """The providers the config's edit variants name (their `fallback` entries too), sorted, each once.
+
+    A fallback provider's key, base URL and balance are checked before the run like any other's.
+    """
+    names = {variant.provider for variant in config.edits}
+    names |= {target.provider for variant in config.edits for target in variant.fallback}
+    return tuple(sorted(names))
 
 
 def plan_jobs(rows: Iterable[CatalogRow], config: PipelineConfig) -> Iterator[EditJob]:
