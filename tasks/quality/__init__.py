@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from tasks.quality.chain import Outcome, Step, chain_steps, next_step, outcome, within_cap
 from tasks.quality.gate import QualityGate, asked_size, verdict
-from tasks.quality.metrics import Sample, builtin_scores, make_sample
+from tasks.quality.metrics import Reference, Sample, builtin_scores, make_sample, reference
 from tasks.quality.registry import Scorer, scorer
 
 __all__ = [
     "Outcome",
     "QualityGate",
+    "Reference",
     "Sample",
     "Scorer",
     "Step",
@@ -19,6 +20,7 @@ __all__ = [
     "make_sample",
     "next_step",
     "outcome",
+    "reference",
     "scorer",
     "verdict",
     "within_cap",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -10,12 +11,14 @@ from typing import Any
 from tasks.core.config import EditVariant, PipelineConfig
 from tasks.core.models import EditJob, JobInputs, StoredOutput
 from tasks.core.quality_config import Rule, parse_rules
-from tasks.quality.metrics import builtin_scores, hash_distance, make_sample
+from tasks.quality.metrics import Reference, builtin_scores, hash_distance, make_sample, reference
 from tasks.quality.registry import Scorer, scorer
 
 __all__ = ["QualityGate", "asked_size", "verdict"]
 
 ScoreValue = float | bool | str | None
+# Decoded sources kept per shard (about 50 KB each at the common size): a row's jobs run close together.
+_REFERENCES = 64
 
 
 class QualityGate:
@@ -29,6 +32,7 @@ class QualityGate:
         self._rules = {variant.name: parse_rules(variant.accept) for variant in config.edits}
         self._scorers = {variant.name: _load(variant) for variant in config.edits}
         self._hashes: dict[tuple[str, str], list[str]] = {}
+        self._references: OrderedDict[tuple[str, str | None], Reference] = OrderedDict()
         self._lock = threading.Lock()  # judge() runs in worker threads
 
     def judge(
@@ -42,11 +46,10 @@ class QualityGate:
             data: each output's bytes, in the same order.
             inputs: the job's loaded inputs (None for a job resumed by polling: no preservation scores).
         """
-        source = inputs.image.data if inputs is not None else None
-        mask = inputs.mask.data if inputs is not None and inputs.mask is not None else None
+        source = self._reference(job, inputs)
         judged = []
         for output, image in zip(stored, data, strict=True):
-            sample = make_sample(image, source, mask, asked_size(job.params), job.prompt)
+            sample = make_sample(image, source, asked_size(job.params), job.prompt)
             scores: dict[str, ScoreValue] = builtin_scores(sample)
             for name, function in self._scorers[job.variant]:
                 scores.update(_optional(name, function, sample))
@@ -54,6 +57,24 @@ class QualityGate:
             accepted, rejected_by = verdict(self._rules[job.variant], scores)
             judged.append(replace(output, scores=tuple(scores.items()), accepted=accepted, rejected_by=rejected_by))
         return tuple(judged)
+
+    def _reference(self, job: EditJob, inputs: JobInputs | None) -> Reference | None:
+        """The job's source decoded once per shard, however many variants, seeds and retries use it."""
+        if inputs is None or inputs.image.data is None:
+            return None
+        mask = inputs.mask.data if inputs.mask is not None else None
+        key = (job.image.identity, job.mask.identity if job.mask is not None else None)
+        with self._lock:
+            found = self._references.get(key)
+            if found is not None:
+                self._references.move_to_end(key)
+                return found
+        found = reference(inputs.image.data, mask)
+        with self._lock:
+            self._references[key] = found
+            while len(self._references) > _REFERENCES:
+                self._references.popitem(last=False)
+        return found
 
     def _nearest(self, job: EditJob, hashed: ScoreValue) -> int | None:
         if not isinstance(hashed, str):

@@ -16,6 +16,7 @@ from PIL import Image
 
 __all__ = [
     "COMMON_SIDE",
+    "Reference",
     "Sample",
     "aspect_error",
     "builtin_scores",
@@ -26,6 +27,7 @@ __all__ = [
     "hash_distance",
     "is_blank",
     "make_sample",
+    "reference",
     "sharpness",
     "ssim",
 ]
@@ -75,44 +77,40 @@ def decode(data: bytes, at_least: int = 0) -> Pixels:
         at_least: a JPEG is decoded at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling, several times
             faster) while its long side stays at least this; 0 decodes at full size.
     """
-    with Image.open(io.BytesIO(data)) as probe:
-        kind, side = probe.format, max(probe.size)
-    flag = cv2.IMREAD_COLOR
-    if kind == "JPEG" and at_least:
-        for factor, reduced in (
-            (8, cv2.IMREAD_REDUCED_COLOR_8),
-            (4, cv2.IMREAD_REDUCED_COLOR_4),
-            (2, cv2.IMREAD_REDUCED_COLOR_2),
-        ):
-            if side // factor >= at_least:
-                flag = reduced
-                break
-    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
-    if pixels is None:  # a format OpenCV lacks (GIF, some TIFFs): Pillow reads it
-        with Image.open(io.BytesIO(data)) as image:
-            return np.asarray(image.convert("RGB"), dtype=np.uint8)
-    return np.asarray(cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB), dtype=np.uint8)
+    return _decoded(data, at_least)[0]
 
 
-def make_sample(
-    output: bytes, source: bytes | None, mask: bytes | None, asked: tuple[int, int] | None, prompt: str
-) -> Sample:
-    """Decode and resize one output (and its source and mask) to the common size."""
-    full = decode(output, COMMON_SIDE)
-    reference = decode(source, COMMON_SIDE) if source is not None else None
-    height, width = (reference if reference is not None else full).shape[:2]
-    size = _common_size(width, height)
+@dataclass(frozen=True)
+class Reference:
+    """A job's source (and mask) decoded once at the common size: shared by its outputs and its retries."""
+
+    pixels: Pixels
+    mask: NDArray[np.bool_] | None
+    size: tuple[int, int]
+
+
+def reference(source: bytes, mask: bytes | None) -> Reference:
+    """Decode a source image (and its mask) at the common size."""
+    pixels, size = _decoded(source, COMMON_SIDE)
+    common = _common_size(*size)
     mask_pixels = None
-    if mask is not None and reference is not None:
+    if mask is not None:
         with Image.open(io.BytesIO(mask)) as image:
             grey = np.asarray(image.convert("L"), dtype=np.uint8)
-        mask_pixels = cv2.resize(grey, size, interpolation=cv2.INTER_NEAREST) >= 128
+        mask_pixels = np.asarray(cv2.resize(grey, common, interpolation=cv2.INTER_NEAREST) >= 128)
+    return Reference(pixels=_resized(pixels, common), mask=mask_pixels, size=size)
+
+
+def make_sample(output: bytes, source: Reference | None, asked: tuple[int, int] | None, prompt: str) -> Sample:
+    """Decode one output and resize it to its source's common size (its own without a source)."""
+    pixels, size = _decoded(output, COMMON_SIDE)
+    common = _common_size(*size) if source is None else (source.pixels.shape[1], source.pixels.shape[0])
     return Sample(
-        output=_resized(full, size),
-        output_size=_size(output),
-        source=None if reference is None else _resized(reference, size),
-        mask=mask_pixels,
-        asked=asked or (None if source is None else _size(source)),
+        output=_resized(pixels, common),
+        output_size=size,
+        source=None if source is None else source.pixels,
+        mask=None if source is None else source.mask,
+        asked=asked or (None if source is None else source.size),
         prompt=prompt,
     )
 
@@ -219,9 +217,22 @@ def _gauss(plane: Luma) -> Luma:
     return np.asarray(cv2.GaussianBlur(plane, _WINDOW, _SIGMA, borderType=cv2.BORDER_REFLECT), dtype=np.float32)
 
 
-def _size(data: bytes) -> tuple[int, int]:
-    with Image.open(io.BytesIO(data)) as image:
-        return image.size
+def _decoded(data: bytes, at_least: int) -> tuple[Pixels, tuple[int, int]]:
+    """The pixels (reduced for a large JPEG, see `decode`) and the image's own (width, height)."""
+    with Image.open(io.BytesIO(data)) as probe:
+        kind, size = probe.format, probe.size
+    flag = cv2.IMREAD_COLOR
+    if kind == "JPEG" and at_least:
+        for factor, reduced in ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4),
+                                (2, cv2.IMREAD_REDUCED_COLOR_2)):  # fmt: skip
+            if max(size) // factor >= at_least:
+                flag = reduced
+                break
+    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+    if pixels is None:  # a format OpenCV lacks (GIF, some TIFFs): Pillow reads it
+        with Image.open(io.BytesIO(data)) as image:
+            return np.asarray(image.convert("RGB"), dtype=np.uint8), size
+    return np.asarray(cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB), dtype=np.uint8), size
 
 
 def _common_size(width: int, height: int) -> tuple[int, int]:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tasks.quality import builtin_scores, make_sample
+from tasks.quality import builtin_scores, make_sample, reference
 from tasks.quality.metrics import aspect_error, changed, clipped, dhash, hash_distance, is_blank, sharpness, ssim
 
 C1 = (0.01 * 255) ** 2
@@ -46,8 +46,8 @@ def test_an_edit_inside_the_mask_keeps_preservation_and_one_outside_loses_it() -
     inside_edit, outside_edit = grey(100), grey(150)
     inside_edit[:, 12:] = 200
     outside_edit[:, 12:] = 100
-    good = builtin_scores(make_sample(png(inside_edit), png(grey(100)), png(mask), None, "p"))
-    bad = builtin_scores(make_sample(png(outside_edit), png(grey(100)), png(mask), None, "p"))
+    good = builtin_scores(make_sample(png(inside_edit), reference(png(grey(100)), png(mask)), None, "p"))
+    bad = builtin_scores(make_sample(png(outside_edit), reference(png(grey(100)), png(mask)), None, "p"))
     assert good["ssim_outside_mask"] == pytest.approx(1.0)
     assert good["changed"] == pytest.approx(100 / 255)
     # Pixels 4+ columns from the mask see only flat 150 against flat 100 in their 7 px window.
@@ -86,12 +86,12 @@ def test_dhash_of_gradients_and_the_distance_between_them() -> None:
 
 
 def test_a_sample_without_source_bytes_has_no_preservation_scores() -> None:
-    scores = builtin_scores(make_sample(png(grey(10)), None, None, (32, 16), "p"))
+    scores = builtin_scores(make_sample(png(grey(10)), None, (32, 16), "p"))
     assert scores["ssim_outside_mask"] is None and scores["changed"] is None
     assert scores["blank"] is True and scores["aspect_error"] == pytest.approx(0.5)
 
 
 def test_outputs_are_compared_at_the_common_size() -> None:
     big = np.full((600, 600, 3), 100, np.uint8)
-    scores = builtin_scores(make_sample(png(big), png(grey(100, 300, 300)), None, None, "p"))
+    scores = builtin_scores(make_sample(png(big), reference(png(grey(100, 300, 300)), None), None, "p"))
     assert scores["ssim_outside_mask"] == pytest.approx(1.0) and scores["changed"] == 0.0
