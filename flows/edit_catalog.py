@@ -11,6 +11,7 @@ from prefect import flow, get_run_logger
 from prefect.futures import PrefectFuture, as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from tasks.core.errors import StorageError
 from tasks.core.models import Accepted
 from tasks.costs import AccountBalance, BalanceChange, BudgetTracker, write_forecast
 from tasks.edit import edit_shard
@@ -24,6 +25,7 @@ from tasks.pipeline.lease import output_lease
 from tasks.pipeline.manifest import RunSummary, RunTotals, new_run_id, summarize
 from tasks.pipeline.prepared import PreparedRun
 from tasks.pipeline.progress import announce, emit
+from tasks.pipeline.recovery import recover
 from tasks.pipeline.shards import PlanCounts, Planner, load_prior
 from tasks.pipeline.streams import ShardStreams
 from tasks.pipeline.tables import conform_tables
@@ -133,10 +135,15 @@ def _edit(prepared: PreparedRun, run_id: str, budget: BudgetTracker) -> tuple[Pl
     results_schema = prepared.results_schema
     conform_tables(storage, results_schema)  # older parts into the one schema, before any new part
     write_forecast(storage, prepared.forecast, run_id=run_id)
-    prior = load_prior(storage, force=prepared.force)
+    # What earlier runs paid for but never recorded is written first, and never bought again.
+    recovery = recover(storage, prepared.config, results_schema)
+    prior = recovery.apply(load_prior(storage, force=prepared.force))
     pending = {} if prepared.force else prune_pending(storage, read_pending(storage), prior.done)
     planner = Planner(prepared.config, prior, limit=prepared.limit, on_skip=lambda: emit(run_id, "already_done"))
-    get_run_logger().info("run %s: %d catalog rows, %d jobs already done", run_id, prepared.rows, len(prior.done))
+    get_run_logger().info(
+        "run %s: %d catalog rows, %d jobs already done; recovered %d paid-for jobs, held %d unknown",
+        run_id, prepared.rows, len(prior.done), recovery.adopted, recovery.held,
+    )  # fmt: skip
     execution = prepared.config.execution
     announce(run_id, "editing")
     breakers = BreakerBoard()
@@ -183,5 +190,12 @@ def _run_streams(
         if active:
             finished = next(as_completed(list(active)))
             del active[finished]
-            totals = totals.plus(finished.result())
+            try:
+                totals = totals.plus(finished.result())
+            except StorageError:
+                # Shards in flight stop sending and spool what they paid for; cutting them short would
+                # leave paid jobs with no record but their journal's intent.
+                for running in active:
+                    running.wait()
+                raise
     return totals

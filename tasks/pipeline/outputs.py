@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from PIL import Image, UnidentifiedImageError
 
@@ -15,37 +16,25 @@ from tasks.quality import QualityGate
 from tasks.storage.fs import Storage
 from tasks.storage.layout import image_path
 
-__all__ = ["store_judged", "store_output"]
+__all__ = ["PreparedOutput", "judge_outputs", "prepare_output", "store_output"]
 
 
-def store_judged(
-    storage: Storage,
-    job: EditJob,
-    outputs: Sequence[OutputImage],
-    convert_to: str | None,
-    gate: QualityGate,
-    inputs: JobInputs | None,
-) -> tuple[StoredOutput, ...]:
-    """Store every output (see `store_output`), then score and judge them where they are (CPU work).
+@dataclass(frozen=True)
+class PreparedOutput:
+    """An output ready to write: its bytes, its key-derived path, and the description its row will carry."""
 
-    Raises:
-        ProviderUnavailable: an output does not decode (see `store_output`).
-    """
-    stored = tuple(store_output(storage, job, i, image, convert_to) for i, image in enumerate(outputs))
-    try:
-        return gate.judge(job, stored, [image.data or b"" for image in outputs], inputs)
-    except Exception:  # the outputs are stored and billed: a scoring failure leaves them unjudged, not lost
-        return stored
+    relative: str
+    data: bytes = field(repr=False)
+    stored: StoredOutput
 
 
-def store_output(
+def prepare_output(
     storage: Storage, job: EditJob, index: int, output: OutputImage, convert_to: str | None
-) -> StoredOutput:
-    """Verify the image decodes, convert it if asked, write it atomically, and describe it.
+) -> PreparedOutput:
+    """Verify the image decodes, convert it if asked, and describe it; writes nothing.
 
     Raises:
-        ProviderUnavailable: the provider's bytes are not a decodable image (a truncated download);
-            retryable, since fetching the output again may succeed.
+        ProviderUnavailable: the provider's bytes are not a decodable image (a truncated download).
     """
     assert output.data is not None, "outputs are fetched before they are stored"
     data, fmt = output.data, _normalise(output.format)
@@ -64,16 +53,48 @@ def store_output(
             provider=job.provider,
             row_id=job.row_id,
         ) from None
-    uri = storage.write_bytes(image_path(job.variant, job.job_key, index, EXTENSIONS[fmt]), data)
-    return StoredOutput(
+    relative = image_path(job.variant, job.job_key, index, EXTENSIONS[fmt])
+    stored = StoredOutput(
         index=index,
-        uri=uri,
+        uri=storage.url(relative),
         width=width,
         height=height,
         format=fmt,
         bytes=len(data),
         sha256=hashlib.sha256(data).hexdigest(),
     )
+    return PreparedOutput(relative, data, stored)
+
+
+def store_output(
+    storage: Storage, job: EditJob, index: int, output: OutputImage, convert_to: str | None
+) -> StoredOutput:
+    """`prepare_output`, then write it atomically.
+
+    Raises:
+        ProviderUnavailable: the bytes do not decode.
+        StorageError: the write failed.
+    """
+    prepared = prepare_output(storage, job, index, output, convert_to)
+    storage.write_bytes(prepared.relative, prepared.data)
+    return prepared.stored
+
+
+def judge_outputs(
+    gate: QualityGate,
+    job: EditJob,
+    stored: Sequence[StoredOutput],
+    outputs: Sequence[OutputImage],
+    inputs: JobInputs | None,
+) -> tuple[StoredOutput, ...]:
+    """The stored outputs with their scores and verdicts, judged from the provider's bytes (CPU work).
+
+    Never raises: the outputs are stored and billed, so a scoring failure leaves them unjudged, not lost.
+    """
+    try:
+        return gate.judge(job, stored, [image.data or b"" for image in outputs], inputs)
+    except Exception:
+        return tuple(stored)
 
 
 def _reason(error: Exception) -> str:

@@ -30,6 +30,7 @@ __all__ = [
     "results_schema",
     "results_table",
     "succeeded_keys",
+    "write_result_rows",
     "write_results_part",
 ]
 
@@ -205,6 +206,17 @@ def write_results_part(
         schema: the run's declared results schema (`results_schema`); see `results_table` for None.
     """
     rows = [row for result in results for row in result_rows(result)]
+    return write_result_rows(storage, rows, run_id=run_id, schema=schema)
+
+
+def write_result_rows(
+    storage: Storage, rows: Sequence[dict[str, Any]], *, run_id: str, schema: pa.Schema | None = None
+) -> str | None:
+    """Write rows already flattened by `result_rows` (e.g. kept in the journal) as one atomic part.
+
+    Args:
+        schema: the run's declared results schema; see `results_table` for None.
+    """
     if not rows:
         return None
     return write_part(storage, RESULTS_DIR, results_table(rows, schema), run_id=run_id)
