@@ -26,7 +26,7 @@ from tasks.pipeline.manifest import RunSummary, RunTotals, new_run_id, summarize
 from tasks.pipeline.prepared import PreparedRun
 from tasks.pipeline.progress import announce, emit
 from tasks.pipeline.recovery import recover
-from tasks.pipeline.shards import PlanCounts, Planner, load_prior
+from tasks.pipeline.shards import PlanCounts, Planner, RetrySelection, load_prior
 from tasks.pipeline.streams import ShardStreams
 from tasks.pipeline.tables import conform_tables
 from tasks.prepare import prepare, resolve_api_keys
@@ -47,6 +47,7 @@ def edit_catalog(
     prepared: PreparedRun | None = None,
     wait: float = 0.0,
     balances: tuple[AccountBalance, ...] | None = None,
+    only_failed: RetrySelection | None = None,
 ) -> RunSummary:
     """Edit every catalog row × variant × seed not already done, within budget, and record everything.
 
@@ -62,6 +63,8 @@ def edit_catalog(
         wait: seconds to queue for the output's lease while another run holds it (0: refuse at once).
         balances: the provider accounts' credits, read and checked against the forecast by the caller
             just before (the CLI does, to show them before asking); None: the flow reads and checks them.
+        only_failed: run again only the jobs that ended unsuccessfully and that it admits (error types; jobs
+            held unknown only when asked), nothing new; None: every job not yet done.
 
     A stop request (Ctrl-C in the CLI, `tasks.pipeline.interrupt.PROCESS_STOP`) ends the run early: no
     shard starts after it, the shards running drain (see `run_shard`), and the summary says `interrupted`.
@@ -76,7 +79,7 @@ def edit_catalog(
     started_at = datetime.now(UTC)
     run_id = run_id or new_run_id()
     announce(run_id, "planning")
-    prepared = _prepared_once(prepared, config_path, limit=limit, force=force)
+    prepared = _prepared_once(prepared, config_path, limit=limit, force=force, only_failed=only_failed)
     show_forecast(prepared.forecast, f"forecast for run {run_id}")
     gate = open_budget(prepared, proceed_to_cap=proceed_to_cap)
     # One writer per output: held from before the plan reads what is done until the manifest is written.
@@ -98,15 +101,21 @@ def edit_catalog(
 
 
 def _prepared_once(
-    prepared: PreparedRun | None, config_path: str | None, *, limit: int | None, force: bool
+    prepared: PreparedRun | None,
+    config_path: str | None,
+    *,
+    limit: int | None,
+    force: bool,
+    only_failed: RetrySelection | None,
 ) -> PreparedRun:
     """The caller's prepared run, or one prepared now from `config_path` (a deployment's run does this)."""
     if prepared is None:
         if config_path is None:
             raise ValueError("edit_catalog needs a config_path or a prepared run")
-        return prepare(config_path, limit=limit, force=force)
-    if (limit, force) not in ((None, False), (prepared.limit, prepared.force)):
-        raise ValueError(f"the run was prepared with limit={prepared.limit}, force={prepared.force}: pass neither")
+        return prepare(config_path, limit=limit, force=force, only_failed=only_failed)
+    given, used = (limit, force, only_failed), (prepared.limit, prepared.force, prepared.only_failed)
+    if given not in ((None, False, None), used):
+        raise ValueError(f"the run was prepared with limit, force, only_failed = {used}: pass none of them")
     return prepared
 
 
@@ -139,7 +148,10 @@ def _edit(prepared: PreparedRun, run_id: str, budget: BudgetTracker) -> tuple[Pl
     recovery = recover(storage, prepared.config, results_schema)
     prior = recovery.apply(load_prior(storage, force=prepared.force))
     pending = {} if prepared.force else prune_pending(storage, read_pending(storage), prior.done)
-    planner = Planner(prepared.config, prior, limit=prepared.limit, on_skip=lambda: emit(run_id, "already_done"))
+    planner = Planner(
+        prepared.config, prior, limit=prepared.limit, on_skip=lambda: emit(run_id, "already_done"),
+        only=prepared.only_failed,
+    )  # fmt: skip
     get_run_logger().info(
         "run %s: %d catalog rows, %d jobs already done; recovered %d paid-for jobs, held %d unknown",
         run_id, prepared.rows, len(prior.done), recovery.adopted, recovery.held,

@@ -236,13 +236,15 @@ def succeeded_keys(storage: Storage) -> set[str]:
 class PriorWork:
     """What earlier runs finished: succeeded keys, and each (row, variant, seed)'s latest succeeded key.
 
-    `tried` holds the keys that ended failed, skipped or unknown and never succeeded: a re-run retries them.
+    `tried` holds the keys that ended failed, skipped or unknown and never succeeded: a re-run retries them;
+    `errors` holds each tried key's latest error type (`retouch run --only-failed --error-type` picks by it).
     """
 
     done: set[str]
     latest: dict[str, str]
     unknown: set[str] = field(default_factory=set)
     tried: set[str] = field(default_factory=set)
+    errors: dict[str, str | None] = field(default_factory=dict)
 
 
 def job_identity(row_id: str, variant: str, seed: int | None) -> str:
@@ -252,7 +254,9 @@ def job_identity(row_id: str, variant: str, seed: int | None) -> str:
 
 def prior_work(storage: Storage) -> PriorWork:
     """Read the results table once for what a re-run must skip and how the catalog changed."""
-    frame = read_results(storage, columns=["job_key", "row_id", "variant", "seed", "status", "finished_at"])
+    frame = read_results(
+        storage, columns=["job_key", "row_id", "variant", "seed", "status", "error_type", "finished_at"]
+    )
     succeeded = frame.filter(pl.col("status") == "succeeded").sort("finished_at")
     latest = succeeded.unique(subset=["row_id", "variant", "seed"], keep="last")
     slots = {
@@ -261,8 +265,12 @@ def prior_work(storage: Storage) -> PriorWork:
     }
     done = set(succeeded.get_column("job_key").to_list())
     unknown = set(frame.filter(pl.col("status") == "unknown").get_column("job_key").to_list()) - done
-    tried = set(frame.filter(pl.col("status") != "succeeded").get_column("job_key").to_list()) - done
-    return PriorWork(done=done, latest=slots, unknown=unknown, tried=tried)
+    unsuccessful = frame.filter(pl.col("status") != "succeeded").join(
+        succeeded.select("job_key"), on="job_key", how="anti"
+    )
+    last = unsuccessful.sort("finished_at", nulls_last=False).unique(subset=["job_key"], keep="last")
+    errors = dict(last.select("job_key", "error_type").iter_rows())
+    return PriorWork(done=done, latest=slots, unknown=unknown, tried=set(errors), errors=errors)
 
 
 def _extra_name(column: str) -> str:
