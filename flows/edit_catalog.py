@@ -115,7 +115,8 @@ def _prepared_once(
         return prepare(config_path, limit=limit, force=force, only_failed=only_failed)
     given, used = (limit, force, only_failed), (prepared.limit, prepared.force, prepared.only_failed)
     if given not in ((None, False, None), used):
-        raise ValueError(f"the run was prepared with limit, force, only_failed = {used}: pass none of them")
+        limit_, force_, only_ = used
+        raise ValueError(f"the run was prepared with limit={limit_}, force={force_}, only_failed={only_}: pass none")
     return prepared
 
 
