@@ -24,11 +24,13 @@ from tasks.pipeline.lease import output_lease
 from tasks.pipeline.manifest import RunSummary, RunTotals, new_run_id, summarize
 from tasks.pipeline.prepared import PreparedRun
 from tasks.pipeline.progress import announce, emit
+from tasks.pipeline.refresh import RefreshSchedule
 from tasks.pipeline.shards import PlanCounts, Planner, load_prior
 from tasks.pipeline.streams import ShardStreams
 from tasks.pipeline.tables import conform_tables
 from tasks.prepare import prepare, resolve_api_keys
 from tasks.publish import publish_run, show_forecast
+from tasks.schedule import publish_schedule_forecast, refresh_gate
 
 __all__ = ["edit_catalog"]
 
@@ -45,6 +47,7 @@ def edit_catalog(
     prepared: PreparedRun | None = None,
     wait: float = 0.0,
     balances: tuple[AccountBalance, ...] | None = None,
+    schedule: RefreshSchedule | None = None,
 ) -> RunSummary:
     """Edit every catalog row × variant × seed not already done, within budget, and record everything.
 
@@ -60,6 +63,10 @@ def edit_catalog(
         wait: seconds to queue for the output's lease while another run holds it (0: refuse at once).
         balances: the provider accounts' credits, read and checked against the forecast by the caller
             just before (the CLI does, to show them before asking); None: the flow reads and checks them.
+        schedule: set by a deployment (`retouch deploy` / `serve`): the run first checks the config file is
+            the one deployed, ends as `unchanged` when the catalog and config are as the last complete run
+            left them, waits `schedule.wait` s for a previous run still writing (then ends as `skipped`),
+            and publishes the schedule's forecast beside what it spent. Needs `config_path`.
 
     A stop request (Ctrl-C in the CLI, `tasks.pipeline.interrupt.PROCESS_STOP`) ends the run early: no
     shard starts after it, the shards running drain (see `run_shard`), and the summary says `interrupted`.
@@ -74,6 +81,12 @@ def edit_catalog(
     started_at = datetime.now(UTC)
     run_id = run_id or new_run_id()
     announce(run_id, "planning")
+    if schedule is not None and config_path is not None:
+        early = refresh_gate(config_path, run_id, schedule, started_at)
+        if early is not None:
+            publish_schedule_forecast(early, config_path, schedule)
+            return early
+        wait = schedule.wait
     prepared = _prepared_once(prepared, config_path, limit=limit, force=force)
     show_forecast(prepared.forecast, f"forecast for run {run_id}")
     gate = open_budget(prepared, proceed_to_cap=proceed_to_cap)
@@ -91,6 +104,8 @@ def edit_catalog(
         )  # fmt: skip
         if not dry_run:
             summary = publish_run(summary, prepared.config.output)
+        if schedule is not None and config_path is not None and not dry_run:
+            publish_schedule_forecast(summary, config_path, schedule)
     get_run_logger().info("run %s: %s", run_id, summary.model_dump_json(exclude={"forecast"}))
     return summary
 

@@ -1,0 +1,100 @@
+"""`retouch serve` against a real Prefect server: triggered runs refresh the catalog incrementally."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.deployments import run_deployment
+from prefect.settings import PREFECT_API_URL
+
+from tasks.pipeline.history import list_runs
+from tasks.pipeline.manifest import RunSummary
+from tasks.storage.fs import Storage
+from tests.helpers import local_config, make_catalog, make_png, write_config
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+ROOT = Path(__file__).parents[1]
+EDITS = [{"name": "bright", "provider": "local", "seeds": [1]}]
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """`retouch serve` of a 4-row local catalog, as a subprocess on the test's Prefect server."""
+    make_catalog(tmp_path, rows=4)
+    config = write_config(tmp_path, local_config(tmp_path / "catalog.parquet", tmp_path / "out", EDITS))
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
+    command = [sys.executable, "-m", "flows.cli", "serve", str(config), "--cron", "0 3 * * *", "--name", name]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        _wait_for_deployment(f"edit-catalog/{name}", process)
+        yield f"edit-catalog/{name}", tmp_path
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_for_deployment(name: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 90
+    with get_client(sync_client=True) as client:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                error = process.stderr.read().decode() if process.stderr else ""
+                raise AssertionError(f"retouch serve exited: {error}")
+            try:
+                client.read_deployment_by_name(name)
+                return
+            except Exception:  # not created yet
+                time.sleep(0.5)  # polling a server process that is starting; there is no clock to inject here
+    raise AssertionError(f"deployment {name} never appeared")
+
+
+def _trigger(deployment: str, output: Path) -> RunSummary:
+    """Run the deployment once (the served process picks it up) and return the manifest it wrote."""
+    before = len(list_runs(Storage(str(output))))
+    flow_run = run_deployment(deployment, timeout=120)
+    assert flow_run.state is not None and flow_run.state.is_completed(), flow_run.state
+    runs = list_runs(Storage(str(output)))
+    assert len(runs) == before + 1
+    return runs[-1]
+
+
+def test_served_refresh_edits_only_new_and_changed_rows_and_ends_fast_when_unchanged(
+    served: tuple[str, Path],
+) -> None:
+    deployment, folder = served
+    output = folder / "out"
+    first = _trigger(deployment, output)
+    assert first.counts == {"succeeded": 4} and first.catalog_version is not None
+    assert first.catalog_version.rows == 4 and not first.unchanged
+
+    catalog = pl.read_parquet(folder / "catalog.parquet")
+    make_png(folder / "images" / "item-4.png", seed=4)
+    added = pl.DataFrame([{"sku": "S4", "src": "images/item-4.png", "instruction": "rotate 90", "title": "item 4"}])
+    changed = catalog.with_columns(
+        pl.when(pl.col("sku") == "S1").then(pl.lit("grayscale")).otherwise(pl.col("instruction")).alias("instruction")
+    )
+    pl.concat([changed, added]).write_parquet(folder / "catalog.parquet")
+    second = _trigger(deployment, output)
+    assert (second.new, second.changed, second.already_done) == (1, 1, 3)
+    assert second.counts == {"succeeded": 2}
+
+    third = _trigger(deployment, output)
+    assert third.unchanged and third.planned == 0 and third.counts == {}
+    assert third.catalog_version == second.catalog_version
+    report = output / "reports" / third.run_id / "schedule-forecast.md"
+    assert "0 3 * * *" in report.read_text()
