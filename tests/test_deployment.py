@@ -17,6 +17,7 @@ from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL
 
+from flows.edit_catalog import edit_catalog
 from tasks.pipeline.history import list_runs
 from tasks.pipeline.manifest import RunSummary
 from tasks.storage.fs import Storage
@@ -29,9 +30,14 @@ EDITS = [{"name": "bright", "provider": "local", "seeds": [1]}]
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """`retouch serve` of a 4-row local catalog, as a subprocess on the test's Prefect server."""
+    """`retouch serve` of a 4-row local catalog already edited once, as a subprocess on the test's server.
+
+    The first run is the flow called here (each served run starts a Python process: ~10 s on a busy runner).
+    """
     make_catalog(tmp_path, rows=4)
     config = write_config(tmp_path, local_config(tmp_path / "catalog.parquet", tmp_path / "out", EDITS))
+    first = edit_catalog(str(config))
+    assert first.counts == {"succeeded": 4} and first.catalog_version is not None
     name = f"t-{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
     command = [sys.executable, "-m", "flows.cli", "serve", str(config), "--cron", "0 3 * * *", "--name", name]
@@ -66,7 +72,7 @@ def _wait_for_deployment(name: str, process: subprocess.Popen[bytes]) -> None:
 def _trigger(deployment: str, output: Path) -> RunSummary:
     """Run the deployment once (the served process picks it up) and return the manifest it wrote."""
     before = len(list_runs(Storage(str(output))))
-    flow_run = run_deployment(deployment, timeout=120)
+    flow_run = run_deployment(deployment, timeout=120, poll_interval=0.5)
     assert flow_run.state is not None and flow_run.state.is_completed(), flow_run.state
     runs = list_runs(Storage(str(output)))
     assert len(runs) == before + 1
@@ -78,10 +84,6 @@ def test_served_refresh_edits_only_new_and_changed_rows_and_ends_fast_when_uncha
 ) -> None:
     deployment, folder = served
     output = folder / "out"
-    first = _trigger(deployment, output)
-    assert first.counts == {"succeeded": 4} and first.catalog_version is not None
-    assert first.catalog_version.rows == 4 and not first.unchanged
-
     catalog = pl.read_parquet(folder / "catalog.parquet")
     make_png(folder / "images" / "item-4.png", seed=4)
     added = pl.DataFrame([{"sku": "S4", "src": "images/item-4.png", "instruction": "rotate 90", "title": "item 4"}])
@@ -91,7 +93,10 @@ def test_served_refresh_edits_only_new_and_changed_rows_and_ends_fast_when_uncha
     pl.concat([changed, added]).write_parquet(folder / "catalog.parquet")
     second = _trigger(deployment, output)
     assert (second.new, second.changed, second.already_done) == (1, 1, 3)
-    assert second.counts == {"succeeded": 2}
+    assert second.counts == {"succeeded": 2} and not second.unchanged
+    assert second.catalog_version is not None and second.catalog_version.rows == 5
+    results = pl.read_parquet(output / "results" / "*.parquet")
+    assert results.filter(pl.col("status") == "succeeded").height == 6  # 4 first + 1 new + S1 again
 
     third = _trigger(deployment, output)
     assert third.unchanged and third.planned == 0 and third.counts == {}

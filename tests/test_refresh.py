@@ -1,0 +1,88 @@
+"""A refresh's gate: the catalog's version, "unchanged" against the last complete run, a busy output, the pin."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from flows.edit_catalog import edit_catalog
+from tasks.core.config import CatalogConfig, load_config
+from tasks.core.errors import ConfigError
+from tasks.pipeline.catalog_version import catalog_version
+from tasks.pipeline.lease import OutputLease
+from tasks.pipeline.manifest import read_manifest
+from tasks.pipeline.refresh import RefreshSchedule, check_config_pin, config_digest, open_refresh
+from tasks.storage.fs import Storage
+from tests.helpers import local_config, make_catalog, write_config
+
+EDITS = [{"name": "bright", "provider": "local", "seeds": [1]}]
+
+
+def test_catalog_version_changes_with_the_files_and_counts_rows_from_footers(tmp_path: Path) -> None:
+    folder = tmp_path / "catalog"
+    folder.mkdir()
+    pl.DataFrame({"id": ["a", "b"], "image": ["x.png"] * 2, "prompt": ["p"] * 2}).write_parquet(folder / "1.parquet")
+    config = CatalogConfig(uri=str(folder))
+    first = catalog_version(config)
+    assert first.rows == 2 and len(first.files) == 1 and first.files[0].token is not None
+    assert catalog_version(config) == first  # nothing written: the same version
+    pl.DataFrame({"id": ["c"], "image": ["y.png"], "prompt": ["q"]}).write_parquet(folder / "2.parquet")
+    (folder / "_SUCCESS").write_bytes(b"")  # skipped, as the catalog reader skips it
+    second = catalog_version(config)
+    assert second != first and second.rows == 3 and len(second.files) == 2
+
+
+def test_catalog_version_of_an_object_store_catalog_uses_its_info(tmp_path: Path) -> None:
+    local = tmp_path / "c.parquet"
+    pl.DataFrame({"id": ["a"], "image": ["x.png"], "prompt": ["p"]}).write_parquet(local)
+    Storage("memory://refresh-version").write_bytes("catalog.parquet", local.read_bytes())
+    version = catalog_version(CatalogConfig(uri="memory://refresh-version/catalog.parquet"))
+    assert version.rows == 1 and version.files[0].size == local.stat().st_size
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_unchanged_after_a_complete_run_and_planned_again_after_a_failure(tmp_path: Path) -> None:
+    make_catalog(tmp_path, rows=3)
+    config_path = write_config(tmp_path, local_config(tmp_path / "catalog.parquet", tmp_path / "out", EDITS))
+    config = load_config(config_path)
+    assert open_refresh(config, "r0", wait=0, started_at=datetime.now(UTC)) is None  # no run yet: plan it
+    edit_catalog(str(config_path))
+    summary = open_refresh(config, "r1", wait=0, started_at=datetime.now(UTC))
+    assert summary is not None and summary.unchanged and summary.planned == 0 and summary.skipped is None
+    assert read_manifest(Storage(str(tmp_path / "out")), "r1") == summary  # the "unchanged" run is recorded
+    assert open_refresh(config, "r2", wait=0, started_at=datetime.now(UTC)) is not None  # unchanged still
+
+    (tmp_path / "images" / "item-1.png").write_bytes(b"not an image")  # that row's job fails
+    pl.read_parquet(tmp_path / "catalog.parquet").with_columns(pl.lit("rotate 90").alias("instruction")).write_parquet(
+        tmp_path / "catalog.parquet"
+    )
+    failed = edit_catalog(str(config_path))
+    assert failed.counts.get("failed") == 1
+    assert open_refresh(config, "r3", wait=0, started_at=datetime.now(UTC)) is None  # a failure is retried
+
+
+def test_a_busy_output_is_skipped_and_nothing_is_written(tmp_path: Path) -> None:
+    make_catalog(tmp_path, rows=1)
+    config = load_config(write_config(tmp_path, local_config(tmp_path / "catalog.parquet", tmp_path / "out", EDITS)))
+    holder = OutputLease(Storage(str(tmp_path / "out")), "still-running")
+    holder.acquire()
+    try:
+        summary = open_refresh(config, "late", wait=0, started_at=datetime.now(UTC))
+    finally:
+        holder.release()
+    assert summary is not None and summary.skipped is not None and "still-running" in summary.skipped
+    assert not (tmp_path / "out" / "runs").exists()
+
+
+def test_a_config_edited_since_deploying_is_refused(tmp_path: Path) -> None:
+    make_catalog(tmp_path, rows=1)
+    path = write_config(tmp_path, local_config(tmp_path / "catalog.parquet", tmp_path / "out", EDITS))
+    pinned = RefreshSchedule(cron="0 3 * * *", config_sha256=config_digest(path))
+    check_config_pin(path, pinned.config_sha256)  # as deployed: fine
+    path.write_text(path.read_text().replace("seeds:\n  - 1", "seeds:\n  - 2"))
+    with pytest.raises(ConfigError, match=r"changed since it was deployed.*retouch deploy"):
+        check_config_pin(path, pinned.config_sha256)
+    check_config_pin(path, None)  # unpinned (a prefect.yaml without the hash) follows the file
