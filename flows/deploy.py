@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Any, cast
 from uuid import UUID
 
-from prefect import deploy, serve
+from prefect import serve
+from prefect.client.orchestration import get_client
 from prefect.deployments.runner import RunnerDeployment
+from prefect.exceptions import ObjectNotFound
 from prefect.types.entrypoint import EntrypointType
 
 from flows.edit_catalog import edit_catalog
@@ -68,11 +70,17 @@ def deploy_refresh(
         ValueError: the work pool does not exist on the API (Prefect's message says how to create it).
     """
     deployment = refresh_deployment(config, cron, name=name, wait=wait, work_pool=work_pool)
-    ids = deploy(
-        deployment, work_pool_name=work_pool, image=image, build=False, push=False, print_next_steps_message=False,
-        ignore_warnings=True,
-    )  # fmt: skip
-    return cast(list[UUID], ids)[0]
+    # Applied directly rather than through `prefect.deploy`, which builds images and (3.8.8) sends a workers
+    # query its own server rejects; all it adds for a pool without a build step is this existence check.
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_work_pool(work_pool)
+        except ObjectNotFound:
+            raise ValueError(
+                f"no work pool {work_pool!r} on {client.api_url}: create it with "
+                f"`prefect work-pool create {work_pool} --type process` (or give --work-pool)"
+            ) from None
+    return cast(UUID, deployment.apply(work_pool_name=work_pool, image=image))
 
 
 def serve_refresh(config: Path, cron: str, *, name: str | None = None, wait: float = 600.0) -> None:

@@ -14,13 +14,16 @@ from pathlib import Path
 import polars as pl
 import pytest
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL
 
 from flows.edit_catalog import edit_catalog
 from tasks.pipeline.history import list_runs
 from tasks.pipeline.manifest import RunSummary
+from tasks.pipeline.refresh import config_digest
 from tasks.storage.fs import Storage
+from tests.cli.kit import invoke
 from tests.helpers import local_config, make_catalog, make_png, write_config
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -36,13 +39,13 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """
     make_catalog(tmp_path, rows=4)
     config = write_config(tmp_path, local_config(tmp_path / "catalog.parquet", tmp_path / "out", EDITS))
-    first = edit_catalog(str(config))
-    assert first.counts == {"succeeded": 4} and first.catalog_version is not None
     name = f"t-{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
     command = [sys.executable, "-m", "flows.cli", "serve", str(config), "--cron", "0 3 * * *", "--name", name]
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
+        first = edit_catalog(str(config))  # while the served process starts (it runs nothing until triggered)
+        assert first.counts == {"succeeded": 4} and first.catalog_version is not None
         _wait_for_deployment(f"edit-catalog/{name}", process)
         yield f"edit-catalog/{name}", tmp_path
     finally:
@@ -103,3 +106,26 @@ def test_served_refresh_edits_only_new_and_changed_rows_and_ends_fast_when_uncha
     assert third.catalog_version == second.catalog_version
     report = output / "reports" / third.run_id / "schedule-forecast.md"
     assert "0 3 * * *" in report.read_text()
+
+
+def test_deploy_creates_a_scheduled_deployment_pinned_to_the_config(tmp_path: Path) -> None:
+    make_catalog(tmp_path, rows=1)
+    config = write_config(tmp_path, local_config(tmp_path / "catalog.parquet", tmp_path / "out", EDITS))
+    pool = f"pool-{uuid.uuid4().hex[:6]}"
+    with get_client(sync_client=True) as client:
+        client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
+        name = f"d-{uuid.uuid4().hex[:6]}"
+        result = invoke("deploy", str(config), "--cron", "30 2 * * 1", "--work-pool", pool, "--name", name)
+        assert result.exit_code == 0, result.output
+        deployment = client.read_deployment_by_name(f"edit-catalog/{name}")
+    assert deployment.work_pool_name == pool and deployment.entrypoint == "flows.edit_catalog.edit_catalog"
+    assert [getattr(item.schedule, "cron", None) for item in deployment.schedules] == ["30 2 * * 1"]
+    parameters = deployment.parameters
+    assert parameters["config_path"] == str(config.resolve())
+    assert parameters["schedule"]["config_sha256"] == config_digest(config)
+    assert parameters["schedule"]["cron"] == "30 2 * * 1"
+
+    refused = invoke("deploy", str(config), "--cron", "every night", "--work-pool", pool)
+    assert refused.exit_code == 2 and "not a cron expression" in refused.output
+    missing = invoke("deploy", str(config), "--cron", "0 3 * * *", "--work-pool", "no-such-pool")
+    assert missing.exit_code == 2 and "no-such-pool" in missing.output
