@@ -266,7 +266,9 @@ def forecast(
     schedule: Annotated[
         str | None, typer.Option("--schedule", metavar="CRON", help="Project a scheduled refresh's spend instead.")
     ] = None,
-    horizon: Annotated[str, typer.Option("--horizon", help="With --schedule: how far ahead (30d, 12h, 2w).")] = "30d",
+    horizon: Annotated[
+        str, typer.Option("--horizon", metavar="SPAN", help="With --schedule: how far ahead (30d, 12h, 2w).")
+    ] = "30d",
 ) -> None:
     """Price a run's jobs and estimate its duration; sends nothing.
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import cast
 
 import pyarrow as pa
 from prefect import flow, get_run_logger
 from prefect.futures import PrefectFuture, as_completed
+from prefect.states import Completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from tasks.core.models import Accepted
@@ -85,7 +87,7 @@ def edit_catalog(
         early = refresh_gate(config_path, run_id, schedule, started_at)
         if early is not None:
             publish_schedule_forecast(early, config_path, schedule)
-            return early
+            return _ended_early(early)
         wait = schedule.wait
     prepared = _prepared_once(prepared, config_path, limit=limit, force=force)
     show_forecast(prepared.forecast, f"forecast for run {run_id}")
@@ -108,6 +110,15 @@ def edit_catalog(
             publish_schedule_forecast(summary, config_path, schedule)
     get_run_logger().info("run %s: %s", run_id, summary.model_dump_json(exclude={"forecast"}))
     return summary
+
+
+def _ended_early(summary: RunSummary) -> RunSummary:
+    """A scheduled run that planned nothing ends in a state named for why (the Prefect UI shows it).
+
+    Prefect makes a State returned by a flow its final state, and a caller of the flow gets the state's data.
+    """
+    name, why = ("Skipped", summary.skipped) if summary.skipped else ("Unchanged", "catalog and config unchanged")
+    return cast(RunSummary, Completed(name=name, message=why, data=summary))
 
 
 def _prepared_once(

@@ -36,8 +36,9 @@ def deploy(
     wait: WaitOpt = 600.0,
     image: Annotated[str | None, typer.Option("--image", help="A Docker image with retouch (docker pools).")] = None,
 ) -> None:
-    """Create a scheduled refresh on the Prefect API, run by a work pool's workers.
+    """Schedule refreshes on a Prefect server, run by workers.
 
+    Creates a deployment of the main flow on the Prefect API, run by the work pool's workers.
     Each run edits only new or changed rows, ends at once when the catalog and config are unchanged, and
     publishes the schedule's spend forecast. Start a worker with `prefect worker start --pool POOL`.
     Exit codes: 0, 2 invalid config, cron or work pool.
@@ -54,9 +55,10 @@ def deploy(
 
 
 def serve(config: ConfigArg, cron: CronOpt, name: NameOpt = None, wait: WaitOpt = 600.0) -> None:
-    """Serve a scheduled refresh from this process (no work pool or worker needed) until stopped.
+    """Serve scheduled refreshes from this process.
 
-    The same deployment as `deploy`, run here: fits one machine and small setups.
+    The same deployment as `deploy`, run here until stopped (no work pool or worker needed): fits one
+    machine and small setups.
     Exit codes: 0 stopped, 2 invalid config or cron.
     """
     from flows.deploy import serve_refresh

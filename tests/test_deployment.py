@@ -72,11 +72,12 @@ def _wait_for_deployment(name: str, process: subprocess.Popen[bytes]) -> None:
     raise AssertionError(f"deployment {name} never appeared")
 
 
-def _trigger(deployment: str, output: Path) -> RunSummary:
+def _trigger(deployment: str, output: Path, state: str = "Completed") -> RunSummary:
     """Run the deployment once (the served process picks it up) and return the manifest it wrote."""
     before = len(list_runs(Storage(str(output))))
     flow_run = run_deployment(deployment, timeout=120, poll_interval=0.5)
     assert flow_run.state is not None and flow_run.state.is_completed(), flow_run.state
+    assert flow_run.state.name == state
     runs = list_runs(Storage(str(output)))
     assert len(runs) == before + 1
     return runs[-1]
@@ -101,7 +102,7 @@ def test_served_refresh_edits_only_new_and_changed_rows_and_ends_fast_when_uncha
     results = pl.read_parquet(output / "results" / "*.parquet")
     assert results.filter(pl.col("status") == "succeeded").height == 6  # 4 first + 1 new + S1 again
 
-    third = _trigger(deployment, output)
+    third = _trigger(deployment, output, state="Unchanged")
     assert third.unchanged and third.planned == 0 and third.counts == {}
     assert third.catalog_version == second.catalog_version
     report = output / "reports" / third.run_id / "schedule-forecast.md"

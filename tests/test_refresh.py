@@ -64,17 +64,20 @@ def test_unchanged_after_a_complete_run_and_planned_again_after_a_failure(tmp_pa
     assert open_refresh(config, "r3", wait=0, started_at=datetime.now(UTC)) is None  # a failure is retried
 
 
-def test_a_busy_output_is_skipped_and_nothing_is_written(tmp_path: Path) -> None:
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_scheduled_run_finding_the_output_busy_ends_skipped_and_writes_nothing(tmp_path: Path) -> None:
     make_catalog(tmp_path, rows=1)
-    config = load_config(write_config(tmp_path, local_config(tmp_path / "catalog.parquet", tmp_path / "out", EDITS)))
+    config = write_config(tmp_path, local_config(tmp_path / "catalog.parquet", tmp_path / "out", EDITS))
     holder = OutputLease(Storage(str(tmp_path / "out")), "still-running")
     holder.acquire()
     try:
-        summary = open_refresh(config, "late", wait=0, started_at=datetime.now(UTC))
+        state = edit_catalog(str(config), schedule=RefreshSchedule(cron="0 3 * * *", wait=0), return_state=True)
     finally:
         holder.release()
-    assert summary is not None and summary.skipped is not None and "still-running" in summary.skipped
-    assert not (tmp_path / "out" / "runs").exists()
+    summary = state.result()
+    assert state.name == "Skipped" and "still-running" in (state.message or "")
+    assert summary.skipped is not None and "still-running" in summary.skipped and summary.counts == {}
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == []  # no manifest, report or part
 
 
 def test_a_config_edited_since_deploying_is_refused(tmp_path: Path) -> None:

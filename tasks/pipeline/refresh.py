@@ -128,7 +128,9 @@ def open_refresh(config: PipelineConfig, run_id: str, *, wait: float, started_at
             baseline = unchanged_since(storage, config, version)
             if baseline is None:
                 return None
-            summary = _ended(config, storage, run_id, started_at, catalog_version=version, unchanged=True)
+            summary = _ended(
+                config, storage, run_id, started_at, catalog_version=version, unchanged=True, currency=baseline.currency
+            )
             return summary.model_copy(update={"manifest_uri": write_manifest(storage, summary)})
     except LeaseHeld as held:
         return _ended(config, storage, run_id, started_at, skipped=f"{held} (waited {wait:.0f} s)")
