@@ -43,7 +43,7 @@ def publish_schedule_forecast(summary: RunSummary, config_path: str, schedule: R
         return None
     config = load_config(config_path)
     storage = Storage(config.output.uri, config.output.storage_options)
-    rows = summary.catalog_version.rows if summary.catalog_version else 0
+    rows = (summary.catalog_version.rows if summary.catalog_version else None) or 0
     now = datetime.now(UTC)
     projection = forecast_schedule(
         config, storage, schedule.cron, start=now, horizon=timedelta(days=schedule.horizon_days), rows=rows

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -49,9 +48,9 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         _wait_for_deployment(f"edit-catalog/{name}", process)
         yield f"edit-catalog/{name}", tmp_path
     finally:
-        process.send_signal(signal.SIGINT)
+        process.terminate()
         try:
-            process.wait(timeout=30)
+            process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()

@@ -1,4 +1,4 @@
-"""The catalog's version without reading its rows: each file's etag/mtime/size and the footers' row count."""
+"""The catalog's version without reading it: each file's path, size and etag/mtime, from one `info` per file."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import fsspec
-import pyarrow.dataset as ds
 from pydantic import BaseModel, ConfigDict
 
 from tasks.core.config import CatalogConfig
@@ -30,23 +29,28 @@ class CatalogFile(BaseModel):
 
 
 class CatalogVersion(BaseModel):
-    """What a refresh compares to the last run's: equal versions mean the catalog's bytes did not change.
+    """What a refresh compares to the last run's: equal `files` mean the catalog's bytes did not change.
 
     A file rewritten in place gets a new etag or mtime; rows appended in a new file add a file; either way
-    the version differs. `rows` (from the Parquet footers) is kept for people and the schedule forecast.
+    the files differ. `rows` is the rows the run read (after the filter and limit), for people and the
+    schedule forecast; None until a pass has counted them.
     """
 
     model_config = ConfigDict(frozen=True)
 
     files: tuple[CatalogFile, ...]
-    rows: int
+    rows: int | None = None
+
+    def same_files(self, other: CatalogVersion | None) -> bool:
+        """True when `other` saw the very same files (rows are not compared: they come from a pass)."""
+        return other is not None and other.files == self.files
 
 
 def catalog_version(config: CatalogConfig) -> CatalogVersion:
-    """The catalog's version: one `info` per file and the Parquet footers, never its rows.
+    """The catalog's files as they are now: one listing and one `info` per file; no file is opened.
 
     Raises:
-        CatalogError: the catalog cannot be listed or its footers read (the message names catalog.uri).
+        CatalogError: the catalog cannot be listed (the message names catalog.uri).
     """
     try:
         fs, path = fsspec.core.url_to_fs(config.uri, **config.storage_options)
@@ -54,12 +58,11 @@ def catalog_version(config: CatalogConfig) -> CatalogVersion:
         if not paths:
             raise FileNotFoundError(config.uri)
         files = tuple(_file(path, fs.info(path)) for path in paths)
-        rows = ds.dataset(paths, filesystem=fs, format="parquet").count_rows()
     except FileNotFoundError:
         raise CatalogError(f"catalog {config.uri} does not exist (catalog.uri)", column="catalog.uri") from None
     except Exception as error:  # fsspec and pyarrow raise many types for unreadable input
-        raise CatalogError(f"cannot read catalog {config.uri}'s version: {error}", column="catalog.uri") from None
-    return CatalogVersion(files=files, rows=rows)
+        raise CatalogError(f"cannot list catalog {config.uri}: {error}", column="catalog.uri") from None
+    return CatalogVersion(files=files)
 
 
 def _files(fs: Any, path: str) -> list[str]:

@@ -44,8 +44,8 @@ class PreparedRun(BaseModel):
         prices: the price table (shipped prices with the config's `pricing` on top).
         results_schema: the one schema every results part of this output is written with (the catalog's
             column types widened with the parts already there); a type no widening accepts fails preparing.
-        catalog_version: the catalog's files and row count, read before the pass (so a change made during
-            the pass shows as a change to the next refresh); recorded in the manifest.
+        catalog_version: the catalog's files, listed before the pass (so a change made during the pass shows
+            as a change to the next refresh), and the rows the pass read; recorded in the manifest.
     """
 
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
@@ -125,7 +125,7 @@ def prepare_run(
         forecast=estimate,
         prices=prices,
         results_schema=results_schema,
-        catalog_version=version,
+        catalog_version=version.model_copy(update={"rows": planner.rows}),
     )
 
 

@@ -108,7 +108,7 @@ def unchanged_since(storage: Storage, config: PipelineConfig, version: CatalogVe
     last = last_run(storage)
     if last is None or not is_complete(last):
         return None
-    return last if (last.config_hash, last.catalog_version) == (config_hash(config), version) else None
+    return last if last.config_hash == config_hash(config) and version.same_files(last.catalog_version) else None
 
 
 def open_refresh(config: PipelineConfig, run_id: str, *, wait: float, started_at: datetime) -> RunSummary | None:
@@ -128,8 +128,9 @@ def open_refresh(config: PipelineConfig, run_id: str, *, wait: float, started_at
             baseline = unchanged_since(storage, config, version)
             if baseline is None:
                 return None
+            seen = version.model_copy(update={"rows": baseline.catalog_version and baseline.catalog_version.rows})
             summary = _ended(
-                config, storage, run_id, started_at, catalog_version=version, unchanged=True, currency=baseline.currency
+                config, storage, run_id, started_at, catalog_version=seen, unchanged=True, currency=baseline.currency
             )
             return summary.model_copy(update={"manifest_uri": write_manifest(storage, summary)})
     except LeaseHeld as held:
