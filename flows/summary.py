@@ -56,7 +56,8 @@ def print_run_summary(console: Console, summary: RunSummary) -> None:
 
 def _kinds(summary: RunSummary) -> str:
     kinds = {"new": summary.new, "changed": summary.changed, "retried": summary.retried, "forced": summary.forced}
-    return ", ".join(f"{count} {kind}" for kind, count in kinds.items())
+    text = ", ".join(f"{count} {kind}" for kind, count in kinds.items())
+    return text + (f" ({summary.passed_over} passed over by --only-failed)" if summary.passed_over else "")
 
 
 def _print_next_step(console: Console, summary: RunSummary) -> None:
@@ -70,6 +71,8 @@ def _print_next_step(console: Console, summary: RunSummary) -> None:
         )
     elif summary.to_run == 0 and summary.held_unknown:
         console.print("[yellow]Nothing sent:[/] the jobs not done are held because their outcome is unknown.")
+    elif summary.to_run == 0 and summary.passed_over:
+        console.print("[green]Nothing to retry:[/] no job that --only-failed selects ended unsuccessfully.")
     elif summary.to_run == 0:
         console.print("[green]Nothing to do:[/] every job already succeeded (use --force to run them again).")
     elif failed:
@@ -164,7 +167,8 @@ def _print_failures(console: Console, failed: pl.DataFrame) -> None:
         console.print(f"  {provider} × {error_type}: {group['jobs'].sum()} job(s)", highlight=False, markup=False)
         for record in group.head(_MESSAGES_PER_GROUP).iter_rows(named=True):
             message = record["error_message"] or "(no message)"
-            console.print(f"    {record['jobs']} × {message}", highlight=False, markup=False)
+            # Soft-wrapped: a message often quotes a path, which rich would otherwise break mid-name.
+            console.print(f"    {record['jobs']} × {message}", soft_wrap=True, highlight=False, markup=False)
         if group.height > _MESSAGES_PER_GROUP:
             console.print(f"    … and {group.height - _MESSAGES_PER_GROUP} other message(s)", highlight=False)
 

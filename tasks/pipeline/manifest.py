@@ -84,6 +84,7 @@ class RunSummary(BaseModel):
     forced: int = 0
     removed: int = 0
     held_unknown: int = 0
+    passed_over: int = Field(0, description="Jobs `--only-failed` left out (new, changed, other error types).")
     counts: dict[str, int] = Field(default_factory=dict, description="Jobs by final status.")
     images: int = 0
     credits: float = 0.0
@@ -105,6 +106,7 @@ class RunSummary(BaseModel):
     )
     limit: int | None = Field(None, description="The row limit the run was prepared with (None: whole catalog).")
     force: bool = False
+    only_failed: bool = Field(False, description="Only earlier runs' unsuccessful jobs were planned (--only-failed).")
     unchanged: bool = Field(
         False, description="A scheduled refresh found the catalog and config as the last complete run left them."
     )
@@ -160,6 +162,7 @@ def summarize(
         catalog_version=prepared.catalog_version,
         limit=prepared.limit,
         force=prepared.force,
+        only_failed=prepared.only_failed is not None,
         started_at=started_at,
         finished_at=finished_at,
         seconds=round((finished_at - started_at).total_seconds(), 3),

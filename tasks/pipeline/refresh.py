@@ -88,6 +88,7 @@ def is_complete(run: RunSummary) -> bool:
         not run.dry_run
         and run.skipped is None
         and run.limit is None
+        and not run.only_failed
         and run.catalog_version is not None
         and not (run.interrupted or run.budget_stop or run.lanes_stopped or run.not_run)
         and set(run.counts) <= {"succeeded"}
