@@ -7,6 +7,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+import yaml
 
 from flows.edit_catalog import edit_catalog
 from tasks.core.config import CatalogConfig, load_config
@@ -89,3 +90,15 @@ def test_a_config_edited_since_deploying_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"changed since it was deployed.*retouch deploy"):
         check_config_pin(path, pinned.config_sha256)
     check_config_pin(path, None)  # unpinned (a prefect.yaml without the hash) follows the file
+
+
+def test_the_prefect_yaml_example_deploys_the_main_flow_with_valid_parameters() -> None:
+    root = Path(__file__).parents[1]
+    example = yaml.safe_load((root / "prefect.yaml").read_text())
+    (deployment,) = example["deployments"]
+    module, function = deployment["entrypoint"].split(":")
+    assert (root / module).is_file() and function == "edit_catalog"
+    parameters = deployment["parameters"]
+    schedule = RefreshSchedule.model_validate(parameters["schedule"])
+    assert schedule.cron == deployment["schedules"][0]["cron"]  # the forecast projects the cron that runs
+    load_config(root / parameters["config_path"])  # the config it names is valid
