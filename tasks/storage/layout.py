@@ -9,6 +9,7 @@ runs/<run_id>.json                                   a run's manifest
 reports/<run_id>/…, reports/monthly/…                reports; forecasts at reports/<id>/forecast.parquet
 pilot/<provider>/…                                   `retouch pilot`: each candidate's own output (same layout)
 pilot/summary.md, pilot/summary.parquet, pilot/gallery.html   the pilot's comparison
+reports/<run_id>/schedule-forecast.{md,parquet}      a scheduled run's projection of its schedule's spend
 lease.json                                           the one writer's lease (`retouch compact` refuses while it exists)
 .retouch-probe-<id>                                  written and removed at once: is the output writable?
 ```
@@ -44,6 +45,7 @@ __all__ = [
     "report_dir",
     "results_part_path",
     "run_id_of_manifest",
+    "schedule_forecast_path",
 ]
 
 IMAGES_DIR = "images"
@@ -119,3 +121,8 @@ def pilot_output(provider: str) -> str:
 def pilot_file(name: str) -> str:
     """A file of the pilot's comparison: summary.md, summary.parquet, gallery.html."""
     return f"{PILOT_DIR}/{name}"
+
+
+def schedule_forecast_path(run_id: str, extension: str) -> str:
+    """A run's schedule forecast (`md` or `parquet`); `retouch forecast --schedule` uses `schedule-<id>`."""
+    return f"{report_dir(run_id)}/schedule-forecast.{extension}"
