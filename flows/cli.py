@@ -1,4 +1,5 @@
-"""The `retouch` command line: init, run, validate, forecast, runs, show, report, compact, export, sandbox."""
+"""The `retouch` command line: init, run, pilot, validate, forecast, deploy, serve, runs, show, report,
+compact, export, sandbox."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import os
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+# Prefect waits 20 s for its temporary API server by default; on a busy 2-core machine it took longer.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
 os.environ.setdefault("PREFECT_LOGGING_HANDLERS_DEBUG_LEVEL", "CRITICAL")
 
@@ -29,6 +32,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from flows.cli_errors import expected_outcomes
 from flows.markdown_view import print_markdown
 from flows.run_notes import print_run_notes
+from flows.schedule_cli import deploy, forecast_schedule_command, serve
 from flows.summary import STATUSES, print_results_summary, print_run_summary
 from tasks.core.errors import CatalogError, ConfigError, StorageError
 from tasks.core.secrets import LiteralSecretWarning
@@ -279,6 +283,61 @@ def _run_flow(
 
 
 @app.command()
+def pilot(
+    config: ConfigArg,
+    sample: Annotated[str, typer.Option("--sample", help="Catalog share to try, e.g. 2% or 0.02.")] = "2%",
+    providers: Annotated[
+        str | None, typer.Option("--providers", help="Candidates, comma-separated (default: provider + fallback).")
+    ] = None,
+    stratify: Annotated[str | None, typer.Option("--stratify", help="Sample within each value of this column.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the sample.")] = 0,
+    variant: Annotated[str | None, typer.Option("--variant", help="The edit to pilot (default: the first).")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before spending.")] = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Sample the catalog on each candidate provider; name the best.
+
+    Runs a seeded sample of the catalog on each candidate and says which gives accepted images cheapest.
+
+    The candidates are the variant's provider and its `fallback` entries (each with its own model and params).
+    Prints and writes (under output.uri/pilot/) each one's acceptance rate, cost per accepted image, time per
+    image, and the whole catalog's projected cost and duration with 95% intervals, plus a side-by-side gallery;
+    then the command that starts the full run from the winner. Exit codes as for `run`.
+    """
+    _verbose_logs(verbose)
+    from flows.interrupt import start_prefect_api
+    from flows.pilot import run_pilot
+    from flows.spend import confirm_spend
+
+    with expected_outcomes(err_console, verbose=verbose):
+        share = _share(sample)
+        start_prefect_api()
+        outcome = run_pilot(
+            str(config), share=share, providers=[name.strip() for name in providers.split(",")] if providers else None,
+            stratify=stratify, seed=seed, variant=variant, confirm=lambda prepared: confirm_spend(prepared, yes=yes),
+        )  # fmt: skip
+    print_markdown(console, outcome.markdown)
+    console.print(f"Summary: {outcome.summary_uri}\nGallery: {outcome.gallery_uri}", highlight=False, soft_wrap=True)
+    if outcome.command:  # on one line, to copy
+        console.print(f"Full run from {outcome.winner}: {outcome.command}", highlight=False, soft_wrap=True)
+
+
+def _share(text: str) -> float:
+    """`2%` or `0.02` as a fraction in (0, 1].
+
+    Raises:
+        ConfigError: anything else, naming --sample.
+    """
+    try:
+        value = float(text.removesuffix("%")) / (100 if text.endswith("%") else 1)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 1:
+        raise ConfigError(f"--sample {text!r}: expected a share of the catalog like 2% or 0.02 (at most 100%)")
+    return value
+
+
+@app.command()
 def validate(config: ConfigArg, limit: LimitOpt = None, verbose: VerboseOpt = False) -> None:
     """Check what a run checks before spending; edits nothing.
 
@@ -305,13 +364,28 @@ def validate(config: ConfigArg, limit: LimitOpt = None, verbose: VerboseOpt = Fa
 
 
 @app.command()
-def forecast(config: ConfigArg, limit: LimitOpt = None, verbose: VerboseOpt = False) -> None:
+def forecast(
+    config: ConfigArg,
+    limit: LimitOpt = None,
+    verbose: VerboseOpt = False,
+    schedule: Annotated[
+        str | None, typer.Option("--schedule", metavar="CRON", help="Project a scheduled refresh's spend instead.")
+    ] = None,
+    horizon: Annotated[
+        str, typer.Option("--horizon", metavar="SPAN", help="With --schedule: how far ahead (30d, 12h, 2w).")
+    ] = "30d",
+) -> None:
     """Price a run's jobs and estimate its duration; sends nothing.
 
-    Prices exactly the jobs a run would send (done work skipped) and calls no provider.
+    Prices exactly the jobs a run would send (done work skipped) and calls no provider. With --schedule,
+    projects the refreshes of that cron over --horizon instead, per provider and month with a range, from
+    the change rate the output's runs show.
     Exit codes: 0, 2 invalid config, catalog or storage, 3 the forecast is over budget.
     """
     _verbose_logs(verbose)
+    if schedule is not None:
+        forecast_schedule_command(config, schedule, horizon, limit)
+        return
     from tasks.pipeline.outcome import ExitCode
 
     with expected_outcomes(err_console, verbose=verbose):
@@ -324,6 +398,10 @@ def forecast(config: ConfigArg, limit: LimitOpt = None, verbose: VerboseOpt = Fa
     for line in result.over_budget:
         console.print(f"[yellow]over budget:[/] {line}")
     raise typer.Exit(code=ExitCode.OVER_BUDGET if result.over_budget else ExitCode.OK)
+
+
+app.command()(deploy)
+app.command()(serve)
 
 
 @app.command()

@@ -14,6 +14,7 @@ from tasks.core.models import Accepted, EditJob
 from tasks.costs import BudgetTracker
 from tasks.pipeline.breaker import BreakerBoard
 from tasks.pipeline.executor import ShardSummary, run_shard
+from tasks.pipeline.followup import lane_providers
 from tasks.prepare import resolve_api_keys
 
 __all__ = ["edit_shard"]
@@ -41,7 +42,7 @@ def edit_shard(
     shard its own copy of a cap, and of a breaker.
     """
     logger = get_run_logger()
-    keys = resolve_api_keys(config, {job.provider for job in jobs})
+    keys = resolve_api_keys(config, lane_providers(jobs, config))
     summary = asyncio.run(
         run_shard(
             jobs,

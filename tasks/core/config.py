@@ -11,12 +11,23 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from tasks.core.defaults import merge_defaults
 from tasks.core.errors import ConfigError
 from tasks.core.formats import ImageFormat
+from tasks.core.quality_config import FallbackTarget, OnReject, parse_rules
 from tasks.core.registry import known_providers
+from tasks.core.scorers import BOOLEAN_SCORES, BUILT_IN_SCORES, known_scorers, rule_name_known
 from tasks.core.secrets import literal_key_providers, secret_location, warn_literal_keys
 from tasks.core.sources_config import SourcesConfig
 
@@ -76,6 +87,14 @@ class EditVariant(_Strict):
     params: dict[str, Any] = Field(default_factory=dict, description="Provider parameters, passed through.")
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     count: int = Field(1, ge=1, le=10, description="Output images asked for per request.")
+    # Quality (README "Quality"): rules on every output's scores, then regenerate or fall back within a cap.
+    scorers: list[str] = Field(default_factory=list, description="Optional scorers to run besides the built-in ones.")
+    accept: dict[str, Any] = Field(default_factory=dict, description='Accept rules, e.g. changed: ">= 0.02".')
+    on_reject: OnReject = Field(default_factory=OnReject)
+    fallback: list[FallbackTarget] = Field(default_factory=list, description="Providers to try next, in order.")
+    max_cost_per_accepted: float | None = Field(
+        None, ge=0, description="No further attempt for a row × seed once its spend would pass this (money)."
+    )
 
     @field_validator("seeds")
     @classmethod
@@ -106,6 +125,31 @@ class EditVariant(_Strict):
         if name not in known_providers():
             raise ValueError(f"unknown provider {name!r}; known: {', '.join(known_providers())}")
         return name
+
+    @field_validator("scorers")
+    @classmethod
+    def _scorers_known(cls, names: list[str]) -> list[str]:
+        unknown = [name for name in names if name not in known_scorers()]
+        if unknown:
+            raise ValueError(f"unknown scorers {unknown}; known: {', '.join(known_scorers())}")
+        return names
+
+    @field_validator("fallback")
+    @classmethod
+    def _fallback_known(cls, targets: list[FallbackTarget]) -> list[FallbackTarget]:
+        for target in targets:
+            if target.provider not in known_providers():
+                raise ValueError(f"unknown provider {target.provider!r}; known: {', '.join(known_providers())}")
+        return targets
+
+    @field_validator("accept")
+    @classmethod
+    def _rules_parse(cls, rules: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        scorers = info.data.get("scorers") or []
+        for rule in parse_rules(rules):
+            if not rule_name_known(rule.name, scorers):
+                raise ValueError(f"rule {rule.name!r} names no score; scores: {', '.join(_rule_names(scorers))}")
+        return rules
 
 
 class RateLimitSettings(_Strict):
@@ -230,6 +274,7 @@ class PipelineConfig(_Strict):
         given: dict[str, Any] = data.get("providers") or {}
         edits: list[Any] = data["edits"] if isinstance(data.get("edits"), list) else []
         used = {str(edit.get("provider")) for edit in edits if isinstance(edit, dict)} | set(given)
+        used |= {str(name) for name in _fallback_names(edits)}
         merged = dict(given)  # unknown names stay, for the validator to name
         for name in sorted(used & set(known_providers())):
             raw = given.get(name)
@@ -277,6 +322,20 @@ def config_hash(config: PipelineConfig) -> str:
     """A stable hash of the config's content (secrets excluded), recorded in run manifests."""
     payload = config.model_dump(mode="json", exclude={"providers": {"__all__": {"api_key"}}})
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _fallback_names(edits: list[Any]) -> list[Any]:
+    """The providers named under each variant's `fallback` (bare names or mappings), as written."""
+    found: list[Any] = []
+    for edit in edits:
+        targets = edit.get("fallback") if isinstance(edit, dict) else None
+        for target in targets if isinstance(targets, list) else []:
+            found.append(target.get("provider") if isinstance(target, dict) else target)
+    return found
+
+
+def _rule_names(scorers: list[str]) -> list[str]:
+    return [*BUILT_IN_SCORES, *(f"not_{name}" for name in BOOLEAN_SCORES), *scorers]
 
 
 def _resolve_env(node: Any, env: dict[str, str], where: str) -> Any:

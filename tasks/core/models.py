@@ -79,6 +79,9 @@ class EditJob:
     mask: ImageRef | None = None
     image_context: ImageRef | None = None
     extras_items: tuple[tuple[str, Any], ...] = field(default=(), compare=False)
+    # A regeneration or fallback (README "Quality"): its place in the chain and the key of the chain's first job.
+    attempt: int = 1
+    retry_of: str | None = None
 
     @property
     def params(self) -> dict[str, Any]:
@@ -171,6 +174,11 @@ class StoredOutput:
     format: str
     bytes: int
     sha256: str
+    # Quality scores by name (None where a score could not be computed), then the accept rules' verdict:
+    # None when the variant has no rules; `rejected_by` names the failed rules.
+    scores: tuple[tuple[str, float | bool | str | None], ...] = ()
+    accepted: bool | None = None
+    rejected_by: str | None = None
 
 
 @dataclass(frozen=True)

@@ -19,14 +19,18 @@ from tasks.costs import BudgetTracker, Quote, billed_credits, ledger_rows, load_
 from tasks.costs.billing import Stage, failure_billed
 from tasks.http import Clock, LimiterRegistry, RateLimit, RateLimiter, RetryPolicy, SystemClock, new_client
 from tasks.pipeline.breaker import BreakerBoard
+from tasks.pipeline.followup import FollowUps, lane_providers
 from tasks.pipeline.inputs import InputLoader, output_limits
 from tasks.pipeline.interrupt import GRACE_SECONDS, PROCESS_STOP, Drain, Interrupted, JobPhase, Phase, StopSignal
 from tasks.pipeline.keeper import Keeper
 from tasks.pipeline.lane import ProviderLane
+from tasks.pipeline.outputs import judge_outputs
 from tasks.pipeline.pool import PROCESS_POOLS, WorkerPools
 from tasks.pipeline.progress import STARTED, WITHDRAWN, JobEvent, emit, notify
 from tasks.providers.registry import provider_class
+from tasks.quality import QualityGate
 from tasks.storage.fs import Storage
+from tasks.storage.results import prior_work
 from tasks.storage.source_policy import SourcePolicy
 
 __all__ = ["PROCESS_LIMITERS", "ShardSummary", "run_shard"]
@@ -96,10 +100,11 @@ async def run_shard(
         http = await stack.enter_async_context(new_client(timeout=60.0, transport=transport))
         loader = InputLoader(config, http)
         lanes = await _open_lanes(
-            stack, {job.provider for job in jobs}, config, api_keys, limiters, pools, clock, transport, loader.policy,
+            stack, lane_providers(jobs, config), config, api_keys, limiters, pools, clock, transport, loader.policy,
             breakers or BreakerBoard(),
         )  # fmt: skip
         keeper = await stack.enter_async_context(Keeper(storage, config, run_id=run_id, results_schema=results_schema))
+        quality, follow_ups = QualityGate(config), FollowUps(config, budget, lambda: _earlier_keys(storage))
         gate = asyncio.Semaphore(config.execution.concurrency)
         drain = await stack.enter_async_context(Drain(stop, grace=grace, clock=clock))
 
@@ -119,7 +124,7 @@ async def run_shard(
                     result = _skipped(job, run_id, reservation.reason or "budget cap reached")
                 else:
                     work = functools.partial(
-                        _run_job, job, lanes[job.provider], config, keeper, loader, accepted, run_id, quote
+                        _run_job, job, lanes[job.provider], config, keeper, loader, accepted, run_id, quote, quality
                     )
                     result = await _run_guarded(drain, work, job, lanes[job.provider], run_id, accepted, quote)
                 if result is None:  # not sent (storage down, or stopped), or its id is journaled for the next run
@@ -143,6 +148,9 @@ async def run_shard(
                 run_id, result.status, len(result.outputs), provider=job.provider, cost=result.cost or 0.0,
                 credits=result.credits or 0.0,
             )  # fmt: skip
+            follow = follow_ups.after(result)  # a rejected output's next seed or provider: a new job, new key
+            if follow is not None:
+                await one(follow)
 
         await asyncio.gather(*(one(job) for job in jobs))
     summary.parts = list(keeper.parts)
@@ -275,6 +283,7 @@ async def _run_job(
     accepted: Accepted | None,
     run_id: str,
     quote: Quote,
+    quality: QualityGate,
     drain: Drain,
     phase: JobPhase,
 ) -> EditResult | None:
@@ -302,6 +311,7 @@ async def _run_job(
         phase.now = Phase.RECEIVED  # its answer is in hand: a stop lets it finish storing
         result = outcome.result
         stored = await keeper.store(job, result.outputs, config.output.format)
+        stored = await asyncio.to_thread(judge_outputs, quality, job, stored, result.outputs, inputs)
         return EditResult(
             job=job,
             status="succeeded",
@@ -368,6 +378,11 @@ def _skipped(job: EditJob, run_id: str, reason: str) -> EditResult:
         credits=0.0,
         cost=0.0,
     )
+
+
+def _earlier_keys(storage: Storage) -> set[str]:
+    prior = prior_work(storage)
+    return prior.done | prior.unknown
 
 
 def _count(summary: ShardSummary, result: EditResult) -> None:

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from PIL import Image, UnidentifiedImageError
 
 from tasks.core.errors import ProviderUnavailable
 from tasks.core.formats import EXTENSIONS, PILLOW_NAMES, ImageFormat, format_from_pillow, parse_format
-from tasks.core.models import EditJob, OutputImage, StoredOutput
+from tasks.core.models import EditJob, JobInputs, OutputImage, StoredOutput
+from tasks.quality import QualityGate
 from tasks.storage.fs import Storage
 from tasks.storage.layout import image_path
 
-__all__ = ["PreparedOutput", "prepare_output", "store_output"]
+__all__ = ["PreparedOutput", "judge_outputs", "prepare_output", "store_output"]
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,23 @@ def store_output(
     prepared = prepare_output(storage, job, index, output, convert_to)
     storage.write_bytes(prepared.relative, prepared.data)
     return prepared.stored
+
+
+def judge_outputs(
+    gate: QualityGate,
+    job: EditJob,
+    stored: Sequence[StoredOutput],
+    outputs: Sequence[OutputImage],
+    inputs: JobInputs | None,
+) -> tuple[StoredOutput, ...]:
+    """The stored outputs with their scores and verdicts, judged from the provider's bytes (CPU work).
+
+    Never raises: the outputs are stored and billed, so a scoring failure leaves them unjudged, not lost.
+    """
+    try:
+        return gate.judge(job, stored, [image.data or b"" for image in outputs], inputs)
+    except Exception:
+        return tuple(stored)
 
 
 def _reason(error: Exception) -> str:

@@ -39,20 +39,15 @@ def check_variants(config: PipelineConfig) -> None:
     """
     problems: list[ConfigError] = []
     for index, variant in enumerate(config.edits):
-        adapter = provider_class(variant.provider)
-        found: list[str] = []
-        for seed in variant.seeds:
-            try:
-                adapter.check_params(dict(variant.params), model=variant.model, count=variant.count, seed=seed)
-            except ValueError as error:
-                if str(error) not in found:  # a problem the seed does not change is named once
-                    found.append(str(error))
-        problems += [
-            ConfigError(
-                f"edits[{index}] ({variant.name}, provider {variant.provider}): {text}", path=f"edits[{index}].params"
-            )
-            for text in found
-        ]
+        targets = [(variant.provider, variant.model, variant.params, "params")]
+        targets += [(t.provider, t.model, t.params, f"fallback[{i}].params") for i, t in enumerate(variant.fallback)]
+        for provider, model, params, field in targets:
+            problems += [
+                ConfigError(
+                    f"edits[{index}] ({variant.name}, provider {provider}): {text}", path=f"edits[{index}].{field}"
+                )
+                for text in _param_problems(provider, model, params, variant)
+            ]
     if len(problems) == 1:
         raise problems[0]
     if problems:
@@ -60,9 +55,27 @@ def check_variants(config: PipelineConfig) -> None:
         raise ConfigError(f"{len(problems)} problems with edit params:\n{lines}", path="edits")
 
 
+def _param_problems(provider: str, model: str | None, params: dict[str, Any], variant: EditVariant) -> list[str]:
+    """What the provider's documented ranges say of these params, once per problem whatever the seed."""
+    adapter = provider_class(provider)
+    found: list[str] = []
+    for seed in variant.seeds:
+        try:
+            adapter.check_params(dict(params), model=model, count=variant.count, seed=seed)
+        except ValueError as error:
+            if str(error) not in found:  # a problem the seed does not change is named once
+                found.append(str(error))
+    return found
+
+
 def providers_in_use(config: PipelineConfig) -> tuple[str, ...]:
-    """The providers the config's edit variants name, sorted, each once."""
-    return tuple(sorted({variant.provider for variant in config.edits}))
+    """The providers the config's edit variants name (their `fallback` entries too), sorted, each once.
+
+    A fallback provider's key, base URL and balance are checked before the run like any other's.
+    """
+    names = {variant.provider for variant in config.edits}
+    names |= {target.provider for variant in config.edits for target in variant.fallback}
+    return tuple(sorted(names))
 
 
 def plan_jobs(rows: Iterable[CatalogRow], config: PipelineConfig) -> Iterator[EditJob]:

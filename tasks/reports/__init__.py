@@ -4,8 +4,10 @@ from tasks.reports.cost_report import CostReport, build_cost_report, load_foreca
 from tasks.reports.forecast_view import forecast_markdown
 from tasks.reports.monthly import MonthlySummary, monthly_summary, write_monthly_summary
 from tasks.reports.report_page import ReportPage, write_report_page
+from tasks.reports.schedule_view import ActualSpend, schedule_markdown, write_schedule_forecast
 
 __all__ = [
+    "ActualSpend",
     "CostReport",
     "MonthlySummary",
     "ReportPage",
@@ -13,7 +15,9 @@ __all__ = [
     "forecast_markdown",
     "load_forecast",
     "monthly_summary",
+    "schedule_markdown",
     "write_cost_report",
     "write_monthly_summary",
     "write_report_page",
+    "write_schedule_forecast",
 ]

@@ -16,6 +16,7 @@ from tasks.reports.balance_view import balances_markdown
 from tasks.reports.chart import spend_chart_png
 from tasks.reports.compare import actual_vs_forecast, cost_per_image, failures
 from tasks.reports.markdown import fmt_count, fmt_credits, fmt_money, fmt_percent, markdown_table
+from tasks.reports.quality_view import quality_markdown, quality_tables
 from tasks.storage.fs import Storage
 from tasks.storage.layout import report_dir
 from tasks.storage.results import read_results
@@ -117,6 +118,7 @@ def _build(
         "actual_vs_forecast": actual_vs_forecast(ledger, planned),
         "cost_per_image": cost_per_image(ledger),
         "failures": failures(results, ledger),
+        **quality_tables(results),
     }
     markdown = _markdown(run_id, currency, results, ledger, planned, frames, balances)
     png = spend_chart_png(ledger, currency=currency, title=f"Cumulative spend by provider — run {run_id}")
@@ -138,6 +140,9 @@ def _markdown(
     parts.append("Everything spent on a provider/model, failures included, divided by the images that succeeded.")
     failed = frames["failures"]
     parts += ["## Failures", _table(failed, _FAILURES, currency) if not failed.is_empty() else "No job failed."]
+    quality = quality_markdown(results, frames, currency)
+    if quality:
+        parts.append(quality)
     if balances:
         parts.append(balances_markdown(balances))
     parts += ["## Spend over time", "![cumulative spend by provider](spend.png)"]

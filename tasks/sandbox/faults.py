@@ -18,6 +18,7 @@ __all__ = ["Fault", "FaultInjector"]
 #   the reply (or the output files) is broken, so a client that resubmits pays twice.
 # - ``job_fail``: the job ends failed; billed or refunded by the provider's own failure rule
 #   (Picsart keeps the charge, Pixapi refunds every failure, FASHN refunds only ``PipelineError``).
+# - ``blank``, ``unchanged``, ``off_mask``: the job succeeds and is billed; its images are bad (spoil.py).
 
 T = TypeVar("T")
 
@@ -32,6 +33,9 @@ class Fault(StrEnum):
     TRUNCATED = "truncated"
     JOB_FAIL = "job_fail"
     OUTPUT_404 = "output_404"
+    BLANK = "blank"
+    UNCHANGED = "unchanged"
+    OFF_MASK = "off_mask"
 
 
 #: Faults that answer before anything is created; the only ones drawn on reads (polls, balances).

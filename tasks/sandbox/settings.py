@@ -74,6 +74,12 @@ class FaultRates(_Model):
     )
     job_fail: float = Field(default=0.0, ge=0, le=1, description="The job ends failed (billing per provider rule).")
     output_404: float = Field(default=0.0, ge=0, le=1, description="Job billed and done; its output URLs answer 404.")
+    # Bad outputs: billed and done, but unusable (what accept rules are for).
+    blank: float = Field(default=0.0, ge=0, le=1, description="Job billed and done; every output is one flat grey.")
+    unchanged: float = Field(default=0.0, ge=0, le=1, description="Job billed and done; the outputs are the source.")
+    off_mask: float = Field(
+        default=0.0, ge=0, le=1, description="Job billed and done; the outputs are inverted outside the mask."
+    )
 
     @model_validator(mode="after")
     def _sum_at_most_one(self) -> Self:

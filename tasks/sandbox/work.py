@@ -14,6 +14,7 @@ from tasks.sandbox.faults import Fault
 from tasks.sandbox.files import FileStore
 from tasks.sandbox.inputs import LoadError
 from tasks.sandbox.jobs import Failure, JobError, ProviderJob
+from tasks.sandbox.spoil import spoil
 
 __all__ = ["b64", "data_uri", "edit_job", "publish"]
 
@@ -40,9 +41,10 @@ async def edit_job(
         raise JobError(injected())
     data = source if isinstance(source, bytes) else await _load(source, bad_image)
     try:
-        return await asyncio.to_thread(render_edits, data, spec)
+        images = await asyncio.to_thread(render_edits, data, spec)
     except SourceError as error:
         raise JobError(bad_image(str(error))) from error
+    return await asyncio.to_thread(spoil, job.fault, images, data, spec)
 
 
 async def _load(loader: Loader, bad_image: Callable[[str], Failure]) -> bytes:

@@ -8,6 +8,9 @@ pending/<job_key>.json                               the journal of a job sent b
 runs/<run_id>.json                                   a run's manifest
 reports/<run_id>/…, reports/monthly/…                reports; forecasts at reports/<id>/forecast.parquet
 reports/<run_id>/index.html, contact_sheet.png       a run's report page (self-contained) and its gallery as one PNG
+pilot/<provider>/…                                   `retouch pilot`: each candidate's own output (same layout)
+pilot/summary.md, pilot/summary.parquet, pilot/gallery.html   the pilot's comparison
+reports/<run_id>/schedule-forecast.{md,parquet}      a scheduled run's projection of its schedule's spend
 lease.json                                           the one writer's lease (`retouch compact` refuses while it exists)
 .retouch-probe-<id>                                  written and removed at once: is the output writable?
 ```
@@ -27,6 +30,7 @@ __all__ = [
     "MONTHLY_REPORT_DIR",
     "PART_SUFFIX",
     "PENDING_DIR",
+    "PILOT_DIR",
     "REPORTS_DIR",
     "RESULTS_DIR",
     "RUNS_DIR",
@@ -37,11 +41,14 @@ __all__ = [
     "manifest_path",
     "part_path",
     "pending_path",
+    "pilot_file",
+    "pilot_output",
     "probe_path",
     "report_dir",
     "report_page_path",
     "results_part_path",
     "run_id_of_manifest",
+    "schedule_forecast_path",
 ]
 
 IMAGES_DIR = "images"
@@ -50,6 +57,7 @@ LEDGER_DIR = "costs"
 PENDING_DIR = "pending"
 RUNS_DIR = "runs"
 REPORTS_DIR = "reports"
+PILOT_DIR = "pilot"
 MONTHLY_REPORT_DIR = f"{REPORTS_DIR}/monthly"
 PART_SUFFIX = ".parquet"
 # The run lease (held by the one writer of an output); its content belongs to the lease module.
@@ -116,3 +124,18 @@ def report_page_path(run_id: str) -> str:
 def contact_sheet_path(run_id: str) -> str:
     """A run's gallery as one PNG, for places that cannot show HTML."""
     return f"{report_dir(run_id)}/contact_sheet.png"
+
+
+def pilot_output(provider: str) -> str:
+    """The output root of one pilot candidate (its own images, results, costs and lease)."""
+    return f"{PILOT_DIR}/{provider}"
+
+
+def pilot_file(name: str) -> str:
+    """A file of the pilot's comparison: summary.md, summary.parquet, gallery.html."""
+    return f"{PILOT_DIR}/{name}"
+
+
+def schedule_forecast_path(run_id: str, extension: str) -> str:
+    """A run's schedule forecast (`md` or `parquet`); `retouch forecast --schedule` uses `schedule-<id>`."""
+    return f"{report_dir(run_id)}/schedule-forecast.{extension}"

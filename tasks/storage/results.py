@@ -68,6 +68,19 @@ RESULT_SCHEMA: dict[str, pl.DataType] = {
     "credits": pl.Float64(),
     "cost": pl.Float64(),
     "run_id": pl.String(),
+    # Quality (README "Quality"): null in tables written before scores existed, and where not computable.
+    "attempt": pl.Int32(),
+    "retry_of": pl.String(),
+    "accepted": pl.Boolean(),
+    "rejected_by": pl.String(),
+    "ssim_outside_mask": pl.Float64(),
+    "changed": pl.Float64(),
+    "blank": pl.Boolean(),
+    "clipped": pl.Float64(),
+    "sharpness": pl.Float64(),
+    "aspect_error": pl.Float64(),
+    "dhash": pl.String(),
+    "duplicate_distance": pl.Int32(),
 }
 RESULT_ARROW_SCHEMA = arrow_schema(RESULT_SCHEMA)
 # One event of one output: a row seen twice (an interrupted compaction, a retried write) has it twice.
@@ -135,6 +148,8 @@ def result_rows(result: EditResult) -> list[dict[str, Any]]:
         "credits": result.credits,
         "cost": result.cost,
         "run_id": result.run_id,
+        "attempt": job.attempt,
+        "retry_of": job.retry_of,
     }
     extras = {_extra_name(key): value for key, value in job.extras.items()}
     if not result.outputs:
@@ -154,6 +169,9 @@ def result_rows(result: EditResult) -> list[dict[str, Any]]:
                 "format": output.format,
                 "bytes": output.bytes,
                 "sha256": output.sha256,
+                "accepted": output.accepted,
+                "rejected_by": output.rejected_by,
+                **dict(output.scores),
                 **extras,
             }
         )

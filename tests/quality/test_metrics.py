@@ -1,0 +1,97 @@
+"""The built-in scores against values worked out by hand on small synthetic images."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tasks.quality import builtin_scores, make_sample, reference
+from tasks.quality.metrics import aspect_error, changed, clipped, dhash, hash_distance, is_blank, sharpness, ssim
+
+C1 = (0.01 * 255) ** 2
+
+
+def grey(value: int, width: int = 16, height: int = 16) -> np.ndarray:
+    return np.full((height, width, 3), value, dtype=np.uint8)
+
+
+def png(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_ssim_of_two_flat_images_is_the_luminance_term() -> None:
+    # Flat images have no variance, so SSIM = (2ab + C1) / (a² + b² + C1).
+    assert ssim(grey(100), grey(100)) == pytest.approx(1.0)
+    assert ssim(grey(100), grey(150)) == pytest.approx((2 * 100 * 150 + C1) / (100**2 + 150**2 + C1))
+
+
+def test_changed_is_the_mean_absolute_difference_over_the_region() -> None:
+    after = grey(100)
+    after[:, 12:] = 200
+    inside = np.zeros((16, 16), dtype=bool)
+    inside[:, 12:] = True
+    assert changed(grey(100), after) == pytest.approx(0.25 * 100 / 255)
+    assert changed(grey(100), after, inside) == pytest.approx(100 / 255)
+    assert changed(grey(100), after, ~inside) == 0.0
+
+
+def test_an_edit_inside_the_mask_keeps_preservation_and_one_outside_loses_it() -> None:
+    mask = np.zeros((16, 16, 3), dtype=np.uint8)
+    mask[:, 12:] = 255  # edit the right 4 columns
+    inside_edit, outside_edit = grey(100), grey(150)
+    inside_edit[:, 12:] = 200
+    outside_edit[:, 12:] = 100
+    good = builtin_scores(make_sample(png(inside_edit), reference(png(grey(100)), png(mask)), None, "p"))
+    bad = builtin_scores(make_sample(png(outside_edit), reference(png(grey(100)), png(mask)), None, "p"))
+    assert good["ssim_outside_mask"] == pytest.approx(1.0)
+    assert good["changed"] == pytest.approx(100 / 255)
+    # Pixels 4+ columns from the mask see only flat 150 against flat 100 in their 7 px window.
+    assert bad["ssim_outside_mask"] == pytest.approx((2 * 100 * 150 + C1) / (100**2 + 150**2 + C1))
+    assert bad["changed"] == 0.0
+
+
+def test_blank_and_clipped() -> None:
+    assert is_blank(grey(30)) and not is_blank(np.tile(np.array([0, 255], np.uint8), (16, 8))[..., None].repeat(3, 2))
+    half = grey(128)
+    half[:8] = 0
+    half[8:12] = 255
+    assert clipped(half) == pytest.approx(0.75)
+    assert clipped(grey(128)) == 0.0
+
+
+def test_sharpness_is_the_variance_of_the_laplacian() -> None:
+    dot = grey(0, 5, 5)
+    dot[2, 2] = 100
+    # Laplacian: -400 at the dot, +100 at its 4 neighbours, 0 elsewhere: mean 0, variance (400² + 4·100²) / 25.
+    assert sharpness(dot) == pytest.approx((400**2 + 4 * 100**2) / 25)
+    assert sharpness(grey(90)) == 0.0
+
+
+def test_aspect_error_against_the_asked_size() -> None:
+    assert aspect_error(grey(0, 200, 100), (100, 100)) == pytest.approx(1.0)
+    assert aspect_error(grey(0, 64, 32), (1024, 512)) == 0.0
+
+
+def test_dhash_of_gradients_and_the_distance_between_them() -> None:
+    rising = np.tile(np.arange(0, 250, 10, dtype=np.uint8), (18, 1))[..., None].repeat(3, 2)
+    falling = rising[:, ::-1].copy()
+    assert dhash(rising) == "f" * 16 and dhash(falling) == "0" * 16
+    assert hash_distance(dhash(rising), dhash(falling)) == 64
+    assert hash_distance(dhash(rising), dhash(rising)) == 0
+
+
+def test_a_sample_without_source_bytes_has_no_preservation_scores() -> None:
+    scores = builtin_scores(make_sample(png(grey(10)), None, (32, 16), "p"))
+    assert scores["ssim_outside_mask"] is None and scores["changed"] is None
+    assert scores["blank"] is True and scores["aspect_error"] == pytest.approx(0.5)
+
+
+def test_outputs_are_compared_at_the_common_size() -> None:
+    big = np.full((600, 600, 3), 100, np.uint8)
+    scores = builtin_scores(make_sample(png(big), reference(png(grey(100, 300, 300)), None), None, "p"))
+    assert scores["ssim_outside_mask"] == pytest.approx(1.0) and scores["changed"] == 0.0
