@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import pyarrow as pa
@@ -10,6 +11,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import task_run
 
+from tasks.coordination import ClusterLink, Member, joined
 from tasks.core.config import PipelineConfig
 from tasks.core.errors import StorageError
 from tasks.core.models import Accepted, EditJob
@@ -44,35 +46,48 @@ def edit_shard(
     config: PipelineConfig,
     run_id: str,
     pending: dict[str, Accepted],
-    budget: BudgetTracker,
+    budget: BudgetTracker | None,
     results_schema: pa.Schema | None = None,
     breakers: BreakerBoard | None = None,
+    link: ClusterLink | None = None,
 ) -> ShardSummary:
-    """Run one shard on its own event loop (the thread pool runs shards side by side).
+    """Run one shard on its own event loop (the thread pool, or a Dask worker, runs shards side by side).
 
-    The budget tracker and the circuit breakers are shared in memory by the run's shards, so shards
-    must run in this process (the thread pool task runner); a process-based runner would give each
-    shard its own copy of a cap, and of a breaker.
+    In threads, the budget tracker and the circuit breakers are shared in memory by the run's shards.
+    On a Dask cluster (`link` given) the run's coordinator holds the limits and the budget for every
+    process, and this process's member of it replaces both the tracker and the process's limiters;
+    breakers are then per process.
     """
     logger = get_run_logger()
-    if task_run.run_count > 1:  # a retry: jobs whose rows became durable must not run (and bill) again
-        jobs, pending = _still_to_do(jobs, config, pending)
-        logger.warning("shard %d: retry %d, %d jobs still to do", index, task_run.run_count - 1, len(jobs))
-    keys = resolve_api_keys(config, {job.provider for job in jobs})
-    summary = asyncio.run(
-        run_shard(
-            jobs,
-            config,
-            run_id=run_id,
-            api_keys=keys,
-            budget=budget,
-            pending=pending,
-            results_schema=results_schema,
-            breakers=breakers,
+    with _member(link, config, {job.provider for job in jobs}) as member:
+        again = link is not None and link.start_shard(index) > 1  # Dask ran it again: its worker died
+        if task_run.run_count > 1 or again:  # jobs whose rows became durable must not run (and bill) again
+            jobs, pending = _still_to_do(jobs, config, pending)
+            logger.warning("shard %d: run again, %d jobs still to do", index, len(jobs))
+        keys = resolve_api_keys(config, {job.provider for job in jobs})
+        # Only the member's objects are named here: Dask pickles this function by value, with its globals.
+        shared: dict[str, Any] = {} if member is None else {"limiters": member.limiters}
+        summary = asyncio.run(
+            run_shard(
+                jobs,
+                config,
+                run_id=run_id,
+                api_keys=keys,
+                budget=member.budget if member else budget,
+                pending=pending,
+                **shared,
+                results_schema=results_schema,
+                breakers=breakers,
+            )
         )
-    )
     logger.info("shard %d: %d jobs, %s, %d images", index, len(jobs), _counts(summary.counts), summary.images)
     return summary
+
+
+def _member(
+    link: ClusterLink | None, config: PipelineConfig, providers: set[str]
+) -> AbstractContextManager[Member | None]:
+    return nullcontext() if link is None else joined(link, config, providers)
 
 
 def _still_to_do(

@@ -21,7 +21,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("entry points", ("flows",)),
     ("thin tasks", ("tasks.*",)),
     ("pipeline", ("tasks.pipeline",)),
-    ("domain services", ("tasks.providers", "tasks.costs", "tasks.reports", "tasks.exports", "tasks.starter")),
+    (
+        "domain services",
+        ("tasks.providers", "tasks.costs", "tasks.reports", "tasks.exports", "tasks.starter", "tasks.coordination"),
+    ),
     ("infrastructure", ("tasks.http", "tasks.storage", "tasks.imaging")),
     ("core", ("tasks.core",)),
 ]
