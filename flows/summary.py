@@ -164,7 +164,8 @@ def _print_failures(console: Console, failed: pl.DataFrame) -> None:
         console.print(f"  {provider} × {error_type}: {group['jobs'].sum()} job(s)", highlight=False, markup=False)
         for record in group.head(_MESSAGES_PER_GROUP).iter_rows(named=True):
             message = record["error_message"] or "(no message)"
-            console.print(f"    {record['jobs']} × {message}", highlight=False, markup=False)
+            # Soft-wrapped: a message often quotes a path, which rich would otherwise break mid-name.
+            console.print(f"    {record['jobs']} × {message}", soft_wrap=True, highlight=False, markup=False)
         if group.height > _MESSAGES_PER_GROUP:
             console.print(f"    … and {group.height - _MESSAGES_PER_GROUP} other message(s)", highlight=False)
 
