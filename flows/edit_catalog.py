@@ -187,9 +187,11 @@ def _run_streams(
                     open_streams.remove(provider)
                     break
                 shard_pending = {job.job_key: pending[job.job_key] for job in shard if job.job_key in pending}
-                shared = (budget, breakers) if link is None else (None, None)
-                future = edit_shard.submit(index, shard, config, run_id, shard_pending, shared[0], results_schema,
-                                           shared[1], link)  # fmt: skip
+                # On a cluster the coordinator holds the budget, and breakers are per process.
+                tracker, board = (budget, breakers) if link is None else (None, None)
+                future = edit_shard.submit(
+                    index, shard, config, run_id, shard_pending, tracker, results_schema, board, link
+                )
                 active[future] = provider
                 index += 1
         if active:

@@ -3,6 +3,10 @@ the cluster holds each provider's limit and the budget together, and survives a 
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +18,7 @@ from distributed import Client, LocalCluster
 
 from flows.cluster import task_runner_for
 from flows.edit_catalog import edit_catalog
-from tasks.coordination import local_cluster
+from tasks.coordination import LEASE_SECONDS, local_cluster
 from tasks.core.config import load_config
 from tasks.pipeline.manifest import RunSummary
 from tasks.sandbox import SandboxServer, SandboxSettings
@@ -47,7 +51,14 @@ def cluster() -> Iterator[tuple[LocalCluster, Client]]:
         yield c, client
 
 
-def _config(tmp_path: Path, sandbox: SandboxServer, cluster: LocalCluster, rows: int, **extra: Any) -> Path:
+def _config(
+    tmp_path: Path,
+    sandbox: SandboxServer,
+    cluster: LocalCluster,
+    rows: int,
+    checkpoint_seconds: float = 5.0,
+    **extra: Any,
+) -> Path:
     httpx.post(f"{sandbox.base_url}/_sandbox/reset").raise_for_status()
     catalog = make_catalog(tmp_path / "catalog", rows=rows)
     fast = {
@@ -73,9 +84,14 @@ def _config(tmp_path: Path, sandbox: SandboxServer, cluster: LocalCluster, rows:
                 "base_url": f"{sandbox.base_url}/fashn",
                 "rate_limit": {"requests": 20, "period": 1, "max_in_flight": FASHN_CAP},
             },
-        },  # fmt: skip
+        },
         "output": {"uri": str(tmp_path / "out")},
-        "execution": {"runner": "dask", "dask_address": cluster.scheduler_address, "shard_size": 30},
+        "execution": {
+            "runner": "dask",
+            "dask_address": cluster.scheduler_address,
+            "shard_size": 30,
+            "checkpoint_seconds": checkpoint_seconds,
+        },
         **extra,
     }
     return write_config(tmp_path, raw)
@@ -105,3 +121,66 @@ def test_two_processes_hold_the_limits_together(
     steady = sends[len(sends) // 10 : -len(sends) // 10]  # past the start and before the tail
     rate = (len(steady) - 1) / (steady[-1] - steady[0])
     assert abs(rate / RATE - 1) <= 0.05, f"combined rate {rate:.2f}/s against a limit of {RATE:g}/s"
+
+
+def test_a_budget_cap_holds_across_the_processes(
+    sandbox: SandboxServer, cluster: tuple[LocalCluster, Client], tmp_path: Path
+) -> None:
+    cap = 12  # of 40 credits forecast: 20 rows × (1 Picsart + 1 FASHN), a credit each
+    config = _config(tmp_path, sandbox, cluster[0], rows=20, budget={"max_credits": cap})
+    summary = _run(config, proceed_to_cap=True)
+    billed = _sandbox(sandbox, "ledger")["entries"]
+    spent = sum(entry["credits"] for entry in billed)
+    assert cap / 2 <= spent <= cap and summary.credits == spent  # quotes equal bills here: never past the cap
+    assert summary.counts["succeeded"] == len(billed) and summary.counts["skipped"] == 40 - len(billed)
+    results = pl.read_parquet(tmp_path / "out" / "results" / "*.parquet")
+    assert set(results.filter(pl.col("status") == "skipped")["error_type"]) == {"BudgetExceeded"}
+
+
+def test_a_worker_killed_mid_run_costs_at_most_its_jobs_in_flight(
+    sandbox: SandboxServer, cluster: tuple[LocalCluster, Client], tmp_path: Path
+) -> None:
+    local, client = cluster
+    # Rows durable within 0.2 s: a job finished on the dead worker but not yet written is sent again.
+    config = _config(tmp_path, sandbox, local, rows=40, checkpoint_seconds=0.2)
+    killed: dict[str, int] = {}
+    killer = threading.Thread(target=_kill_a_worker_mid_run, args=(sandbox, client, killed), daemon=True)
+    killer.start()
+    summary = _run(config)
+    killer.join()
+    assert killed, "the run ended before a worker could be killed"
+    assert summary.counts == {"succeeded": 80}
+    results = pl.read_parquet(tmp_path / "out" / "results" / "*.parquet")
+    assert results.filter(pl.col("status") == "succeeded").group_by("job_key").len()["len"].max() == 1
+    assert results["job_key"].n_unique() == 80
+    fingerprints = [entry["request_fingerprint"] for entry in _sandbox(sandbox, "ledger")["entries"]]
+    billed_twice = len(fingerprints) - len(set(fingerprints))
+    assert billed_twice <= 16  # at most the jobs in flight on the dead worker (execution.concurrency per shard)
+    name = f"retouch-{summary.run_id}-fashn.edit"
+    deadline = time.monotonic() + 3 * LEASE_SECONDS
+    while _leases(client, name) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _leases(client, name) == 0  # the dead worker's in-flight leases came back
+
+
+def _kill_a_worker_mid_run(sandbox: SandboxServer, client: Client, killed: dict[str, int]) -> None:
+    """Once a quarter of the Picsart jobs are billed, SIGKILL the worker that does not host the coordinator."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        billed = [e for e in _sandbox(sandbox, "ledger")["entries"] if e["provider"] == "picsart"]
+        hosts = {
+            address for key, where in client.who_has().items() if "retouch-coordinator" in key for address in where
+        }
+        if len(billed) >= 10 and hosts:
+            victim, pid = next((a, p) for a, p in client.run(os.getpid).items() if a not in hosts)
+            os.kill(pid, signal.SIGKILL)
+            killed[victim] = pid
+            return
+        time.sleep(0.1)
+
+
+def _leases(client: Client, name: str) -> int:
+    def count(dask_scheduler: Any) -> int:
+        return len(dask_scheduler.extensions["semaphores"].leases.get(name, {}))
+
+    return int(client.run_on_scheduler(count))

@@ -100,6 +100,12 @@ class SemaphoreLeases:
         self._held -= 1
         self._semaphore.release()
 
+    def close(self) -> None:
+        """Stop refreshing this process's leases (held ones are given back first by the member)."""
+        callback = getattr(self._semaphore, "refresh_callback", None)  # absent with an infinite lease timeout
+        if callback is not None:
+            callback.stop()
+
 
 class _ActorCalls:
     """The coordinator actor's methods as plain blocking calls (one round trip each)."""

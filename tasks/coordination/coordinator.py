@@ -124,10 +124,9 @@ class Coordinator:
                 self._forget(member, died=True)
 
     def _forget(self, member: str, *, died: bool) -> None:
-        if self._seen.pop(member, None) is None:
-            return
+        if self._seen.pop(member, None) is not None:
+            (self._died if died else self._departed).append(member)
         self._active.pop(member, None)
-        (self._died if died else self._departed).append(member)
         for rate in self._rates.values():
             rate.forget(member)
         self._book.close(member, died=died)

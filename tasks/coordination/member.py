@@ -51,6 +51,8 @@ class LeasePool(Protocol):
 
     def release(self) -> None: ...
 
+    def close(self) -> None: ...
+
 
 class MemberLimiters(LimiterRegistry):
     """The limiter registry a shard's lanes use: each provider's shared limiter, whatever limit is asked."""
@@ -118,6 +120,7 @@ class Member:
         for pool in self._leases.values():
             while pool.held:
                 pool.release()
+            pool.close()
         self._coordinator.leave(self._report())
 
     def enter(self, providers: Iterable[str]) -> None:
