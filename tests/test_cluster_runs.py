@@ -149,10 +149,11 @@ def test_a_worker_killed_mid_run_costs_at_most_its_jobs_in_flight(
     summary = _run(config)
     killer.join()
     assert killed, "the run ended before a worker could be killed"
-    assert summary.counts == {"succeeded": 80}
     results = pl.read_parquet(tmp_path / "out" / "results" / "*.parquet")
-    assert results.filter(pl.col("status") == "succeeded").group_by("job_key").len()["len"].max() == 1
-    assert results["job_key"].n_unique() == 80
+    succeeded = results.filter(pl.col("status") == "succeeded")
+    assert succeeded.height == succeeded["job_key"].n_unique() == results["job_key"].n_unique() == 80
+    # The summary counts the shards that returned: the dead worker's durable rows are in the table only.
+    assert summary.counts["succeeded"] <= 80
     fingerprints = [entry["request_fingerprint"] for entry in _sandbox(sandbox, "ledger")["entries"]]
     billed_twice = len(fingerprints) - len(set(fingerprints))
     assert billed_twice <= 16  # at most the jobs in flight on the dead worker (execution.concurrency per shard)

@@ -11,12 +11,15 @@ import asyncio
 import threading
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from tasks.coordination.shares import Share, Usage
 from tasks.http import Clock, RateLimit, RateLimiter
 from tasks.http.slots import InFlightSlots
 
 __all__ = ["ResizableSlots", "SharedRateLimiter"]
+
+_STEP = 0.1  # longest single sleep of a waiting request: how late a rate increase can reach it
 
 
 class ResizableSlots(InFlightSlots):
@@ -64,6 +67,7 @@ class SharedRateLimiter(RateLimiter):
         super().__init__(RateLimit(requests=share.requests, period=share.period, burst=1), clock=clock, name=name)
         self._slots: ResizableSlots = ResizableSlots(share.in_flight)
         self._wake = wake
+        self._last_grant = float("-inf")
         self._usage_lock = threading.Lock()
         self._successes = 0
         self._retry_afters: list[float | None] = []
@@ -72,15 +76,37 @@ class SharedRateLimiter(RateLimiter):
         """Run at a new share: its rate, a pause the cluster is in, and the in-flight leases held."""
         with self._lock:
             state = self._state
+            faster = share.requests > state.rate
             if share.requests > 0:
                 self.limit = replace(self.limit, requests=share.requests, period=share.period)
                 state.rate, state.ceiling = share.requests, None
             now = self._clock.monotonic()
-            state.paused_until = max(state.paused_until, now + share.pause) if share.pause > 0 else state.paused_until
-            # Waiting requests move later to the new spacing (never earlier: their sleepers would not see it).
-            self._reschedule_locked()
+            if share.pause > 0:
+                state.paused_until = max(state.paused_until, now + share.pause)
+            if faster:
+                self._replan_locked(now)  # a bigger share (another process finished) is used at once
+            else:
+                self._reschedule_locked()  # waiting requests move later to the new spacing
         if leases is not None:
             self._slots.resize(leases)
+
+    def _replan_locked(self, now: float) -> None:
+        """Space waiting requests at the current rate from the last grant on, earlier than planned."""
+        state = self._state
+        interval = self._interval()
+        at = max(now, state.paused_until, self._last_grant + interval)
+        for reservation in state.pending:
+            reservation.at = at
+            at += interval
+        state.tat = at
+
+    def _wait_or_grant(self, reservation: Any) -> float | None:
+        # Sleep in short steps, so a request moved earlier by a bigger share is sent on time.
+        wait = super()._wait_or_grant(reservation)
+        if wait is None:
+            self._last_grant = self._clock.monotonic()
+            return None
+        return min(wait, _STEP)
 
     @property
     def slots_held(self) -> int:
