@@ -27,7 +27,7 @@ from tests.helpers import make_catalog, write_config
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 RATE = 10.0  # picsart.edit: requests/s configured, and allowed by the sandbox
 FASHN_CAP = 6
-ROWS = 60  # FASHN's jobs in flight per key (the sandbox answers 429 past it)
+ROWS = 80  # FASHN's jobs in flight per key (the sandbox answers 429 past it)
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ __all__ = ["LEASE_SECONDS", "ClusterLink", "SemaphoreLeases", "joined", "local_c
 
 # A dead process's in-flight leases come back after this long; members refresh them every fifth of it.
 LEASE_SECONDS = 5.0
-_REFRESH = 0.2  # seconds between a member's reports: how soon a 429, a join or a death reaches the others
+_REFRESH = 0.1  # seconds between a member's reports: how soon a 429, a join or a death reaches the others
 _TTL = 3.0  # a member silent this long is taken for dead (15 missed refreshes: never a slow one)
 _LOCK_CONFIG = {
     "distributed.scheduler.locks.lease-timeout": f"{LEASE_SECONDS}s",
