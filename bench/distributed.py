@@ -11,13 +11,19 @@ and runs on a LocalCluster of N worker processes. Prints, per N, each provider's
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-from common import StatsSampler, start_sandbox, write_catalog, write_yaml
+# This file's name is the `distributed` package's: put its folder after site-packages, so that
+# `import distributed` finds Dask's and `import common` still finds ours.
+_HERE = str(Path(__file__).resolve().parent)
+sys.path[:] = [*(entry for entry in sys.path if entry not in ("", _HERE)), _HERE]
+
+import httpx  # noqa: E402
+from common import StatsSampler, start_sandbox, write_catalog, write_yaml  # noqa: E402
 
 RATE = 10.0
 AREAS = ("picsart", "pixapi", "fashn")
@@ -68,14 +74,15 @@ def local_config(catalog: Path, output: Path, workers: int) -> dict[str, Any]:
 
 
 def run(path: Path) -> tuple[Any, float]:
-    from flows.cluster import task_runner_for
+    from flows.cluster import task_runner_for, workers_reach_api
     from flows.edit_catalog import edit_catalog
     from tasks.core.config import load_config
 
     config = load_config(str(path))
     flow = edit_catalog.with_options(task_runner=task_runner_for(config.execution, providers=len(config.edits)))
     started = time.perf_counter()
-    summary = flow(str(path))
+    with workers_reach_api(config.execution):
+        summary = flow(str(path))
     return summary, time.perf_counter() - started
 
 

@@ -229,7 +229,7 @@ def _run_flow(
     execution: ExecutionConfig,
 ) -> RunSummary:
     """The flow itself, Ctrl-C handled gracefully from before Prefect's API starts until the run ends."""
-    from flows.cluster import task_runner_for
+    from flows.cluster import task_runner_for, workers_reach_api
     from flows.edit_catalog import edit_catalog
     from flows.interrupt import GracefulInterrupt, start_prefect_api
     from flows.progress_bar import run_progress
@@ -244,10 +244,11 @@ def _run_flow(
         if interrupt.requested:
             raise KeyboardInterrupt("stopped before anything was sent")
         flow = edit_catalog.with_options(task_runner=task_runner_for(execution, providers=len(prepared.providers)))
-        return flow(
-            prepared=prepared, dry_run=dry_run, run_id=run_id, proceed_to_cap=proceed_to_cap, wait=wait,
-            balances=balances,
-        )  # fmt: skip
+        with workers_reach_api(execution):
+            return flow(
+                prepared=prepared, dry_run=dry_run, run_id=run_id, proceed_to_cap=proceed_to_cap, wait=wait,
+                balances=balances,
+            )  # fmt: skip
 
 
 @app.command()

@@ -8,6 +8,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from prefect.context import FlowRunContext
+from prefect.server.api.server import SubprocessASGIServer
+from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from prefect_dask.task_runners import DaskTaskRunner
 from pydantic import ValidationError
@@ -17,7 +19,7 @@ from tasks.core.config import ExecutionConfig
 from tasks.core.errors import ConfigError
 from tasks.pipeline.prepared import PreparedRun
 
-__all__ = ["THREADS", "cluster_link", "execution_for", "task_runner_for"]
+__all__ = ["THREADS", "cluster_link", "execution_for", "task_runner_for", "workers_reach_api"]
 
 THREADS = 32  # threads start on demand; shards in flight are bounded per provider by execution.parallel_shards
 
@@ -79,3 +81,20 @@ def cluster_link(prepared: PreparedRun, run_id: str) -> Iterator[ClusterLink | N
         runner.client, prepared.config, prepared.providers, run_id=run_id, at=prepared.forecast.at
     ) as link:
         yield link
+
+
+@contextmanager
+def workers_reach_api(execution: ExecutionConfig) -> Iterator[None]:
+    """Give Dask workers an API to report their task runs to: the one in PREFECT_API_URL, or else this
+    process's temporary server (started here if need be), whose address travels with each task's settings.
+
+    A worker without an address would try to start a temporary server of its own. Workers on other
+    machines cannot reach this one on loopback: run a Prefect server and set PREFECT_API_URL for them.
+    """
+    if execution.runner != "dask" or PREFECT_API_URL.value():
+        yield
+        return
+    server = SubprocessASGIServer()
+    server.start()  # already running when the CLI started it: nothing to do
+    with temporary_settings({PREFECT_API_URL: server.api_url}):
+        yield
