@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # the pipeline is imported when a command needs it: `--help` 
     from tasks.pipeline.manifest import RunSummary
     from tasks.pipeline.prepared import PreparedRun
     from tasks.pipeline.row_checks import RowChecker
+    from tasks.pipeline.shards import RetrySelection
 
 # Plain help (no rich panels): typer's rich help prints "<bool>" beside every flag, as if it took a value.
 app = typer.Typer(
@@ -67,14 +68,20 @@ def _fail(error: Exception, code: int = 2) -> None:
 
 
 def _prepare(
-    config: Path, limit: int | None, force: bool = False, row_checker: RowChecker | None = None
+    config: Path,
+    limit: int | None,
+    force: bool = False,
+    row_checker: RowChecker | None = None,
+    only_failed: RetrySelection | None = None,
 ) -> PreparedRun:
     """`prepare_config`, its warnings (a literal key in the config) shown once, plainly, on stderr."""
     from tasks.prepare import prepare_config
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", LiteralSecretWarning)
-        prepared = prepare_config(str(config), limit=limit, force=force, row_checker=row_checker)
+        prepared = prepare_config(
+            str(config), limit=limit, force=force, only_failed=only_failed, row_checker=row_checker
+        )
     for warning in caught:
         err_console.print(f"[bold yellow]warning:[/] {escape(str(warning.message))}", markup=True, highlight=False)
     return prepared
@@ -184,12 +191,25 @@ def run(
         str | None,
         typer.Option("--address", metavar="tcp://HOST:PORT", help="With --runner dask: an existing Dask scheduler."),
     ] = None,
+    only_failed: Annotated[
+        bool, typer.Option("--only-failed", help="Run again only the jobs that failed or were skipped; nothing new.")
+    ] = False,
+    error_types: Annotated[
+        list[str] | None,
+        typer.Option("--error-type", metavar="TYPE", help="With --only-failed: only jobs that ended with this error."),
+    ] = None,
+    include_unknown: Annotated[
+        bool,
+        typer.Option("--include-unknown", help="With --only-failed: re-send jobs held unknown (may pay twice)."),
+    ] = False,
 ) -> None:
     """Forecast, edit the catalog and print a summary.
 
     Checks everything before spending, prints the forecast and the providers' balances, stops when over
     budget, asks before a paid run at a terminal, edits the catalog, then prints a one-screen summary.
     Re-run the same command to retry failed jobs or resume a stopped run: jobs that succeeded are skipped.
+    --only-failed retries just the failed and skipped jobs (of --error-type, if given) and plans nothing new;
+    --include-unknown also re-sends jobs whose outcome is unknown, which may already have been billed.
     Exit codes: 0 every job succeeded (or nothing to do), 1 some jobs failed or a provider's lane stopped,
     2 invalid config, catalog or storage (or another run holds the output: see --wait), 3 over budget (or
     not confirmed), 130 interrupted.
@@ -199,9 +219,10 @@ def run(
     from flows.spend import check_spend, confirm_spend, show_forecast
     from tasks.pipeline.outcome import ExitCode, exit_code_for_run
 
+    selection = _retry_selection(only_failed, error_types, include_unknown, force=force)
     with expected_outcomes(err_console, verbose=verbose):
         # Before Prefect starts: a bad config, catalog or output, or a budget the forecast passes, stops here.
-        prepared = _prepare(config, limit, force)
+        prepared = _prepare(config, limit, force, only_failed=selection)
         execution = execution_for(prepared.config.execution, runner=runner, address=address)
         show_forecast(console, prepared)
         balances = check_spend(console, prepared, proceed_to_cap=proceed_to_cap)
@@ -215,8 +236,33 @@ def run(
     print_run_summary(console, summary)
     resume = ["retouch", "run", str(config), *(["--limit", str(limit)] if limit else [])]
     resume += [flag for flag, given in (("--proceed-to-cap", proceed_to_cap), ("--yes", yes)) if given]
+    if selection is not None:
+        resume += ["--only-failed", *[f"--error-type={kind}" for kind in sorted(selection.error_types)]]
+        resume += ["--include-unknown"] if selection.unknown else []
     print_run_notes(console, summary, resume=shlex.join(resume))
     raise typer.Exit(code=exit_code_for_run(summary))
+
+
+def _retry_selection(
+    only_failed: bool, error_types: list[str] | None, include_unknown: bool, *, force: bool
+) -> RetrySelection | None:
+    """What `--only-failed` and its options select; a combination that makes no sense is a usage error."""
+    from tasks.pipeline.shards import RetrySelection
+
+    if not only_failed:
+        if error_types or include_unknown:
+            raise typer.BadParameter("needs --only-failed", param_hint="--error-type / --include-unknown")
+        return None
+    if force:
+        raise typer.BadParameter("--force runs succeeded jobs again; --only-failed runs only unsuccessful ones")
+    if include_unknown:
+        err_console.print(
+            "[bold yellow]warning:[/] --include-unknown re-sends jobs whose submit got no answer: the provider "
+            "may have run and billed them already, so this may pay twice for them.",
+            markup=True,
+            highlight=False,
+        )
+    return RetrySelection(error_types=frozenset(error_types or ()), unknown=include_unknown)
 
 
 def _run_flow(

@@ -56,7 +56,8 @@ def print_run_summary(console: Console, summary: RunSummary) -> None:
 
 def _kinds(summary: RunSummary) -> str:
     kinds = {"new": summary.new, "changed": summary.changed, "retried": summary.retried, "forced": summary.forced}
-    return ", ".join(f"{count} {kind}" for kind, count in kinds.items())
+    text = ", ".join(f"{count} {kind}" for kind, count in kinds.items())
+    return text + (f" ({summary.passed_over} passed over by --only-failed)" if summary.passed_over else "")
 
 
 def _print_next_step(console: Console, summary: RunSummary) -> None:
@@ -70,6 +71,8 @@ def _print_next_step(console: Console, summary: RunSummary) -> None:
         )
     elif summary.to_run == 0 and summary.held_unknown:
         console.print("[yellow]Nothing sent:[/] the jobs not done are held because their outcome is unknown.")
+    elif summary.to_run == 0 and summary.passed_over:
+        console.print("[green]Nothing to retry:[/] no job that --only-failed selects ended unsuccessfully.")
     elif summary.to_run == 0:
         console.print("[green]Nothing to do:[/] every job already succeeded (use --force to run them again).")
     elif failed:

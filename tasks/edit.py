@@ -9,37 +9,25 @@ from typing import Any
 import pyarrow as pa
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from prefect.runtime import task_run
 
 from tasks.coordination import ClusterLink, Member, joined
 from tasks.core.config import PipelineConfig
-from tasks.core.errors import StorageError
 from tasks.core.models import Accepted, EditJob
 from tasks.costs import BudgetTracker
 from tasks.pipeline.breaker import BreakerBoard
-from tasks.pipeline.checkpoint import read_pending
 from tasks.pipeline.executor import ShardSummary, run_shard
+from tasks.pipeline.rerun import still_to_do
 from tasks.prepare import resolve_api_keys
 from tasks.storage.fs import Storage
-from tasks.storage.results import prior_work
 
 __all__ = ["edit_shard"]
 
 
-def _infrastructure_fault(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry a shard only for what is not a job's fault: storage and the network under it."""
-    return isinstance(state.data, (StorageError, OSError))
-
-
 # NO_CACHE: hashing hundreds of jobs per call costs time and could pull catalog bytes into a key.
-@task(
-    name="edit-shard",
-    cache_policy=NO_CACHE,
-    task_run_name="shard-{index}",
-    retries=2,
-    retry_delay_seconds=[5, 30],
-    retry_condition_fn=_infrastructure_fault,
-)
+# No retries: a shard re-run would send again jobs the provider already billed. Storage failures are
+# retried per write inside the shard (the job is never sent twice), and jobs in flight when the run
+# stops are journaled or spooled for the next run.
+@task(name="edit-shard", cache_policy=NO_CACHE, task_run_name="shard-{index}", retries=0)
 def edit_shard(
     index: int,
     jobs: list[EditJob],
@@ -60,10 +48,9 @@ def edit_shard(
     """
     logger = get_run_logger()
     with _member(link, config, {job.provider for job in jobs}) as member:
-        again = link is not None and link.start_shard(index) > 1  # Dask ran it again: its worker died
-        if task_run.run_count > 1 or again:  # jobs whose rows became durable must not run (and bill) again
-            jobs, pending = _still_to_do(jobs, config, pending)
-            logger.warning("shard %d: run again, %d jobs still to do", index, len(jobs))
+        if link is not None and link.start_shard(index) > 1:  # Dask ran it again: its worker died
+            jobs, pending = still_to_do(jobs, Storage(config.output.uri, config.output.storage_options), pending)
+            logger.warning("shard %d: run again after its worker died, %d jobs still to do", index, len(jobs))
         keys = resolve_api_keys(config, {job.provider for job in jobs})
         # Only the member's objects are named here: Dask pickles this function by value, with its globals.
         shared: dict[str, Any] = {} if member is None else {"limiters": member.limiters}
@@ -88,16 +75,6 @@ def _member(
     link: ClusterLink | None, config: PipelineConfig, providers: set[str]
 ) -> AbstractContextManager[Member | None]:
     return nullcontext() if link is None else joined(link, config, providers)
-
-
-def _still_to_do(
-    jobs: list[EditJob], config: PipelineConfig, pending: dict[str, Accepted]
-) -> tuple[list[EditJob], dict[str, Accepted]]:
-    storage = Storage(config.output.uri, config.output.storage_options)
-    done = prior_work(storage).done
-    journaled = {**pending, **read_pending(storage)}  # ids accepted before the fault: poll, don't re-send
-    left = [job for job in jobs if job.job_key not in done]
-    return left, {job.job_key: journaled[job.job_key] for job in left if job.job_key in journaled}
 
 
 def _counts(counts: dict[str, Any]) -> str:

@@ -13,6 +13,7 @@ from tasks.core.config import PipelineConfig, load_config
 from tasks.pipeline.plan import providers_in_use
 from tasks.pipeline.prepared import PreparedRun, prepare_run
 from tasks.pipeline.row_checks import RowChecker
+from tasks.pipeline.shards import RetrySelection
 
 __all__ = ["prepare", "prepare_config", "resolve_api_keys"]
 
@@ -32,7 +33,12 @@ def resolve_api_keys(config: PipelineConfig, providers: Iterable[str]) -> dict[s
 
 
 def prepare_config(
-    config_path: str, *, limit: int | None = None, force: bool = False, row_checker: RowChecker | None = None
+    config_path: str,
+    *,
+    limit: int | None = None,
+    force: bool = False,
+    only_failed: RetrySelection | None = None,
+    row_checker: RowChecker | None = None,
 ) -> PreparedRun:
     """Load the config at `config_path` and prepare its run; the CLI calls this before Prefect starts.
 
@@ -40,6 +46,7 @@ def prepare_config(
         config_path: the YAML config.
         limit: plan only the first N catalog rows (overrides catalog.limit).
         force: plan jobs that already succeeded too.
+        only_failed: plan only the unsuccessful jobs of earlier runs it admits (`--only-failed`).
         row_checker: looks at every job to run (see `prepare_run`).
 
     Raises:
@@ -47,11 +54,15 @@ def prepare_config(
     """
     config = load_config(config_path)
     keys = resolve_api_keys(config, providers_in_use(config))
-    return prepare_run(config, keys, source=config_path, limit=limit, force=force, row_checker=row_checker)
+    return prepare_run(
+        config, keys, source=config_path, limit=limit, force=force, only_failed=only_failed, row_checker=row_checker
+    )
 
 
 # NO_CACHE: a cache key would hash the config (and its keys) and the catalog's state is not in it anyway.
 @task(name="prepare", cache_policy=NO_CACHE)
-def prepare(config_path: str, limit: int | None = None, force: bool = False) -> PreparedRun:
+def prepare(
+    config_path: str, limit: int | None = None, force: bool = False, only_failed: RetrySelection | None = None
+) -> PreparedRun:
     """`prepare_config` as a task of the flow that calls it (a deployment's run prepares itself)."""
-    return prepare_config(config_path, limit=limit, force=force)
+    return prepare_config(config_path, limit=limit, force=force, only_failed=only_failed)

@@ -23,6 +23,7 @@ from tasks.costs.ledger import read_ledger
 from tasks.http import LimiterRegistry
 from tasks.pipeline.checkpoint import Checkpointer, read_pending
 from tasks.pipeline.executor import run_shard
+from tasks.pipeline.journal import read_journal
 from tasks.pipeline.shards import PlanCounts, Planner
 from tasks.storage import Storage
 from tasks.storage.layout import LEDGER_DIR, PENDING_DIR, RESULTS_DIR
@@ -83,11 +84,11 @@ class RecordingStorage(Storage):
         self.writes: list[str] = []
         self.times: list[float] = []
 
-    def write_bytes(self, relative: str, data: bytes) -> str:
+    def write_bytes(self, relative: str, data: bytes, *, atomic: bool = True) -> str:
         self.writes.append(relative)
         if self.clock is not None:
             self.times.append(self.clock.monotonic())
-        return super().write_bytes(relative, data)
+        return super().write_bytes(relative, data, atomic=atomic)
 
 
 @pytest.fixture
@@ -329,10 +330,10 @@ def test_a_resumed_job_clears_the_earlier_runs_entry_once_its_result_is_durable(
 
 def test_a_failed_results_write_keeps_the_journal_entry(storage: RecordingStorage, tmp_path: Path) -> None:
     class FailingResults(RecordingStorage):
-        def write_bytes(self, relative: str, data: bytes) -> str:
+        def write_bytes(self, relative: str, data: bytes, *, atomic: bool = True) -> str:
             if relative.startswith(f"{RESULTS_DIR}/"):
                 raise StorageError(f"cannot write {relative}: disk full")
-            return super().write_bytes(relative, data)
+            return super().write_bytes(relative, data, atomic=atomic)
 
     failing = FailingResults(storage.uri)
 
@@ -349,7 +350,7 @@ def test_a_failed_results_write_keeps_the_journal_entry(storage: RecordingStorag
     assert read_ledger(storage).get_column("job_key").to_list() == ["a"]  # the bill is never hidden
 
 
-def test_unreadable_journal_entries_are_skipped_not_fatal(storage: RecordingStorage) -> None:
+def test_unreadable_journal_entries_are_not_fatal(storage: RecordingStorage) -> None:
     asyncio.run(
         Checkpointer(storage, run_id="run-1", every_seconds=NEVER, every_rows=10).record_accepted(
             _job("good"), ACCEPTED
@@ -365,7 +366,17 @@ def test_unreadable_journal_entries_are_skipped_not_fatal(storage: RecordingStor
     storage.write_bytes(f"{PENDING_DIR}/not-an-object.json", b"[1, 2]")
     storage.write_bytes(f"{PENDING_DIR}/notes.txt", b"not a journal entry")
 
-    assert read_pending(storage) == {"good": ACCEPTED}
+    # The file name is the job key. An entry with a provider id is polled (unknown fields are ignored); one
+    # with no id is an intent (its job may have been sent: held); one that cannot be read is an intent cut
+    # short, whose submit never left.
+    scan = read_journal(storage)
+    assert scan.accepted == {
+        "good": ACCEPTED,
+        "no-key": Accepted(provider="x", provider_job_id="1"),
+        "extra": Accepted(provider="x", provider_job_id="1"),
+    }
+    assert set(scan.intents) == {"no-id"} and scan.torn == {"truncated", "not-an-object"}
+    assert read_pending(storage) == scan.accepted
 
 
 def test_the_journal_and_parts_work_on_memory_storage(memory_uri: str) -> None:
@@ -476,18 +487,18 @@ def test_a_failed_flush_keeps_its_rows_and_the_exit_flush_writes_them(tmp_path: 
     class FlakyStorage(Storage):
         failures = 1
 
-        def write_bytes(self, relative: str, data: bytes) -> str:
+        def write_bytes(self, relative: str, data: bytes, *, atomic: bool = True) -> str:
             if relative.startswith("results/") and self.failures:
                 self.failures -= 1
                 raise OSError("disk briefly unavailable")
-            return super().write_bytes(relative, data)
+            return super().write_bytes(relative, data, atomic=atomic)
 
     storage = FlakyStorage(str(tmp_path))
 
     async def scenario() -> None:
         async with Checkpointer(storage, run_id="r", every_seconds=3600, every_rows=1000) as checkpoint:
             await checkpoint.add(_result("a"), [_ledger_row("a")])
-            with pytest.raises(OSError):
+            with pytest.raises(StorageError, match="disk briefly unavailable"):
                 await checkpoint.flush()
             await checkpoint.add(_result("b"), [_ledger_row("b")])
 

@@ -59,7 +59,7 @@ def test_a_shard_stopped_mid_poll_is_resumed_by_polling_not_paying_again(
 
     async def crash_after_journal() -> None:
         shard = asyncio.create_task(run_shard(jobs, config, run_id="killed", api_keys=keys, limiters=LimiterRegistry()))
-        while len(storage.list(PENDING_DIR, ".json")) < len(jobs):
+        while len(read_pending(storage)) < len(jobs):  # every entry past its intent: accepted
             assert not shard.done(), "the jobs finished before the test could stop them"
             await asyncio.sleep(0.01)
         shard.cancel()  # the crash: every job accepted and journaled, none finished

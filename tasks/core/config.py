@@ -156,6 +156,17 @@ class OutputConfig(_Strict):
     format: ImageFormat | None = Field(
         None, description="Store every output image in this format (converted if needed); unset keeps the provider's."
     )
+    spool_dir: str | None = Field(
+        None,
+        description="Local folder keeping paid-for outputs while output.uri cannot be written (default: a folder "
+        "under the user's cache dir, one per output.uri); the next run writes them instead of buying them again.",
+    )
+    # A failed write is retried for about a minute before the run stops: long enough for a throttled
+    # bucket or a remounted disk, short enough that a dead one is reported while the operator is there.
+    write_retry: RetrySettings = Field(
+        default_factory=lambda: RetrySettings(attempts=6, base=1.0, cap=15.0, jitter=0.25, total=60.0),
+        description="Retries of a failed write under output.uri (the job is never sent again).",
+    )
 
 
 class ProviderBudget(_Strict):

@@ -20,7 +20,8 @@
         │   ├── RateLimited         429 rate limit (carries retry_after seconds)
         │   ├── ConcurrencyLimited  too many jobs in flight (FASHN 429 ConcurrencyLimitExceeded)
         │   ├── ProviderUnavailable 5xx, malformed body on a safe request
-        │   │   └── ProviderUnreachable no connection could be made (refused, DNS, connect timeout)
+        │   │   ├── ProviderUnreachable no connection could be made (refused, DNS, connect timeout)
+        │   │   └── MalformedReply  a 2xx answer whose body cannot be read (retried a bounded number of times)
         │   └── ProviderTimeout     no answer in time, or an async job passed its deadline
         ├── SubmitOutcomeUnknown    a submit got no readable answer: it may have been billed
         ├── LaneStopped             the provider's circuit breaker is open: nothing was sent
@@ -36,10 +37,10 @@ and processes), and never carries an API key. Each family declares the fields it
 attributes (None when not given); a name no family declares is a TypeError when raised and an
 AttributeError when read, so a typo cannot pass silently:
 
-    every error         attempts, billing_risk (set by the retry loop and the lane)
+    every error         attempts, billing_risk, stage, credits_used (set by the retry loop and the lane)
     ConfigError         path, source;  UnknownPrice adds provider, model, options
     CatalogError        column, rows, count
-    StorageError        uri, column;  LeaseHeld adds holder, host, pid, expires_at
+    StorageError        uri, column, spool;  LeaseHeld adds holder, host, pid, expires_at
     InputError          row_id, column, field;  SourceError adds source;  SourceRefused adds needed_bytes;
                         InstructionError adds prompt, step
     FetchError          url, status_code, timed_out
@@ -70,6 +71,7 @@ __all__ = [
     "LaneStopped",
     "LeaseHeld",
     "LeaseLost",
+    "MalformedReply",
     "PermanentProviderError",
     "ProviderError",
     "ProviderTimeout",
@@ -132,6 +134,11 @@ class RetouchError(Exception):
     attempts: ContextField[int] = ContextField()
     # True when a submit may have been billed before this error (the lane sets it).
     billing_risk: ContextField[bool] = ContextField()
+    # How far the job got at the provider when this error ended it (a `costs.billing.Stage` value; the
+    # lane sets it): what decides whether the job was charged.
+    stage: ContextField[str] = ContextField()
+    # The provider's charge for a job it finished before this error (the lane sets it on delivery failures).
+    credits_used: ContextField[float] = ContextField()
 
     def __init__(self, message: str, **context: Any) -> None:
         unknown = sorted(set(context) - self.context_fields())
@@ -196,6 +203,7 @@ class StorageError(RetouchError):
 
     uri: ContextField[str] = ContextField()
     column: ContextField[str] = ContextField()  # the table column at fault (a Parquet part's schema)
+    spool: ContextField[str] = ContextField()  # the local folder holding paid-for outcomes storage refused
 
 
 class LeaseHeld(StorageError):
@@ -292,6 +300,14 @@ class ProviderUnavailable(RetryableProviderError):
 
 class ProviderUnreachable(ProviderUnavailable):
     """No connection could be made (refused, DNS, connect timeout): nothing reached the provider."""
+
+
+class MalformedReply(ProviderUnavailable):
+    """The provider answered 2xx about a job with a body we cannot read (cut short, not JSON, no data).
+
+    Retried like any outage, but only `retry.attempts` times: polling an unreadable job until its
+    deadline would hold a run for minutes on a reply that is broken the same way each time.
+    """
 
 
 class ProviderTimeout(RetryableProviderError):

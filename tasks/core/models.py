@@ -143,6 +143,8 @@ class Accepted:
     correlation_id: str | None = None
     credits_available: float | None = None
     detail_json: str = "{}"
+    # Set once a run gave up polling this job and recorded its ledger row: resolving it later adds none.
+    ledgered_credits: float | None = None
 
 
 @dataclass(frozen=True)
@@ -190,3 +192,7 @@ class EditResult:
     error_type: str | None = None
     error_message: str | None = None
     billing_risk: bool = False
+    # Whether the provider charged for the job, as far as the run could tell (an error after the provider
+    # finished is billed, an error answer before anything was created is not); None: infer it from the
+    # status and the price table. Only the cost ledger reads it.
+    billed: bool | None = None

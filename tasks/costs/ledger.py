@@ -11,6 +11,7 @@ import polars as pl
 import pyarrow as pa
 
 from tasks.core.models import EditResult
+from tasks.costs.billing import job_billed
 from tasks.costs.prices import Quote
 from tasks.storage.columns import arrow_schema
 from tasks.storage.fs import Storage
@@ -72,10 +73,9 @@ LEDGER_TABLE = PartTable(
 def ledger_rows(result: EditResult, quote: Quote) -> list[dict[str, Any]]:
     """The ledger rows of one finished job: one per billed request, none when nothing was billed.
 
-    A job counts as billed when it succeeded; when the provider reported credits above zero; when its
-    submit got no answer (status `unknown`: it may have run at the provider; the row has billing_risk);
-    or when it failed after the provider accepted it (it has a provider job id, or billing_risk) and the
-    provider bills failed jobs (`failed_billed` in the price table) and reported no figure.
+    Whether a job was billed is `billing.job_billed`: the provider's figure, else what the run saw (a
+    failure after the provider finished is billed, an error answer is not, a refunded failure is not),
+    else its status. A submit with no answer (status `unknown`) counts as billed, with billing_risk.
     Credits are the provider's figure when it reported one (source `provider`), else the quote's
     (source `price_table`, or `unknown` when the table has no price).
 
@@ -83,7 +83,7 @@ def ledger_rows(result: EditResult, quote: Quote) -> list[dict[str, Any]]:
         result: how the job ended.
         quote: the job's quote (from its budget reservation, or `PriceTable.quote_job`).
     """
-    if not _billed(result, quote):
+    if not job_billed(result, quote):
         return []
     credits = billed_credits(result, quote)
     job = result.job
@@ -119,7 +119,7 @@ def billed_credits(result: EditResult, quote: Quote) -> float | None:
 
     None means billed at an unknown price. Pass the value to `BudgetTracker.settle`.
     """
-    if not _billed(result, quote):
+    if not job_billed(result, quote):
         return 0.0
     return result.credits if result.credits is not None else quote.credits
 
@@ -148,18 +148,6 @@ def read_ledger(storage: Storage, *, run_id: str | None = None) -> pl.DataFrame:
     )
     frame = frame.select(list(LEDGER_SCHEMA)).cast(LEDGER_SCHEMA)  # type: ignore[arg-type]
     return frame.filter(pl.col("run_id") == run_id) if run_id is not None else frame
-
-
-def _billed(result: EditResult, quote: Quote) -> bool:
-    if result.status == "succeeded":
-        return True
-    if result.status not in ("failed", "unknown"):
-        return False  # skipped jobs were never sent
-    if result.credits is not None:
-        return result.credits > 0
-    if result.status == "unknown":
-        return True  # the submit got no answer: the job may have run, and been billed, at the provider
-    return quote.failed_billed and (result.provider_job_id is not None or result.billing_risk)
 
 
 def _time(epoch: float | None) -> datetime:

@@ -43,6 +43,7 @@ class Quote:
     source: str | None
     failed_billed: bool
     reason: str | None = None
+    refunded_errors: tuple[str, ...] = ()
 
     @property
     def known(self) -> bool:
@@ -139,6 +140,7 @@ class PriceTable:
             entry_id=f"{provider}/{priced_as}@{entry.effective_from}" + (f"[{label}]" if label else ""),
             source=entry.source or prices.source,
             failed_billed=prices.failed_billed,
+            refunded_errors=tuple(prices.refunded_errors),
         )
 
     def _unknown(
@@ -161,6 +163,7 @@ class PriceTable:
             provider=provider, model=model, options=tuple(options.items()), images=count, credits=None, money=None,
             per=None, unit_credits=None, credit_value=value, currency=self.currency, entry_id=None,
             source="unknown", failed_billed=prices.failed_billed if prices else True, reason=reason,
+            refunded_errors=tuple(prices.refunded_errors) if prices else (),
         )  # fmt: skip
 
 

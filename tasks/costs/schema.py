@@ -105,6 +105,11 @@ class ProviderPrices(_Strict):
     source: str | None = None
     credit_value: list[CreditValue] = Field(min_length=1)
     failed_billed: bool = Field(default=True, description="An accepted job that ends failed is still charged.")
+    refunded_errors: list[str] = Field(
+        default_factory=list,
+        description="Failure names the provider documents as not charged (e.g. FASHN PipelineError), "
+        "whatever failed_billed says.",
+    )
     estimate: Estimate = Field(default_factory=lambda: Estimate())
     default_model: str | None = None
     aliases: dict[str, str] = Field(default_factory=dict)

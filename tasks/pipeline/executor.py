@@ -13,16 +13,16 @@ import httpx
 import pyarrow as pa
 
 from tasks.core.config import PipelineConfig, ProviderSettings
-from tasks.core.errors import LaneStopped, RetouchError, SubmitOutcomeUnknown
+from tasks.core.errors import LaneStopped, RetouchError, StorageError, SubmitOutcomeUnknown
 from tasks.core.models import Accepted, EditJob, EditResult
-from tasks.costs import BudgetTracker, billed_credits, ledger_rows, load_price_table
+from tasks.costs import BudgetTracker, Quote, billed_credits, ledger_rows, load_price_table
+from tasks.costs.billing import Stage, failure_billed
 from tasks.http import Clock, LimiterRegistry, RateLimit, RateLimiter, RetryPolicy, SystemClock, new_client
 from tasks.pipeline.breaker import BreakerBoard
-from tasks.pipeline.checkpoint import Checkpointer
 from tasks.pipeline.inputs import InputLoader, output_limits
 from tasks.pipeline.interrupt import GRACE_SECONDS, PROCESS_STOP, Drain, Interrupted, JobPhase, Phase, StopSignal
+from tasks.pipeline.keeper import Keeper
 from tasks.pipeline.lane import ProviderLane
-from tasks.pipeline.outputs import store_output
 from tasks.pipeline.pool import PROCESS_POOLS, WorkerPools
 from tasks.pipeline.progress import emit
 from tasks.providers.registry import provider_class
@@ -99,15 +99,7 @@ async def run_shard(
             stack, {job.provider for job in jobs}, config, api_keys, limiters, pools, clock, transport, loader.policy,
             breakers or BreakerBoard(),
         )  # fmt: skip
-        checkpoint = await stack.enter_async_context(
-            Checkpointer(
-                storage,
-                run_id=run_id,
-                every_seconds=config.execution.checkpoint_seconds,
-                every_rows=config.execution.checkpoint_rows,
-                results_schema=results_schema,
-            )
-        )
+        keeper = await stack.enter_async_context(Keeper(storage, config, run_id=run_id, results_schema=results_schema))
         gate = asyncio.Semaphore(config.execution.concurrency)
         drain = await stack.enter_async_context(Drain(stop, grace=grace, clock=clock))
 
@@ -116,33 +108,66 @@ async def run_shard(
             async with gate:  # reserving inside the gate: reservations follow jobs in flight, not queued
                 if drain.stopping:
                     return  # never started: the next run does it
+                if accepted is None and keeper.stopped:
+                    keeper.not_sent()  # storage is down: buy nothing that could not be stored
+                    return
                 reservation = None if accepted else budget.reserve(job)
+                quote = reservation.quote if reservation is not None else budget.table.quote_job(job, budget.at)
+                result: EditResult | None
                 if reservation is not None and not reservation:
-                    result: EditResult | None = _skipped(job, run_id, reservation.reason or "budget cap reached")
+                    result = _skipped(job, run_id, reservation.reason or "budget cap reached")
                 else:
                     work = functools.partial(
-                        _run_job, job, lanes[job.provider], config, storage, loader, accepted, checkpoint, run_id
+                        _run_job, job, lanes[job.provider], config, keeper, loader, accepted, run_id, quote
                     )
-                    result = await _run_guarded(drain, work, job, lanes[job.provider], run_id, accepted)
-                if result is None:
+                    result = await _run_guarded(drain, work, job, lanes[job.provider], run_id, accepted, quote)
+                if result is None:  # not sent (storage down, or stopped), or its id is journaled for the next run
                     if reservation is not None:
                         budget.release(reservation)
                     return
-            quote = reservation.quote if reservation is not None else budget.table.quote_job(job, budget.at)
             rows: list[dict[str, object]] = []
             if result.status != "skipped" or reservation:  # a lane-stopped job gives its reservation back
-                rows = ledger_rows(result, quote)
-                spend = budget.settle(job, reservation, billed_credits(result, quote))
+                rows, credits = _ledger(result, quote, accepted)
+                spend = budget.settle(job, reservation, credits)
                 result = replace(
                     result, credits=spend.credits if rows else result.credits, cost=spend.money if rows else 0.0
                 )
-            await checkpoint.add(result, rows)
+                if result.status == "unknown" and result.provider_job_id is not None:
+                    # Abandoned while polling: the job exists, so a later run polls it instead of buying it.
+                    keeper.keep_open(job.job_key, _ledgered(rows, credits, accepted))
+            await keeper.add(result, rows)
             _count(summary, result)
             emit(run_id, result.status, len(result.outputs))
 
         await asyncio.gather(*(one(job) for job in jobs))
-    summary.parts = list(checkpoint.parts)
+    summary.parts = list(keeper.parts)
     return summary
+
+
+def _ledger(
+    result: EditResult, quote: Quote, accepted: Accepted | None
+) -> tuple[list[dict[str, object]], float | None]:
+    """The job's ledger rows and the credits its budget settles, net of what an earlier run ledgered.
+
+    A job whose polling an earlier run abandoned already has its ledger row (the credits its journal entry
+    records): finishing it adds a row only if the bill turned out different (a refund: a negative row).
+    """
+    rows, credits = ledger_rows(result, quote), billed_credits(result, quote)
+    earlier = accepted.ledgered_credits if accepted is not None else None
+    if earlier is None:
+        return list(rows), credits
+    delta = (credits or 0.0) - earlier
+    if abs(delta) < 1e-9:
+        return [], 0.0
+    template = ledger_rows(replace(result, billed=True, credits=None), quote)[0]
+    return [{**template, "credits": delta, "money": quote.money_for(delta)}], delta
+
+
+def _ledgered(rows: list[dict[str, object]], credits: float | None, accepted: Accepted | None) -> float | None:
+    """Credits on the ledger for a job left open: this run's row, or the earlier run's."""
+    if rows:
+        return credits
+    return accepted.ledgered_credits if accepted is not None else None
 
 
 async def _open_lanes(
@@ -204,11 +229,12 @@ def _limiter(name: str, settings: ProviderSettings, limiters: LimiterRegistry) -
 
 async def _run_guarded(
     drain: Drain,
-    work: Callable[[Drain, JobPhase], Awaitable[EditResult]],
+    work: Callable[[Drain, JobPhase], Awaitable[EditResult | None]],
     job: EditJob,
     lane: ProviderLane,
     run_id: str,
     accepted: Accepted | None,
+    quote: Quote,
 ) -> EditResult | None:
     """Run one job under the shard's drain; a stopped job's row (or None: it leaves none)."""
     phase = JobPhase(Phase.ACCEPTED if accepted else Phase.WAITING)
@@ -231,6 +257,7 @@ async def _run_guarded(
                 "exist and be billed, so it is not re-sent (set resubmit_unknown to risk re-sending it)"
             ),
             billing_risk=True,
+            billed=failure_billed(quote, Stage.UNKNOWN, None),
         )
 
 
@@ -238,22 +265,24 @@ async def _run_job(
     job: EditJob,
     lane: ProviderLane,
     config: PipelineConfig,
-    storage: Storage,
+    keeper: Keeper,
     loader: InputLoader,
     accepted: Accepted | None,
-    checkpoint: Checkpointer,
     run_id: str,
+    quote: Quote,
     drain: Drain,
     phase: JobPhase,
-) -> EditResult:
+) -> EditResult | None:
+    """Run one job to its result row; None when it was not sent because storage is failing."""
     started = time.time()
 
     async def on_intent(job: EditJob) -> None:
         drain.before_send()
+        await keeper.intent(job)  # durable before a byte of the submit leaves; if it raises, nothing is sent
         phase.now = Phase.SENDING
 
     async def on_accepted(job: EditJob, accepted: Accepted) -> None:
-        await checkpoint.record_accepted(job, accepted)
+        await keeper.accepted(job, accepted)
         phase.now = Phase.ACCEPTED
 
     hold = loader.hold(job, lane)  # the inputs' bytes and pixels stay budgeted until the job ends
@@ -263,15 +292,11 @@ async def _run_job(
             lane.breaker.check()  # a stopped lane's jobs fetch no sources
             inputs = await hold.load()
         else:
-            checkpoint.track(job.job_key)
+            keeper.track(job.job_key, accepted)
         outcome = await lane.run(job, inputs, accepted=accepted, on_accepted=on_accepted, on_intent=on_intent)
         phase.now = Phase.RECEIVED  # its answer is in hand: a stop lets it finish storing
         result = outcome.result
-        stored = await asyncio.to_thread(
-            lambda: tuple(
-                store_output(storage, job, i, image, config.output.format) for i, image in enumerate(result.outputs)
-            )
-        )
+        stored = await keeper.store(job, result.outputs, config.output.format)
         return EditResult(
             job=job,
             status="succeeded",
@@ -286,29 +311,41 @@ async def _run_job(
             credits=result.credits_used,
             billing_risk=outcome.billing_risk,
         )
+    except StorageError as error:
+        if "stage" in error.context:
+            return _failed(job, error, run_id, started, accepted, quote)
+        keeper.not_sent()
+        return None  # the journal's intent failed: nothing left this process
     except Exception as error:  # every job ends as a row; unexpected errors are recorded, not raised
-        return _failed(job, error, run_id, started, accepted)
+        return _failed(job, error, run_id, started, accepted, quote)
     finally:
         hold.release()
 
 
-def _failed(job: EditJob, error: Exception, run_id: str, started: float, accepted: Accepted | None) -> EditResult:
+def _failed(
+    job: EditJob, error: Exception, run_id: str, started: float, accepted: Accepted | None, quote: Quote
+) -> EditResult:
     context = error.context if isinstance(error, RetouchError) else {}
     message = str(error) if isinstance(error, RetouchError) else f"unexpected {type(error).__name__}: {error}"
-    risk = bool(context.get("billing_risk", False)) or isinstance(error, SubmitOutcomeUnknown)
+    stage = Stage(context["stage"]) if "stage" in context else (Stage.UNKNOWN if accepted else None)
+    unknown = isinstance(error, SubmitOutcomeUnknown) or stage is Stage.ABANDONED
+    risk = bool(context.get("billing_risk", False)) or unknown
     stopped = isinstance(error, LaneStopped) and not risk  # never sent (an earlier attempt may have been)
+    credits = context.get("credits_used")
     return EditResult(
         job=job,
-        status="unknown" if isinstance(error, SubmitOutcomeUnknown) else "skipped" if stopped else "failed",
+        status="unknown" if unknown else "skipped" if stopped else "failed",
         run_id=run_id,
         attempts=int(context.get("attempts", 0 if stopped else 1)),
         started_at=started,
         finished_at=time.time(),
         provider_job_id=context.get("provider_job_id") or (accepted.provider_job_id if accepted else None),
         request_id=context.get("request_id"),
+        credits=float(credits) if isinstance(credits, int | float) else None,
         error_type=type(error).__name__,
         error_message=message[:2000],
         billing_risk=risk,
+        billed=failure_billed(quote, stage, context.get("error_name")),
     )
 
 

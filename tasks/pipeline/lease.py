@@ -176,11 +176,12 @@ class OutputLease:
         found = LeaseRecord.from_bytes(current.data)
         if found is not None and found.token == self._token:
             return current.version  # our own create, answered 412 on a retried PUT
-        if found is not None and found.expires_at > self.now():
+        if found is not None and found.expires_at > self.now() and not _gone(found):
             return None
         logger.warning(
-            "output %s: taking over an expired lease (%s)",
+            "output %s: taking over the lease of a run that %s (%s)",
             self.storage.uri,
+            "is gone" if found is not None and found.expires_at > self.now() else "let it expire",
             found.describe() if found else "unreadable",
         )
         return self.object.replace(record.to_bytes(), current.version)
@@ -201,6 +202,22 @@ class OutputLease:
     def _read_data(self) -> bytes:
         current = self.object.read()
         return current.data if current else b""
+
+
+def _gone(record: LeaseRecord) -> bool:
+    """True when the holder ran on this host and its process no longer exists (a crash, a SIGKILL).
+
+    A live process, a reused pid or another host all count as alive: the lease then waits out its expiry.
+    """
+    if record.host != socket.gethostname() or record.pid == os.getpid():
+        return False
+    try:
+        os.kill(record.pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # it exists, owned by someone else
+        return False
+    return False
 
 
 @contextmanager

@@ -83,6 +83,7 @@ class RunSummary(BaseModel):
     forced: int = 0
     removed: int = 0
     held_unknown: int = 0
+    passed_over: int = Field(0, description="Jobs `--only-failed` left out (new, changed, other error types).")
     counts: dict[str, int] = Field(default_factory=dict, description="Jobs by final status.")
     images: int = 0
     credits: float = 0.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from dataclasses import dataclass, field
 
 from PIL import Image, UnidentifiedImageError
 
@@ -13,17 +14,25 @@ from tasks.core.models import EditJob, OutputImage, StoredOutput
 from tasks.storage.fs import Storage
 from tasks.storage.layout import image_path
 
-__all__ = ["store_output"]
+__all__ = ["PreparedOutput", "prepare_output", "store_output"]
 
 
-def store_output(
+@dataclass(frozen=True)
+class PreparedOutput:
+    """An output ready to write: its bytes, its key-derived path, and the description its row will carry."""
+
+    relative: str
+    data: bytes = field(repr=False)
+    stored: StoredOutput
+
+
+def prepare_output(
     storage: Storage, job: EditJob, index: int, output: OutputImage, convert_to: str | None
-) -> StoredOutput:
-    """Verify the image decodes, convert it if asked, write it atomically, and describe it.
+) -> PreparedOutput:
+    """Verify the image decodes, convert it if asked, and describe it; writes nothing.
 
     Raises:
-        ProviderUnavailable: the provider's bytes are not a decodable image (a truncated download);
-            retryable, since fetching the output again may succeed.
+        ProviderUnavailable: the provider's bytes are not a decodable image (a truncated download).
     """
     assert output.data is not None, "outputs are fetched before they are stored"
     data, fmt = output.data, _normalise(output.format)
@@ -42,16 +51,31 @@ def store_output(
             provider=job.provider,
             row_id=job.row_id,
         ) from None
-    uri = storage.write_bytes(image_path(job.variant, job.job_key, index, EXTENSIONS[fmt]), data)
-    return StoredOutput(
+    relative = image_path(job.variant, job.job_key, index, EXTENSIONS[fmt])
+    stored = StoredOutput(
         index=index,
-        uri=uri,
+        uri=storage.url(relative),
         width=width,
         height=height,
         format=fmt,
         bytes=len(data),
         sha256=hashlib.sha256(data).hexdigest(),
     )
+    return PreparedOutput(relative, data, stored)
+
+
+def store_output(
+    storage: Storage, job: EditJob, index: int, output: OutputImage, convert_to: str | None
+) -> StoredOutput:
+    """`prepare_output`, then write it atomically.
+
+    Raises:
+        ProviderUnavailable: the bytes do not decode.
+        StorageError: the write failed.
+    """
+    prepared = prepare_output(storage, job, index, output, convert_to)
+    storage.write_bytes(prepared.relative, prepared.data)
+    return prepared.stored
 
 
 def _reason(error: Exception) -> str:

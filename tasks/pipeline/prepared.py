@@ -15,7 +15,7 @@ from tasks.costs import Forecast, PriceTable, forecast, load_price_table
 from tasks.pipeline.checks import check_before_run
 from tasks.pipeline.plan import providers_in_use
 from tasks.pipeline.row_checks import RowChecker
-from tasks.pipeline.shards import PlanCounts, Planner, load_prior
+from tasks.pipeline.shards import PlanCounts, Planner, RetrySelection, load_prior
 from tasks.pipeline.tables import plan_results_schema
 from tasks.storage.fs import Storage
 
@@ -37,6 +37,7 @@ class PreparedRun(BaseModel):
         providers: the providers the edit variants use, sorted.
         limit: the row limit the run was prepared with (None: catalog.limit).
         force: whether jobs that already succeeded run again.
+        only_failed: which unsuccessful jobs alone run again (`--only-failed`); None: every job not done.
         rows: catalog rows to edit (after the filter and limit), every one validated.
         plan: the plan's counts as forecast (the run counts again against the results table of its start).
         forecast: the cost and duration of the jobs to run.
@@ -53,6 +54,7 @@ class PreparedRun(BaseModel):
     providers: tuple[str, ...]
     limit: int | None
     force: bool
+    only_failed: RetrySelection | None = None
     rows: int
     plan: PlanCounts
     forecast: Forecast
@@ -79,6 +81,7 @@ def prepare_run(
     source: str = "<config>",
     limit: int | None = None,
     force: bool = False,
+    only_failed: RetrySelection | None = None,
     at: date | None = None,
     row_checker: RowChecker | None = None,
 ) -> PreparedRun:
@@ -90,6 +93,7 @@ def prepare_run(
         source: where the config came from, for messages.
         limit: plan only the first N catalog rows (overrides catalog.limit).
         force: plan jobs that already succeeded too.
+        only_failed: plan only the unsuccessful jobs of earlier runs it admits (`--only-failed`).
         at: the date whose prices apply (default: today, UTC).
         row_checker: looks at every job to run as the pass goes by (`retouch validate` names the jobs that
             would fail); None: no row checks.
@@ -105,7 +109,7 @@ def prepare_run(
     prices = load_price_table(config.pricing)
     storage = Storage(config.output.uri, config.output.storage_options)
     results_schema = plan_results_schema(config, storage)  # reads the catalog's footer, not its rows
-    planner = Planner(config, load_prior(storage, force=force), limit=limit)
+    planner = Planner(config, load_prior(storage, force=force), limit=limit, only=only_failed)
     jobs = planner.jobs() if row_checker is None else row_checker.watch(planner.jobs(), config)
     estimate = _forecast(jobs, config, prices, at or datetime.now(UTC).date())
     return PreparedRun(
@@ -115,6 +119,7 @@ def prepare_run(
         providers=providers_in_use(config),
         limit=limit,
         force=force,
+        only_failed=only_failed,
         rows=planner.rows,
         plan=planner.counts(),
         forecast=estimate,

@@ -12,7 +12,7 @@ from tasks.pipeline.plan import plan_jobs, providers_in_use
 from tasks.storage.fs import Storage
 from tasks.storage.results import PriorWork, job_identity, prior_work
 
-__all__ = ["PlanCounts", "Planner", "load_prior", "shards_of"]
+__all__ = ["PlanCounts", "Planner", "RetrySelection", "load_prior", "shards_of"]
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,8 @@ class PlanCounts:
     """How this run's jobs relate to earlier runs' (an incremental refresh reports these).
 
     Every job to run is exactly one of: new, changed (its row's content changed), retried (it ended
-    unsuccessfully before) or forced (it succeeded before and `--force` runs it again).
+    unsuccessfully before) or forced (it succeeded before and `--force` runs it again). `passed_over` counts
+    the jobs `--only-failed` left out (new, changed, or unsuccessful but not of the chosen error types).
     """
 
     planned: int = 0
@@ -32,6 +33,27 @@ class PlanCounts:
     forced: int = 0
     removed: int = 0
     held_unknown: int = 0
+    passed_over: int = 0
+
+
+@dataclass(frozen=True)
+class RetrySelection:
+    """`retouch run --only-failed`: run again just the jobs that ended unsuccessfully, nothing new.
+
+    Args:
+        error_types: only jobs whose latest error is one of these (e.g. `ProviderTimeout`); empty: any.
+        unknown: also re-send jobs held with an unknown outcome. They may exist and be billed already:
+            re-sending them may pay twice (the operator's call, as with `resubmit_unknown`).
+    """
+
+    error_types: frozenset[str] = frozenset()
+    unknown: bool = False
+
+    def admits(self, key: str, prior: PriorWork) -> bool:
+        """Whether the job `key` is one to run again."""
+        if key not in prior.tried or (key in prior.unknown and not self.unknown):
+            return False
+        return not self.error_types or prior.errors.get(key) in self.error_types
 
 
 def load_prior(storage: Storage, *, force: bool = False) -> PriorWork:
@@ -55,7 +77,8 @@ class Planner:
         config: the pipeline config.
         prior: what earlier runs finished (see `load_prior`).
         limit: plan only the first N catalog rows (overrides catalog.limit).
-        on_skip: called for each job skipped as already done or held (a progress bar advances on it).
+        on_skip: called for each job skipped as already done, held or passed over (a progress bar advances).
+        only: run only the unsuccessful jobs it admits (`--only-failed`); None: every job not yet done.
     """
 
     def __init__(
@@ -65,9 +88,11 @@ class Planner:
         *,
         limit: int | None = None,
         on_skip: Callable[[], None] | None = None,
+        only: RetrySelection | None = None,
     ) -> None:
         self._config = config
         self._prior = prior
+        self._only = only
         self._limit = limit
         self._on_skip = on_skip
         self._unseen = dict(prior.latest)
@@ -105,16 +130,26 @@ class Planner:
         tally.planned += 1
         previous = self._unseen.pop(job_identity(job.row_id, job.variant, job.seed), None)
         done = job.job_key in prior.done
-        if done or (job.job_key in prior.unknown and not self._may_resubmit[job.provider]):
+        unknown = job.job_key in prior.unknown
+        if self._only is not None and not done:
+            chosen = self._only.admits(job.job_key, prior)
+            if not chosen:  # left out by --only-failed: a held job still counts as held
+                tally.held_unknown += unknown
+                tally.passed_over += not unknown
+                return self._skipped()
+        elif done or (unknown and not self._may_resubmit[job.provider]):
             # An unknown-outcome job may exist at the provider: re-sending it risks paying twice.
             tally.already_done += done
             tally.held_unknown += not done
-            if self._on_skip is not None:
-                self._on_skip()
-            return False
+            return self._skipped()
         tally.to_run += 1
         tally.classify(job.job_key, previous, prior)
         return True
+
+    def _skipped(self) -> bool:
+        if self._on_skip is not None:
+            self._on_skip()
+        return False
 
 
 def shards_of(jobs: Iterable[EditJob], size: int) -> Iterator[list[EditJob]]:
@@ -141,6 +176,7 @@ class _Tally:
     retried: int = 0
     forced: int = 0
     held_unknown: int = 0
+    passed_over: int = 0
 
     def classify(self, key: str, previous: str | None, prior: PriorWork) -> None:
         """Count a job to run as forced, retried, changed or new (in that order of precedence)."""

@@ -113,7 +113,9 @@ class FashnEdit(RemoteProvider):
         status = body.get("status")
         if status in _FAILED:
             what = f"prediction {accepted.provider_job_id} ended {status}"
-            raise self._job_failed(body, context, what=what, status=str(status))
+            # The terminal reply says what was charged (0 for a refunded PipelineError).
+            credits = self._meta(response).credits_used
+            raise self._job_failed(body, context, what=what, status=str(status), credits_used=credits)
         if status != "completed":
             return None  # starting, in_queue, processing
         fmt = self._accepted_format(accepted, "png")

@@ -151,6 +151,7 @@ class _PicsartPainting(RemoteProvider):
 
     def _failed(self, body: dict[str, Any], response: httpx.Response, context: dict[str, Any]) -> ProviderError:
         # UNCONFIRMED: a failed job's body; read as `status: "error"` plus the usual message/detail.
+        context = {**context, "provider_job_id": context.get("provider_job_id") or _job_id(body)}
         return self._job_failed(body, context, what="job ended with status error", response=response)
 
     def _auth_headers(self, key: str) -> dict[str, str]:

@@ -17,8 +17,8 @@ from tasks.core.errors import (
     InsufficientCredits,
     InvalidRequest,
     JobFailed,
+    MalformedReply,
     ProviderError,
-    ProviderUnavailable,
     SubmitOutcomeUnknown,
 )
 from tasks.core.models import Accepted, EditJob, InputImage, OutputImage, ProviderResult
@@ -95,7 +95,7 @@ class RemoteProvider(Provider):
         response = await self._call(request, submit=False, context=context, what="balance read")
         credits = self._credits_of(wire.json_object(response) or {})
         if credits is None:
-            raise ProviderUnavailable(
+            raise MalformedReply(
                 f"{self.name}: the balance reply (HTTP {response.status_code}) holds no credit count",
                 **{**context, "status_code": response.status_code},
             )
@@ -232,7 +232,7 @@ class RemoteProvider(Provider):
         """GET a job's status: (reply, its JSON object or None for an empty 202, the error context).
 
         Raises:
-            ProviderError: the mapped error answer, or ProviderUnavailable for an unreadable body.
+            ProviderError: the mapped error answer, or MalformedReply for an unreadable body.
         """
         context = self._context(provider_job_id=accepted.provider_job_id)
         request = self._request("GET", path, headers=self._headers())
@@ -243,7 +243,7 @@ class RemoteProvider(Provider):
         return response, body, context
 
     def _unreadable_poll(self, response: httpx.Response, context: dict[str, Any]) -> ProviderError:
-        return ProviderUnavailable(
+        return MalformedReply(
             f"{self.name}: status check got HTTP {response.status_code} with an unreadable body; polling again",
             **{**context, "status_code": response.status_code},
         )

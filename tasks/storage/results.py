@@ -30,6 +30,7 @@ __all__ = [
     "results_schema",
     "results_table",
     "succeeded_keys",
+    "write_result_rows",
     "write_results_part",
 ]
 
@@ -187,6 +188,17 @@ def write_results_part(
         schema: the run's declared results schema (`results_schema`); see `results_table` for None.
     """
     rows = [row for result in results for row in result_rows(result)]
+    return write_result_rows(storage, rows, run_id=run_id, schema=schema)
+
+
+def write_result_rows(
+    storage: Storage, rows: Sequence[dict[str, Any]], *, run_id: str, schema: pa.Schema | None = None
+) -> str | None:
+    """Write rows already flattened by `result_rows` (e.g. kept in the journal) as one atomic part.
+
+    Args:
+        schema: the run's declared results schema; see `results_table` for None.
+    """
     if not rows:
         return None
     return write_part(storage, RESULTS_DIR, results_table(rows, schema), run_id=run_id)
@@ -206,13 +218,15 @@ def succeeded_keys(storage: Storage) -> set[str]:
 class PriorWork:
     """What earlier runs finished: succeeded keys, and each (row, variant, seed)'s latest succeeded key.
 
-    `tried` holds the keys that ended failed, skipped or unknown and never succeeded: a re-run retries them.
+    `tried` holds the keys that ended failed, skipped or unknown and never succeeded: a re-run retries them;
+    `errors` holds each tried key's latest error type (`retouch run --only-failed --error-type` picks by it).
     """
 
     done: set[str]
     latest: dict[str, str]
     unknown: set[str] = field(default_factory=set)
     tried: set[str] = field(default_factory=set)
+    errors: dict[str, str | None] = field(default_factory=dict)
 
 
 def job_identity(row_id: str, variant: str, seed: int | None) -> str:
@@ -222,7 +236,9 @@ def job_identity(row_id: str, variant: str, seed: int | None) -> str:
 
 def prior_work(storage: Storage) -> PriorWork:
     """Read the results table once for what a re-run must skip and how the catalog changed."""
-    frame = read_results(storage, columns=["job_key", "row_id", "variant", "seed", "status", "finished_at"])
+    frame = read_results(
+        storage, columns=["job_key", "row_id", "variant", "seed", "status", "error_type", "finished_at"]
+    )
     succeeded = frame.filter(pl.col("status") == "succeeded").sort("finished_at")
     latest = succeeded.unique(subset=["row_id", "variant", "seed"], keep="last")
     slots = {
@@ -231,8 +247,12 @@ def prior_work(storage: Storage) -> PriorWork:
     }
     done = set(succeeded.get_column("job_key").to_list())
     unknown = set(frame.filter(pl.col("status") == "unknown").get_column("job_key").to_list()) - done
-    tried = set(frame.filter(pl.col("status") != "succeeded").get_column("job_key").to_list()) - done
-    return PriorWork(done=done, latest=slots, unknown=unknown, tried=tried)
+    unsuccessful = frame.filter(pl.col("status") != "succeeded").join(
+        succeeded.select("job_key"), on="job_key", how="anti"
+    )
+    last = unsuccessful.sort("finished_at", nulls_last=False).unique(subset=["job_key"], keep="last")
+    errors = dict(last.select("job_key", "error_type").iter_rows())
+    return PriorWork(done=done, latest=slots, unknown=unknown, tried=set(errors), errors=errors)
 
 
 def _extra_name(column: str) -> str:

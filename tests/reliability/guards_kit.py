@@ -101,8 +101,9 @@ def results(out: Path) -> pl.DataFrame:
 
 
 class Gate:
-    """A forwarding proxy on 127.0.0.1 that holds every request until `open()`: it keeps a run busy,
-    holding its lease, for as long as a test needs, without guessing how long a process takes to start."""
+    """A forwarding proxy on 127.0.0.1 that holds every submit (POST) until `open()`: it keeps a run busy,
+    holding its lease, for as long as a test needs, without guessing how long a process takes to start.
+    Reads (the balance check before a run takes its lease, polls) pass at once."""
 
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream
@@ -133,8 +134,9 @@ class Gate:
 
         class Handler(BaseHTTPRequestHandler):
             def _forward(self) -> None:
-                gate.arrived.set()
-                gate.opened.wait(timeout=600)
+                if self.command == "POST":
+                    gate.arrived.set()
+                    gate.opened.wait(timeout=600)
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
                 reply = httpx.request(self.command, gate.upstream + self.path, headers=headers, content=body)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -49,10 +50,12 @@ def sandbox() -> Iterator[SandboxServer]:
         yield server
 
 
-def _crashed_lease(out: Path, *, expired: bool, now: float | None = None) -> None:
+def _crashed_lease(
+    out: Path, *, expired: bool, now: float | None = None, host: str = "old-host", pid: int = 4242
+) -> None:
     now = time.time() if now is None else now
     record = LeaseRecord(
-        holder="20260101T000000Z-dead00", host="old-host", pid=4242, token="t",
+        holder="20260101T000000Z-dead00", host=host, pid=pid, token="t",
         acquired_at=now - 600, heartbeat_at=now - 300, expires_at=now - 240 if expired else now + 600,
     )  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
@@ -250,6 +253,23 @@ def test_wait_is_bounded_and_takes_the_lease_once_the_holder_releases(tmp_path: 
         holder.release()
 
     assert waiter.acquire_waiting(30, sleep=sleep_then_release).holder == "run-waiter"
+
+
+def test_a_live_lease_of_a_process_gone_from_this_host_is_taken_over_at_once(tmp_path: Path) -> None:
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    _crashed_lease(tmp_path, expired=False, host=socket.gethostname(), pid=int(ended.stdout))
+    lease = OutputLease(Storage(str(tmp_path)), "run-next")
+    assert lease.acquire().holder == "run-next"  # not 600 s later: the SIGKILLed holder cannot come back
+
+
+def test_a_live_lease_of_a_running_process_on_this_host_is_respected(tmp_path: Path) -> None:
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as holder:
+        try:
+            _crashed_lease(tmp_path, expired=False, host=socket.gethostname(), pid=holder.pid)
+            with pytest.raises(LeaseHeld):
+                OutputLease(Storage(str(tmp_path)), "run-next").acquire()
+        finally:
+            holder.kill()
 
 
 def test_a_half_written_lease_from_a_crash_is_taken_over(tmp_path: Path) -> None:
