@@ -1,4 +1,5 @@
-"""The `retouch` command line: init, run, validate, forecast, runs, show, report, compact, export, sandbox."""
+"""The `retouch` command line: init, run, validate, forecast, deploy, serve, runs, show, report, compact, export,
+sandbox."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import os
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+# Prefect waits 20 s for its temporary API server by default; on a busy 2-core machine it took longer.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
 os.environ.setdefault("PREFECT_LOGGING_HANDLERS_DEBUG_LEVEL", "CRITICAL")
 
@@ -29,6 +32,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from flows.cli_errors import expected_outcomes
 from flows.markdown_view import print_markdown
 from flows.run_notes import print_run_notes
+from flows.schedule_cli import deploy, forecast_schedule_command, serve
 from flows.summary import STATUSES, print_results_summary, print_run_summary
 from tasks.core.errors import CatalogError, ConfigError, StorageError
 from tasks.core.secrets import LiteralSecretWarning
@@ -324,13 +328,28 @@ def validate(config: ConfigArg, limit: LimitOpt = None, verbose: VerboseOpt = Fa
 
 
 @app.command()
-def forecast(config: ConfigArg, limit: LimitOpt = None, verbose: VerboseOpt = False) -> None:
+def forecast(
+    config: ConfigArg,
+    limit: LimitOpt = None,
+    verbose: VerboseOpt = False,
+    schedule: Annotated[
+        str | None, typer.Option("--schedule", metavar="CRON", help="Project a scheduled refresh's spend instead.")
+    ] = None,
+    horizon: Annotated[
+        str, typer.Option("--horizon", metavar="SPAN", help="With --schedule: how far ahead (30d, 12h, 2w).")
+    ] = "30d",
+) -> None:
     """Price a run's jobs and estimate its duration; sends nothing.
 
-    Prices exactly the jobs a run would send (done work skipped) and calls no provider.
+    Prices exactly the jobs a run would send (done work skipped) and calls no provider. With --schedule,
+    projects the refreshes of that cron over --horizon instead, per provider and month with a range, from
+    the change rate the output's runs show.
     Exit codes: 0, 2 invalid config, catalog or storage, 3 the forecast is over budget.
     """
     _verbose_logs(verbose)
+    if schedule is not None:
+        forecast_schedule_command(config, schedule, horizon, limit)
+        return
     from tasks.pipeline.outcome import ExitCode
 
     with expected_outcomes(err_console, verbose=verbose):
@@ -343,6 +362,10 @@ def forecast(config: ConfigArg, limit: LimitOpt = None, verbose: VerboseOpt = Fa
     for line in result.over_budget:
         console.print(f"[yellow]over budget:[/] {line}")
     raise typer.Exit(code=ExitCode.OVER_BUDGET if result.over_budget else ExitCode.OK)
+
+
+app.command()(deploy)
+app.command()(serve)
 
 
 @app.command()

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import cast
 
 import pyarrow as pa
 from prefect import flow, get_run_logger
 from prefect.futures import PrefectFuture, as_completed
+from prefect.states import Completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.cluster import cluster_link
@@ -28,11 +30,13 @@ from tasks.pipeline.manifest import RunSummary, RunTotals, new_run_id, summarize
 from tasks.pipeline.prepared import PreparedRun
 from tasks.pipeline.progress import announce, emit
 from tasks.pipeline.recovery import recover
+from tasks.pipeline.refresh import RefreshSchedule
 from tasks.pipeline.shards import PlanCounts, Planner, RetrySelection, load_prior
 from tasks.pipeline.streams import ShardStreams
 from tasks.pipeline.tables import conform_tables
 from tasks.prepare import prepare, resolve_api_keys
 from tasks.publish import publish_run, show_forecast
+from tasks.schedule import publish_schedule_forecast, refresh_gate
 
 __all__ = ["edit_catalog"]
 
@@ -50,6 +54,7 @@ def edit_catalog(
     wait: float = 0.0,
     balances: tuple[AccountBalance, ...] | None = None,
     only_failed: RetrySelection | None = None,
+    schedule: RefreshSchedule | None = None,
 ) -> RunSummary:
     """Edit every catalog row × variant × seed not already done, within budget, and record everything.
 
@@ -67,6 +72,10 @@ def edit_catalog(
             just before (the CLI does, to show them before asking); None: the flow reads and checks them.
         only_failed: run again only the jobs that ended unsuccessfully and that it admits (error types; jobs
             held unknown only when asked), nothing new; None: every job not yet done.
+        schedule: set by a deployment (`retouch deploy` / `serve`): the run first checks the config file is
+            the one deployed, ends as `unchanged` when the catalog and config are as the last complete run
+            left them, waits `schedule.wait` s for a previous run still writing (then ends as `skipped`),
+            and publishes the schedule's forecast beside what it spent. Needs `config_path`.
 
     A stop request (Ctrl-C in the CLI, `tasks.pipeline.interrupt.PROCESS_STOP`) ends the run early: no
     shard starts after it, the shards running drain (see `run_shard`), and the summary says `interrupted`.
@@ -81,6 +90,12 @@ def edit_catalog(
     started_at = datetime.now(UTC)
     run_id = run_id or new_run_id()
     announce(run_id, "planning")
+    if schedule is not None and config_path is not None:
+        early = refresh_gate(config_path, run_id, schedule, started_at)
+        if early is not None:
+            publish_schedule_forecast(early, config_path, schedule)
+            return _ended_early(early)
+        wait = schedule.wait
     prepared = _prepared_once(prepared, config_path, limit=limit, force=force, only_failed=only_failed)
     show_forecast(prepared.forecast, f"forecast for run {run_id}")
     gate = open_budget(prepared, proceed_to_cap=proceed_to_cap)
@@ -98,6 +113,8 @@ def edit_catalog(
         )  # fmt: skip
         if not dry_run:
             summary = publish_run(summary, prepared.config.output)
+        if schedule is not None and config_path is not None and not dry_run:
+            publish_schedule_forecast(summary, config_path, schedule)
     get_run_logger().info("run %s: %s", run_id, summary.model_dump_json(exclude={"forecast"}))
     return summary
 
@@ -106,6 +123,15 @@ def _stop_requested() -> bool:
     # Not read in the flow's body: Dask pickles the flow with its context, by value with the globals its
     # body names, and the process's stop signal holds a lock.
     return PROCESS_STOP.requested
+
+
+def _ended_early(summary: RunSummary) -> RunSummary:
+    """A scheduled run that planned nothing ends in a state named for why (the Prefect UI shows it).
+
+    Prefect makes a State returned by a flow its final state, and a caller of the flow gets the state's data.
+    """
+    name, why = ("Skipped", summary.skipped) if summary.skipped else ("Unchanged", "catalog and config unchanged")
+    return cast(RunSummary, Completed(name=name, message=why, data=summary))
 
 
 def _prepared_once(
@@ -123,7 +149,8 @@ def _prepared_once(
         return prepare(config_path, limit=limit, force=force, only_failed=only_failed)
     given, used = (limit, force, only_failed), (prepared.limit, prepared.force, prepared.only_failed)
     if given not in ((None, False, None), used):
-        raise ValueError(f"the run was prepared with limit, force, only_failed = {used}: pass none of them")
+        limit_, force_, only_ = used
+        raise ValueError(f"the run was prepared with limit={limit_}, force={force_}, only_failed={only_}: pass none")
     return prepared
 
 

@@ -17,6 +17,7 @@ from types import FrameType, TracebackType
 
 from rich.console import Console
 
+from tasks.core.errors import OrchestratorUnavailable
 from tasks.pipeline.interrupt import GRACE_SECONDS, PROCESS_STOP, StopSignal
 
 __all__ = ["GracefulInterrupt", "quiet_prefect_console", "start_prefect_api"]
@@ -39,6 +40,14 @@ def start_prefect_api() -> None:
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         server.start()
+    except RuntimeError as error:  # Prefect's own "timed out while attempting to connect" and the like
+        raise OrchestratorUnavailable(
+            f"Prefect's temporary API server did not start ({str(error).split(' stdout:')[0]}). Nothing was "
+            "sent. On a busy machine "
+            "give it longer (PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, 120 s by default here), or "
+            "start one server for every run: `prefect server start`, then "
+            "export PREFECT_API_URL=http://127.0.0.1:4200/api"
+        ) from None
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     if server.server_process is not None:

@@ -48,6 +48,8 @@ def _jobs(run: RunSummary) -> str:
     done = [f"{fmt_count(run.counts[status])} {status}" for status in _STATUS_ORDER if run.counts.get(status)]
     if done:
         return "\n".join(done)
+    if run.unchanged:  # a scheduled refresh that found nothing to plan
+        return "catalog\nunchanged"
     return f"{fmt_count(run.planned)} planned" if run.dry_run else "nothing to do"
 
 

@@ -12,6 +12,7 @@
     │   │   └── SourceRefused       the source policy refused it: not allowed, internal address, over a cap
     │   └── InstructionError        the local engine cannot read the prompt
     ├── BudgetExceeded              spending would pass a configured cap
+    ├── OrchestratorUnavailable     Prefect's API could not be started or reached: nothing was sent
     ├── FetchError                  a guarded HTTP fetch (source or output URL) failed; callers map it
     │   ├── FetchRefused            refused before or while reading: scheme, address, redirects, byte cap
     │   └── FetchFailed             no usable answer: transport error, deadline, HTTP status
@@ -72,6 +73,7 @@ __all__ = [
     "LeaseHeld",
     "LeaseLost",
     "MalformedReply",
+    "OrchestratorUnavailable",
     "PermanentProviderError",
     "ProviderError",
     "ProviderTimeout",
@@ -248,6 +250,10 @@ class InstructionError(InputError):
 
 class BudgetExceeded(RetouchError):
     """Submitting more work would pass a configured budget cap."""
+
+
+class OrchestratorUnavailable(RetouchError):
+    """Prefect's API (the temporary one a command starts, or PREFECT_API_URL's) could not be used."""
 
 
 class FetchError(RetouchError):

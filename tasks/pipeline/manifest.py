@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tasks.core.errors import StorageError
 from tasks.costs import BalanceChange, Forecast
+from tasks.pipeline.catalog_version import CatalogVersion
 from tasks.pipeline.executor import ShardSummary
 from tasks.pipeline.prepared import PreparedRun
 from tasks.pipeline.shards import PlanCounts
@@ -100,6 +101,16 @@ class RunSummary(BaseModel):
     balances: tuple[BalanceChange, ...] = Field(
         (), description="Provider accounts' credits before and after the run, against its ledger."
     )
+    catalog_version: CatalogVersion | None = Field(
+        None, description="The catalog's files (etag/mtime, size) and rows as this run read them."
+    )
+    limit: int | None = Field(None, description="The row limit the run was prepared with (None: whole catalog).")
+    force: bool = False
+    only_failed: bool = Field(False, description="Only earlier runs' unsuccessful jobs were planned (--only-failed).")
+    unchanged: bool = Field(
+        False, description="A scheduled refresh found the catalog and config as the last complete run left them."
+    )
+    skipped: str | None = Field(None, description="Why a scheduled refresh did nothing (another run held the output).")
     started_at: datetime
     finished_at: datetime | None = None
     seconds: float = 0.0
@@ -148,6 +159,10 @@ def summarize(
         lanes_stopped=dict(totals.lanes_stopped),
         interrupted=interrupted,
         balances=balances,
+        catalog_version=prepared.catalog_version,
+        limit=prepared.limit,
+        force=prepared.force,
+        only_failed=prepared.only_failed is not None,
         started_at=started_at,
         finished_at=finished_at,
         seconds=round((finished_at - started_at).total_seconds(), 3),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 
-from tasks.core.errors import BudgetExceeded, CatalogError, ConfigError, StorageError
+from tasks.core.errors import BudgetExceeded, CatalogError, ConfigError, OrchestratorUnavailable, StorageError
 from tasks.pipeline.manifest import RunSummary
 
 __all__ = ["ExitCode", "exit_code_for_error", "exit_code_for_run"]
@@ -44,7 +44,7 @@ def exit_code_for_error(error: BaseException) -> ExitCode | None:
     """The exit code of an expected error (its message is all a person needs); None for anything else."""
     if isinstance(error, BudgetExceeded):
         return ExitCode.OVER_BUDGET
-    if isinstance(error, (ConfigError, CatalogError, StorageError)):
+    if isinstance(error, (ConfigError, CatalogError, StorageError, OrchestratorUnavailable)):
         return ExitCode.INVALID
     if isinstance(error, KeyboardInterrupt):
         return ExitCode.INTERRUPTED

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_serializer
 from tasks.core.config import PipelineConfig, config_hash
 from tasks.core.models import EditJob
 from tasks.costs import Forecast, PriceTable, forecast, load_price_table
+from tasks.pipeline.catalog_version import CatalogVersion, catalog_version
 from tasks.pipeline.checks import check_before_run
 from tasks.pipeline.plan import providers_in_use
 from tasks.pipeline.row_checks import RowChecker
@@ -44,6 +45,8 @@ class PreparedRun(BaseModel):
         prices: the price table (shipped prices with the config's `pricing` on top).
         results_schema: the one schema every results part of this output is written with (the catalog's
             column types widened with the parts already there); a type no widening accepts fails preparing.
+        catalog_version: the catalog's files, listed before the pass (so a change made during the pass shows
+            as a change to the next refresh), and the rows the pass read; recorded in the manifest.
     """
 
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
@@ -60,6 +63,7 @@ class PreparedRun(BaseModel):
     forecast: Forecast
     prices: PriceTable = Field(exclude=True)
     results_schema: pa.Schema = Field(exclude=True)
+    catalog_version: CatalogVersion | None = None
 
     @field_serializer("config", when_used="json")
     def _config_masked(self, config: PipelineConfig) -> dict[str, Any]:
@@ -109,6 +113,7 @@ def prepare_run(
     prices = load_price_table(config.pricing)
     storage = Storage(config.output.uri, config.output.storage_options)
     results_schema = plan_results_schema(config, storage)  # reads the catalog's footer, not its rows
+    version = catalog_version(config.catalog)  # before the pass: a change made during it is seen next time
     planner = Planner(config, load_prior(storage, force=force), limit=limit, only=only_failed)
     jobs = planner.jobs() if row_checker is None else row_checker.watch(planner.jobs(), config)
     estimate = _forecast(jobs, config, prices, at or datetime.now(UTC).date())
@@ -125,6 +130,7 @@ def prepare_run(
         forecast=estimate,
         prices=prices,
         results_schema=results_schema,
+        catalog_version=version.model_copy(update={"rows": planner.rows}),
     )
 
 

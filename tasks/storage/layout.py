@@ -7,6 +7,7 @@ costs/part-<run_id>-<id>.parquet                     cost ledger rows (one per b
 pending/<job_key>.json                               the journal of a job sent but not yet durable
 runs/<run_id>.json                                   a run's manifest
 reports/<run_id>/…, reports/monthly/…                reports; forecasts at reports/<id>/forecast.parquet
+reports/<run_id>/schedule-forecast.{md,parquet}      a scheduled run's projection of its schedule's spend
 lease.json                                           the one writer's lease (`retouch compact` refuses while it exists)
 .retouch-probe-<id>                                  written and removed at once: is the output writable?
 ```
@@ -39,6 +40,7 @@ __all__ = [
     "report_dir",
     "results_part_path",
     "run_id_of_manifest",
+    "schedule_forecast_path",
 ]
 
 IMAGES_DIR = "images"
@@ -103,3 +105,8 @@ def report_dir(run_id: str) -> str:
 def forecast_path(run_id: str) -> str:
     """The saved forecast of one run."""
     return f"{report_dir(run_id)}/forecast.parquet"
+
+
+def schedule_forecast_path(run_id: str, extension: str) -> str:
+    """A run's schedule forecast (`md` or `parquet`); `retouch forecast --schedule` uses `schedule-<id>`."""
+    return f"{report_dir(run_id)}/schedule-forecast.{extension}"

@@ -4,6 +4,7 @@ its code, never a traceback; whatever `run` rejects before spending, `validate` 
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from tasks.sandbox import SandboxServer, SandboxSettings
-from tests.cli.sandbox_kit import ledger, paid_config, results
+from tests.cli.sandbox_kit import RETOUCH, ROOT, ledger, paid_config, results, subprocess_env
 from tests.helpers import local_config, make_catalog, write_config
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -241,3 +242,15 @@ def test_balances_before_and_after_match_the_ledger(sandbox: SandboxServer, tmp_
     assert all(change["ledger_credits"] == change["before"] - change["after"] for change in manifest["balances"])
     report = invoke("report", str(tmp_path / "out"))
     assert "Provider balances" in report.output and "before − after" in report.output
+
+
+def test_prefect_that_cannot_start_is_one_message_and_exit_2(tmp_path: Path) -> None:
+    catalog = make_catalog(tmp_path, rows=1, prompts=["blur"])
+    config = write_config(tmp_path, local_config(catalog, tmp_path / "out"))
+    env = subprocess_env(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="0", PREFECT_HOME=str(tmp_path / "prefect"))
+    env.pop("PREFECT_API_URL", None)  # the command must start its own temporary server, and cannot in 0 s
+    done = subprocess.run([*RETOUCH, "run", str(config)], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr
+    message = " ".join(done.stderr.split())
+    assert "temporary API server did not start" in message and "prefect server start" in message
+    assert "Traceback" not in done.stderr + done.stdout and not (tmp_path / "out" / "results").exists()
