@@ -38,6 +38,7 @@ from tasks.core.errors import CatalogError, ConfigError, StorageError
 from tasks.core.secrets import LiteralSecretWarning
 
 if TYPE_CHECKING:  # the pipeline is imported when a command needs it: `--help` stays fast
+    from tasks.core.config import ExecutionConfig
     from tasks.costs import AccountBalance
     from tasks.pipeline.manifest import RunSummary
     from tasks.pipeline.prepared import PreparedRun
@@ -186,6 +187,14 @@ def run(
     wait_timeout: Annotated[
         float, typer.Option("--wait-timeout", min=0, metavar="SECONDS", help="With --wait: give up after this long.")
     ] = 3600.0,
+    runner: Annotated[
+        str | None,
+        typer.Option("--runner", metavar="threads|dask", help="Where shards run (default: execution.runner)."),
+    ] = None,
+    address: Annotated[
+        str | None,
+        typer.Option("--address", metavar="tcp://HOST:PORT", help="With --runner dask: an existing Dask scheduler."),
+    ] = None,
     only_failed: Annotated[
         bool, typer.Option("--only-failed", help="Run again only the jobs that failed or were skipped; nothing new.")
     ] = False,
@@ -210,6 +219,7 @@ def run(
     not confirmed), 130 interrupted.
     """
     _verbose_logs(verbose)
+    from flows.cluster import execution_for
     from flows.spend import check_spend, confirm_spend, show_forecast
     from tasks.pipeline.outcome import ExitCode, exit_code_for_run
 
@@ -217,14 +227,16 @@ def run(
     with expected_outcomes(err_console, verbose=verbose):
         # Before Prefect starts: a bad config, catalog or output, or a budget the forecast passes, stops here.
         prepared = _prepare(config, limit, force, only_failed=selection)
+        execution = execution_for(prepared.config.execution, runner=runner, address=address)
         show_forecast(console, prepared)
         balances = check_spend(console, prepared, proceed_to_cap=proceed_to_cap)
         if not dry_run and not confirm_spend(prepared, yes=yes):
             console.print("Nothing was sent.")
             raise typer.Exit(code=ExitCode.OVER_BUDGET)
         summary = _run_flow(
-            prepared, balances, dry_run=dry_run, proceed_to_cap=proceed_to_cap, wait=wait_timeout if wait else 0.0
-        )
+            prepared, balances, dry_run=dry_run, proceed_to_cap=proceed_to_cap, wait=wait_timeout if wait else 0.0,
+            execution=execution,
+        )  # fmt: skip
     print_run_summary(console, summary)
     resume = ["retouch", "run", str(config), *(["--limit", str(limit)] if limit else [])]
     resume += [flag for flag, given in (("--proceed-to-cap", proceed_to_cap), ("--yes", yes)) if given]
@@ -258,9 +270,16 @@ def _retry_selection(
 
 
 def _run_flow(
-    prepared: PreparedRun, balances: tuple[AccountBalance, ...], *, dry_run: bool, proceed_to_cap: bool, wait: float
+    prepared: PreparedRun,
+    balances: tuple[AccountBalance, ...],
+    *,
+    dry_run: bool,
+    proceed_to_cap: bool,
+    wait: float,
+    execution: ExecutionConfig,
 ) -> RunSummary:
     """The flow itself, Ctrl-C handled gracefully from before Prefect's API starts until the run ends."""
+    from flows.cluster import task_runner_for, workers_reach_api
     from flows.edit_catalog import edit_catalog
     from flows.interrupt import GracefulInterrupt, start_prefect_api
     from flows.progress_bar import run_progress
@@ -276,10 +295,12 @@ def _run_flow(
         start_prefect_api()
         if interrupt.requested:
             raise KeyboardInterrupt("stopped before anything was sent")
-        return edit_catalog(
-            prepared=prepared, dry_run=dry_run, run_id=run_id, proceed_to_cap=proceed_to_cap, wait=wait,
-            balances=balances,
-        )  # fmt: skip
+        flow = edit_catalog.with_options(task_runner=task_runner_for(execution, providers=len(prepared.providers)))
+        with workers_reach_api(execution):
+            return flow(
+                prepared=prepared, dry_run=dry_run, run_id=run_id, proceed_to_cap=proceed_to_cap, wait=wait,
+                balances=balances,
+            )  # fmt: skip
 
 
 @app.command()

@@ -13,7 +13,9 @@ from prefect.futures import PrefectFuture, as_completed
 from prefect.states import Completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.cluster import cluster_link
 from flows.progress_artifacts import progress_artifacts
+from tasks.coordination import ClusterLink
 from tasks.core.errors import StorageError
 from tasks.core.models import Accepted
 from tasks.costs import AccountBalance, BalanceChange, BudgetTracker, write_forecast
@@ -106,7 +108,7 @@ def edit_catalog(
             plan, totals = prepared.plan, RunTotals()
         else:
             plan, totals, changes = _edit_with_balances(prepared, run_id, gate.tracker, balances, proceed_to_cap)
-        interrupted = PROCESS_STOP.requested and not dry_run
+        interrupted = _stop_requested() and not dry_run
         summary = summarize(
             prepared, run_id=run_id, plan=prepared.plan if interrupted else plan, totals=totals,
             budget_stop=gate.over, started_at=started_at, dry_run=dry_run, interrupted=interrupted, balances=changes,
@@ -117,6 +119,12 @@ def edit_catalog(
             publish_schedule_forecast(summary, config_path, schedule)
     get_run_logger().info("run %s: %s", run_id, summary.model_dump_json(exclude={"forecast"}))
     return summary
+
+
+def _stop_requested() -> bool:
+    # Not read in the flow's body: Dask pickles the flow with its context, by value with the globals its
+    # body names, and the process's stop signal holds a lock.
+    return PROCESS_STOP.requested
 
 
 def _ended_early(summary: RunSummary) -> RunSummary:
@@ -191,11 +199,12 @@ def _edit(prepared: PreparedRun, run_id: str, budget: BudgetTracker) -> tuple[Pl
     planned = planned_by_provider(prepared.forecast)
     with (
         progress_artifacts(run_id, planned, prepared.forecast.currency),
+        cluster_link(prepared, run_id) as link,
         ShardStreams(
             planner.jobs(), prepared.providers, shard_size=execution.shard_size, hold=execution.parallel_shards
         ) as streams,
     ):
-        totals = _run_streams(streams, prepared, run_id, pending, budget, results_schema, breakers)
+        totals = _run_streams(streams, prepared, run_id, pending, budget, results_schema, breakers, link)
     return planner.counts(), replace(totals, lanes_stopped=breakers.stops())
 
 
@@ -207,6 +216,7 @@ def _run_streams(
     budget: BudgetTracker,
     results_schema: pa.Schema,
     breakers: BreakerBoard,
+    link: ClusterLink | None = None,
 ) -> RunTotals:
     """Run each provider's shards as its own stream, at most `parallel_shards` in flight per provider.
 
@@ -227,8 +237,10 @@ def _run_streams(
                     open_streams.remove(provider)
                     break
                 shard_pending = {job.job_key: pending[job.job_key] for job in shard if job.job_key in pending}
+                # On a cluster the coordinator holds the budget, and breakers are per process.
+                tracker, board = (budget, breakers) if link is None else (None, None)
                 future = edit_shard.submit(
-                    index, shard, config, run_id, shard_pending, budget, results_schema, breakers
+                    index, shard, config, run_id, shard_pending, tracker, results_schema, board, link
                 )
                 active[future] = provider
                 index += 1

@@ -23,7 +23,15 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("pipeline", ("tasks.pipeline",)),
     (
         "domain services",
-        ("tasks.providers", "tasks.costs", "tasks.reports", "tasks.exports", "tasks.starter", "tasks.quality"),
+        (
+            "tasks.providers",
+            "tasks.costs",
+            "tasks.reports",
+            "tasks.exports",
+            "tasks.starter",
+            "tasks.quality",
+            "tasks.coordination",
+        ),
     ),
     ("infrastructure", ("tasks.http", "tasks.storage", "tasks.imaging")),
     ("core", ("tasks.core",)),

@@ -243,6 +243,23 @@ class ExecutionConfig(_Strict):
         description="Ceiling on source bytes + decoded pixels in flight in one process; unset: a quarter "
         "of the machine's memory, 1024 to 16384 MB.",
     )
+    runner: Literal["threads", "dask"] = Field(
+        "threads", description="Where shards run: threads of this process, or a Dask cluster (prefect-dask)."
+    )
+    dask_address: str | None = Field(
+        None,
+        pattern=r"^(tcp|tls|ucx|ws|wss)://\S+$",
+        description="A running Dask scheduler (tcp://host:8786); unset: a local cluster of worker processes.",
+    )
+    dask_workers: int = Field(2, ge=1, le=256, description="Worker processes of the local cluster (no dask_address).")
+
+    @model_validator(mode="after")
+    def _address_needs_dask(self) -> ExecutionConfig:
+        if self.dask_address is not None and self.runner != "dask":
+            raise ValueError(
+                f"dask_address is set ({self.dask_address}) but runner is {self.runner!r}: set runner: dask"
+            )
+        return self
 
 
 class PipelineConfig(_Strict):

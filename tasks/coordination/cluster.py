@@ -1,0 +1,203 @@
+"""The coordinator on a Dask cluster: hosted as an actor, in-flight caps as `distributed.Semaphore`s.
+
+The flow opens the coordination (`open_coordination`) and passes the picklable `ClusterLink` to every
+shard; a shard joins its process's member for the run (`joined`), which reaches the actor a few times a
+second and holds leases on the semaphores. A dead process stops refreshing: the coordinator takes it
+for dead after `ttl` and the scheduler frees its leases after the semaphore's lease timeout.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import dask
+from distributed import Client, LocalCluster, Semaphore, get_worker
+
+from tasks.coordination.coordinator import Coordinator, CoordinatorState
+from tasks.coordination.member import Member
+from tasks.coordination.shares import Amount, Grant, ProviderLimit, Report
+from tasks.core.config import PipelineConfig
+from tasks.costs import load_price_table
+
+__all__ = ["LEASE_SECONDS", "ClusterLink", "SemaphoreLeases", "joined", "local_cluster", "open_coordination"]
+
+# A dead process's in-flight leases come back after this long; members refresh them every fifth of it.
+LEASE_SECONDS = 5.0
+_REFRESH = 0.1  # seconds between a member's reports: how soon a 429, a join or a death reaches the others
+_TTL = 3.0  # a member silent this long is taken for dead (15 missed refreshes: never a slow one)
+_LOCK_CONFIG = {
+    "distributed.scheduler.locks.lease-timeout": f"{LEASE_SECONDS}s",
+    "distributed.scheduler.locks.lease-validation-interval": f"{LEASE_SECONDS / 5}s",
+}
+
+
+@dataclass(frozen=True)
+class ClusterLink:
+    """What a shard needs to join the run's coordination (picklable: the actor travels as its address).
+
+    Attributes:
+        run_id: the run.
+        coordinator: the Dask actor proxy of the run's `Coordinator`.
+        host: the worker hosting the coordinator (its death ends the coordination: see README).
+        at: the date whose prices apply.
+        limits: the rate-limited providers' account limits.
+    """
+
+    run_id: str
+    coordinator: Any
+    host: str
+    at: date
+    limits: Mapping[str, ProviderLimit]
+    refresh: float = _REFRESH
+
+    def semaphore(self, provider: str) -> str:
+        """The name of the provider's in-flight semaphore for this run."""
+        return f"retouch-{self.run_id}-{provider}"
+
+    def start_shard(self, index: int) -> int:
+        """Count a start of shard `index` (above 1: Dask ran it again after its worker died)."""
+        return int(self.coordinator.start_shard(index).result())
+
+    def state(self) -> CoordinatorState:
+        """The coordinator's snapshot."""
+        state: CoordinatorState = self.coordinator.state().result()
+        return state
+
+
+class SemaphoreLeases:
+    """This process's leases on one provider's cluster-wide in-flight semaphore (never waits for one).
+
+    Args:
+        name: the semaphore's name; `max_leases`: the provider's in-flight cap.
+    """
+
+    def __init__(self, name: str, max_leases: int) -> None:
+        worker = get_worker()  # in the shard's thread: the refresh thread has no worker context
+        with dask.config.set(_LOCK_CONFIG):
+            self._semaphore = Semaphore(max_leases, name, scheduler_rpc=worker.scheduler, loop=worker.loop)
+            self._semaphore.register()
+        self._held = 0
+
+    @property
+    def held(self) -> int:
+        """Leases held by this process."""
+        return self._held
+
+    def try_acquire(self) -> bool:
+        """Take one more lease if one is free now."""
+        if self._semaphore.acquire(timeout=0):
+            self._held += 1
+            return True
+        return False
+
+    def release(self) -> None:
+        """Give one lease back."""
+        self._held -= 1
+        self._semaphore.release()
+
+    def close(self) -> None:
+        """Stop refreshing this process's leases (held ones are given back first by the member)."""
+        callback = getattr(self._semaphore, "refresh_callback", None)  # absent with an infinite lease timeout
+        if callback is not None:
+            callback.stop()
+
+
+class _ActorCalls:
+    """The coordinator actor's methods as plain blocking calls (one round trip each)."""
+
+    def __init__(self, actor: Any) -> None:
+        self._actor = actor
+
+    def refresh(self, report: Report) -> Grant:
+        grant: Grant = self._actor.refresh(report).result()
+        return grant
+
+    def leave(self, report: Report) -> None:
+        self._actor.leave(report).result()
+
+    def take_block(self, member: str, provider: str, want: Amount, least: Amount) -> Amount | str:
+        block: Amount | str = self._actor.take_block(member, provider, want, least).result()
+        return block
+
+    def capped(self, provider: str) -> bool:
+        return bool(self._actor.capped(provider).result())
+
+
+_members: dict[str, tuple[Member, int]] = {}  # run_id -> (this process's member, shards using it)
+_members_lock = threading.Lock()
+
+
+@contextmanager
+def joined(link: ClusterLink, config: PipelineConfig, providers: Iterable[str]) -> Iterator[Member]:
+    """This process's member of the run, joined by the first shard and left by the last one running.
+
+    Args:
+        link: the run's coordination.
+        config: the run's config.
+        providers: the shard's providers (the member holds a share of each while the shard runs).
+    """
+    with _members_lock:
+        member, users = _members.get(link.run_id) or (_new_member(link, config), 0)
+        _members[link.run_id] = (member, users + 1)
+    try:
+        member.enter(providers)
+        yield member
+    finally:
+        member.exit(providers)
+        with _members_lock:
+            member, users = _members[link.run_id]
+            if users == 1:
+                del _members[link.run_id]
+            else:
+                _members[link.run_id] = (member, users - 1)
+        if users == 1:
+            member.close()
+
+
+def _new_member(link: ClusterLink, config: PipelineConfig) -> Member:
+    leases = {
+        name: SemaphoreLeases(link.semaphore(name), limit.max_in_flight)
+        for name, limit in sorted(link.limits.items())
+        if limit.max_in_flight is not None
+    }
+    table = load_price_table(config.pricing)
+    return Member(_ActorCalls(link.coordinator), leases, config, table, at=link.at, refresh=link.refresh)
+
+
+@contextmanager
+def open_coordination(
+    client: Client, config: PipelineConfig, providers: Iterable[str], *, run_id: str, at: date, ttl: float = _TTL
+) -> Iterator[ClusterLink]:
+    """Host the run's coordinator on the cluster for as long as the run's shards run.
+
+    Args:
+        client: a client of the cluster the shards run on.
+        config: the run's config (each provider's `rate_limit`, the `budget`).
+        providers: the providers the run uses.
+        run_id: the run.
+        at: the date whose prices apply.
+        ttl: seconds of silence after which a member is taken for dead.
+    """
+    limits = {}
+    for name in sorted(set(providers)):
+        limit = config.provider_settings(name).rate_limit
+        if limit is not None:
+            limits[name] = ProviderLimit(limit.requests, limit.period, limit.max_in_flight)
+    future = client.submit(Coordinator, limits, config.budget, ttl=ttl, actor=True, key=f"retouch-coordinator-{run_id}")
+    actor = future.result()
+    host = next(iter(client.who_has([future]).get(future.key, ())), "")
+    try:
+        yield ClusterLink(run_id, actor, host, at, limits)
+    finally:
+        future.release()
+
+
+def local_cluster(**kwargs: Any) -> LocalCluster:
+    """A `LocalCluster` whose scheduler frees a dead worker's semaphore leases after `LEASE_SECONDS`."""
+    with dask.config.set(_LOCK_CONFIG):
+        return LocalCluster(**kwargs)
