@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from tasks.storage.layout import report_page_path
+
 if TYPE_CHECKING:  # the CLI imports this module at start: keep the pipeline's imports for when a run happens
     from tasks.pipeline.manifest import RunSummary
 
@@ -51,6 +53,8 @@ def print_run_summary(console: Console, summary: RunSummary) -> None:
     _print_path(console, "results", summary.results_uri)
     if summary.manifest_uri:
         _print_path(console, "manifest", summary.manifest_uri)
+    if not summary.dry_run:
+        _print_path(console, "report", f"{summary.output_uri.rstrip('/')}/{report_page_path(summary.run_id)}")
     _print_next_step(console, summary)
 
 

@@ -163,6 +163,8 @@ def test_all_succeeded_exits_0_and_so_does_nothing_to_do(sandbox: SandboxServer,
     first = invoke("run", config)
     assert first.exit_code == 0, first.output
     assert "6 credits (0.06 USD)" in first.output  # the summary shows money as well as credits
+    page = next(line for line in first.output.splitlines() if line.startswith("report: ")).removeprefix("report: ")
+    assert page.endswith("/index.html") and Path(page).is_file()  # the run's report page, where it says
     again = invoke("run", config)
     assert again.exit_code == 0 and "Nothing to do" in again.output
 
