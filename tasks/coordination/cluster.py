@@ -26,8 +26,9 @@ from tasks.costs import load_price_table
 
 __all__ = ["LEASE_SECONDS", "ClusterLink", "SemaphoreLeases", "joined", "local_cluster", "open_coordination"]
 
-# A dead process's in-flight leases come back after this long; members refresh them every fifth of it.
-LEASE_SECONDS = 5.0
+# A dead process's in-flight leases come back after this long; members refresh them every fifth of it. At 5 s a
+# worker whose event loop stalled under load lost a live lease, and a seventh FASHN job drew a 429.
+LEASE_SECONDS = 15.0
 _REFRESH = 0.1  # seconds between a member's reports: how soon a 429, a join or a death reaches the others
 _TTL = 3.0  # a member silent this long is taken for dead (15 missed refreshes: never a slow one)
 _LOCK_CONFIG = {
