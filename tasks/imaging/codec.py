@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import struct
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,21 +10,9 @@ from PIL import Image, ImageOps
 
 from tasks.core.errors import InstructionError, SourceError
 from tasks.core.formats import PILLOW_NAMES, ImageFormat, format_from_pillow, parse_format
-from tasks.imaging.probe import describe_bytes
+from tasks.imaging.probe import DECODE_ERRORS, describe_bytes
 
 __all__ = ["EditedImage", "check_quality", "decode", "encode", "normalize", "resolve_format"]
-
-# Pillow surfaces broken or hostile files through many exception types; all mean "not decodable".
-_DECODE_ERRORS = (
-    OSError,
-    SyntaxError,
-    ValueError,
-    EOFError,
-    IndexError,
-    TypeError,
-    struct.error,
-    Image.DecompressionBombError,
-)
 
 
 @dataclass(frozen=True)
@@ -65,7 +52,7 @@ def decode(data: bytes, what: str = "source image") -> tuple[Image.Image, ImageF
             opened.load()
             source_format = format_from_pillow(opened.format)
             image = ImageOps.exif_transpose(opened)
-    except _DECODE_ERRORS as error:
+    except DECODE_ERRORS as error:
         raise SourceError(
             # Never the bytes, nor Pillow's message (some quote the file): what they look like and the error's type.
             f"the {what} could not be decoded ({describe_bytes(data)}; {type(error).__name__})",

@@ -9,15 +9,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from tasks.core.errors import SourceError, SourceRefused
 
-__all__ = ["ImageHeader", "check_image", "describe_bytes", "read_header"]
+__all__ = ["DECODE_ERRORS", "ImageHeader", "check_image", "describe_bytes", "read_header"]
 
-# Pillow reports broken or hostile files through many exception types; all mean "not decodable".
-_BROKEN = (
-    UnidentifiedImageError,
+# Pillow reports broken or hostile files through many exception types; all mean "not decodable"
+# (UnidentifiedImageError is an OSError). Every decode of untrusted bytes catches exactly these.
+DECODE_ERRORS = (
     OSError,
     SyntaxError,
     ValueError,
@@ -103,7 +103,7 @@ def check_image(data: bytes, max_pixels: int, *, decode: bool = True) -> ImageHe
                 image.load()
             else:
                 image.verify()
-        except _BROKEN as error:
+        except DECODE_ERRORS as error:
             raise SourceError(
                 f"does not decode: a {header.format} of {header.width}×{header.height} that is truncated or "
                 f"corrupt ({describe_bytes(data)}; {type(error).__name__})"
@@ -123,7 +123,7 @@ def _opened(source: bytes | IO[bytes]) -> Iterator[Image.Image]:
             f"declares more than {Image.MAX_IMAGE_PIXELS} pixels (Pillow's decompression-bomb limit), over "
             "catalog.sources.max_pixels; nothing was decoded"
         ) from None
-    except _BROKEN as error:
+    except DECODE_ERRORS as error:
         what = describe_bytes(source) if isinstance(source, bytes) else "the file"
         raise SourceError(f"is not an image ({what}; {type(error).__name__})") from None
     with image:

@@ -4,30 +4,18 @@ from __future__ import annotations
 
 import base64
 import io
-import struct
 from dataclasses import dataclass, field
 
 from PIL import Image, ImageOps
 
 from tasks.core.errors import SourceError
 from tasks.imaging.codec import normalize
-from tasks.imaging.probe import check_image
+from tasks.imaging.probe import DECODE_ERRORS, check_image
 
 __all__ = ["THUMB_SIDE", "Thumb", "make_thumbnail"]
 
 THUMB_SIDE = 192  # pixels of a thumbnail's longer side: sharp at the page's 160 CSS px, ~5-15 KB as WebP
 _QUALITY = 72
-# What Pillow's decoders raise on damaged data (the same list the local engine's codec catches).
-_DECODE_ERRORS = (
-    OSError,
-    SyntaxError,
-    ValueError,
-    EOFError,
-    IndexError,
-    TypeError,
-    struct.error,
-    Image.DecompressionBombError,
-)
 
 
 @dataclass(frozen=True)
@@ -67,7 +55,7 @@ def make_thumbnail(data: bytes, *, max_pixels: int, side: int = THUMB_SIDE) -> T
             upright = ImageOps.exif_transpose(opened)
             upright.thumbnail((side, side))
             small = normalize(upright)
-    except _DECODE_ERRORS as error:  # what Pillow raises for bytes that pass the header check but do not decode
+    except DECODE_ERRORS as error:  # what Pillow raises for bytes that pass the header check but do not decode
         raise SourceError(f"does not decode ({type(error).__name__})") from None
     buffer = io.BytesIO()
     small.save(buffer, format="WEBP", quality=_QUALITY)
