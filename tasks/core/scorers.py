@@ -6,13 +6,13 @@ a scorer's values are named after it (`name`, or `name_<what>` for several), so 
 
 from __future__ import annotations
 
-from functools import lru_cache
-from importlib.metadata import entry_points
+from tasks.core.registry import EntryPointTargets
 
 __all__ = [
     "BOOLEAN_SCORES",
     "BUILT_IN_SCORES",
     "ENTRY_POINT_GROUP",
+    "SCORERS",
     "known_scorers",
     "rule_name_known",
     "scorer_target",
@@ -36,15 +36,12 @@ BOOLEAN_SCORES = ("blank",)
 _BUILT_IN: dict[str, str] = {"colorfulness": "tasks.quality.examples:colorfulness"}
 
 
-@lru_cache(maxsize=1)
-def _targets() -> dict[str, str]:
-    plugins = {point.name: point.value for point in entry_points(group=ENTRY_POINT_GROUP)}
-    return {**plugins, **_BUILT_IN}  # a plugin never shadows a built-in name
+SCORERS = EntryPointTargets(ENTRY_POINT_GROUP, _BUILT_IN, "scorer")
 
 
 def known_scorers() -> list[str]:
     """Every registered optional scorer name, sorted."""
-    return sorted(_targets())
+    return SCORERS.names()
 
 
 def scorer_target(name: str) -> str:
@@ -53,10 +50,7 @@ def scorer_target(name: str) -> str:
     Raises:
         KeyError: the name is not registered; the message lists the known names.
     """
-    try:
-        return _targets()[name]
-    except KeyError:
-        raise KeyError(f"unknown scorer {name!r}; known: {', '.join(known_scorers()) or 'none'}") from None
+    return SCORERS.target(name)
 
 
 def rule_name_known(name: str, scorers: list[str]) -> bool:

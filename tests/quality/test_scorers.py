@@ -35,9 +35,9 @@ def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         "[retouch.scorers]\nmean_red = my_scorers:mean_red\nbroken = my_scorers:broken\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    names._targets.cache_clear()  # the registry reads entry points once per process
+    names.SCORERS.refresh()  # the registry reads entry points once per process
     yield
-    names._targets.cache_clear()
+    names.SCORERS.refresh()
 
 
 def png(rgb: tuple[int, int, int]) -> bytes:
