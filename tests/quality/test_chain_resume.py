@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import polars as pl
 import pytest
 import yaml
+from prefect.settings import PREFECT_API_URL
 
 from flows.edit_catalog import edit_catalog
+from tasks.pipeline.journal import read_journal
 from tasks.sandbox import SandboxServer, SandboxSettings
-from tests.quality.kit import FASHN, PIXAPI, write_config
+from tasks.storage.fs import Storage
+from tasks.storage.results import read_results
+from tests.quality.kit import FASHN, PIXAPI, ROOT, bytes_catalog, write_config
+from tests.reliability.kit import billed_twice, join_on_request_id
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 ROWS = 6
@@ -31,7 +41,7 @@ def sandbox() -> Iterator[SandboxServer]:
 
 def chains(out: Path) -> dict[str, pl.DataFrame]:
     """Every chain's result rows, by the key of its first job, in step order."""
-    table = pl.read_parquet(out / "results" / "*.parquet").with_columns(chain=pl.coalesce("retry_of", "job_key"))
+    table = read_results(Storage(str(out))).with_columns(chain=pl.coalesce("retry_of", "job_key"))
     return {str(part["chain"][0]): part.sort("attempt", "finished_at") for part in table.partition_by("chain")}
 
 
@@ -47,7 +57,7 @@ def test_a_chain_stopped_by_the_budget_resumes_at_its_due_step_and_its_cap_count
         "name": "clean", **PIXAPI, "prompt": "{prompt}", "seeds": [1], "accept": {"not_blank": True},
         "on_reject": {"retry_seeds": 1}, "fallback": [FASHN], "max_cost_per_accepted": 0.045,
     }  # fmt: skip
-    config = write_config(sandbox, tmp_path, variant, faults)
+    config = write_config(sandbox, tmp_path, variant, faults, bytes_catalog(tmp_path / "catalog", ROWS))
     raw = yaml.safe_load(config.read_text())
     raw["budget"]["max_money"] = 0.13
     config.write_text(yaml.safe_dump(raw))
@@ -78,3 +88,92 @@ def test_a_chain_stopped_by_the_budget_resumes_at_its_due_step_and_its_cap_count
         twice_rejected += not rows["accepted"].any()
     assert twice_rejected >= 1  # a resumed chain rejected again stopped at the cap: earlier spend counted
     assert set(final) == set(sent) and len(final) == ROWS
+
+
+CAP = 0.08  # three Pixapi attempts (0.06) and two of FASHN's three (0.02)
+
+
+def test_a_run_killed_mid_chain_is_resumed_by_the_next_without_billing_any_job_twice(tmp_path: Path) -> None:
+    # Jobs take 0.3 s at the provider, so a chain whose output was just rejected has its next step in
+    # flight (or not yet sent) when the run is killed; the re-run polls it or sends it, then goes on.
+    slow = {"async_seconds": 0.3}
+    with SandboxServer(SandboxSettings.model_validate({"pixapi": slow, "fashn": slow})) as sandbox:
+        faults = {"seed": 4, "providers": {"pixapi": {"blank": 0.5}, "fashn": {"blank": 0.4}}}
+        variant = {
+            "name": "clean", **PIXAPI, "prompt": "{prompt}", "seeds": [1], "accept": {"not_blank": True},
+            "on_reject": {"retry_seeds": 2}, "fallback": [FASHN], "max_cost_per_accepted": CAP,
+        }  # fmt: skip
+        config = write_config(sandbox, tmp_path, variant, faults, bytes_catalog(tmp_path / "catalog", ROWS))
+        raw = yaml.safe_load(config.read_text())
+        raw["execution"] = {"checkpoint_seconds": 0.05}
+        config.write_text(yaml.safe_dump(raw))
+        out = tmp_path / "out"
+        run = cli_run(config, cli_env(tmp_path), tmp_path / "run-1.log")
+        wait_until(lambda: open_chain(out) is not None or run.poll() is not None, "a chain is left mid-way")
+        os.killpg(run.pid, signal.SIGKILL)
+        run.wait()
+        cut = open_chain(out)
+        assert cut is not None, (tmp_path / "run-1.log").read_text()[-2000:]
+
+        summary = edit_catalog(str(config), limit=ROWS)  # the re-run, in this process
+        assert billed_twice(sandbox.base_url) == {}
+        assert all(billed == recorded for billed, recorded in join_on_request_id(sandbox.base_url, out).values())
+        held = 0
+        for chain, rows in chains(out).items():
+            last = rows.filter(pl.col("attempt") == pl.col("attempt").max())
+            held += last["status"][-1] == "unknown"  # a submit cut off on the wire: held, never sent again
+            paid = rows.filter(pl.col("status") == "succeeded")
+            assert paid["cost"].sum() <= CAP + 1e-9
+            assert paid["attempt"].n_unique() == paid.height  # no step bought twice
+            if last["status"][-1] == "succeeded" and not last["accepted"].any():
+                step = int(last["attempt"][0])
+                price = PRICE["pixapi.edits" if step + 1 <= 3 else "fashn.edit"]
+                assert step == 6 or paid["cost"].sum() + price > CAP + 1e-9, chain  # out of attempts
+            else:
+                assert last["accepted"].any() or last["status"][-1] == "unknown", chain
+        assert summary.held_unknown == held and summary.retried >= 1
+        resumed = chains(out)[cut[0]]
+        assert resumed["attempt"].max() > cut[1]  # the chain cut off after a rejection went on to its next step
+
+
+def open_chain(out: Path) -> tuple[str, int] | None:
+    """A chain whose latest durable step was rejected while no submit is in doubt: (its key, the step)."""
+    storage = Storage(str(out))
+    if not (out / "results").exists() or read_journal(storage).intents:
+        return None
+    for chain, rows in chains(out).items():
+        last = rows[-1]
+        step = int(last["attempt"][0])
+        if last["status"][0] == "succeeded" and last["accepted"][0] is False and step < 3:
+            return chain, step
+    return None
+
+
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    """The environment of a `retouch` subprocess: the test session's Prefect API (starting one costs ~15 s)."""
+    return {
+        **os.environ,
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+        "NO_PROXY": "127.0.0.1,localhost",
+        "PYTHONPATH": str(ROOT),
+    }
+
+
+def cli_run(config: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """`retouch run CONFIG --limit ROWS` in its own process group (so a kill takes its children too)."""
+    with open(log, "wb") as handle:
+        return subprocess.Popen(
+            [sys.executable, "-m", "flows.cli", "run", str(config), "--limit", str(ROWS)],
+            cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 240.0) -> None:
+    """Poll `condition` (a real process is being watched: there is no clock to inject)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting until {what}")
