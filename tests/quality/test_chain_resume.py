@@ -70,6 +70,15 @@ def test_a_chain_stopped_by_the_budget_resumes_at_its_due_step_and_its_cap_count
 
     raw["budget"]["max_money"] = 1.0
     config.write_text(yaml.safe_dump(raw))
+    # The forecast prices each resumed chain from the step it is at: step 2 itself, then FASHN (step 3) as
+    # often as Pixapi's outputs were rejected in the first run.
+    judged = pl.concat(list(chains(out).values())).filter(pl.col("accepted").is_not_null())
+    miss = 1 - judged["accepted"].mean()  # type: ignore[operator]
+    forecast = edit_catalog(str(config), limit=ROWS, dry_run=True).forecast
+    assert forecast is not None
+    planned = {group.variant: group for group in forecast.groups}
+    assert planned["clean"].jobs == len(skipped) and planned["clean"].provider == "pixapi.edits"
+    assert planned["clean (expected retries)"].known_money == pytest.approx(len(skipped) * miss * PRICE["fashn.edit"])
     again = edit_catalog(str(config), limit=ROWS)
     assert again.retried == len(skipped) and again.already_done == ROWS - len(skipped)
 
