@@ -118,11 +118,17 @@ def test_a_run_killed_mid_chain_is_resumed_by_the_next_without_billing_any_job_t
         config.write_text(yaml.safe_dump(raw))
         out = tmp_path / "out"
         run = cli_run(config, cli_env(tmp_path), tmp_path / "run-1.log")
-        wait_until(lambda: open_chain(out) is not None or run.poll() is not None, "a chain is left mid-way")
+        spotted: list[tuple[str, int]] = []
+
+        def mid_chain() -> bool:
+            spotted.extend(filter(None, [open_chain(out)]))
+            return bool(spotted) or run.poll() is not None
+
+        wait_until(mid_chain, "a chain is left mid-way")
         os.killpg(run.pid, signal.SIGKILL)
         run.wait()
-        cut = open_chain(out)
-        assert cut is not None, (tmp_path / "run-1.log").read_text()[-2000:]
+        assert spotted, (tmp_path / "run-1.log").read_text()[-2000:]
+        cut = spotted[0]
 
         summary = edit_catalog(str(config), limit=ROWS)  # the re-run, in this process
         assert billed_twice(sandbox.base_url) == {}
