@@ -12,7 +12,7 @@ import pytest
 from flows.edit_catalog import edit_catalog
 from flows.report import cost_report
 from tasks.sandbox import SandboxServer, SandboxSettings
-from tests.quality.kit import FASHN, PIXAPI, write_config
+from tests.quality.kit import FASHN, PIXAPI, bytes_catalog, write_config
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 ROWS = 6
@@ -43,7 +43,9 @@ def test_rejected_outputs_are_regenerated_then_sent_to_the_fallback_within_the_c
         "fallback": [FASHN],
         "max_cost_per_accepted": cap,
     }  # fmt: skip
-    summary = edit_catalog(str(write_config(sandbox, tmp_path, variant, faults)), limit=ROWS)
+    # Images as bytes in the table: job keys, and so the sandbox's bad outputs, are the same in every checkout.
+    catalog = bytes_catalog(tmp_path / "catalog", ROWS)
+    summary = edit_catalog(str(write_config(sandbox, tmp_path, variant, faults, catalog)))
     table = pl.read_parquet(tmp_path / "out" / "results" / "*.parquet")
     table = table.with_columns(chain=pl.coalesce("retry_of", "job_key"))
     assert table["chain"].n_unique() == ROWS  # one chain per row (one seed)
