@@ -8,7 +8,6 @@ from contextlib import contextmanager
 from typing import Any
 
 from prefect.context import FlowRunContext
-from prefect.server.api.server import SubprocessASGIServer
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from prefect_dask.task_runners import DaskTaskRunner
@@ -94,6 +93,10 @@ def workers_reach_api(execution: ExecutionConfig) -> Iterator[None]:
     if execution.runner != "dask" or PREFECT_API_URL.value():
         yield
         return
+    # Imported here: it loads Prefect's whole server (~1-2.5 s), which `retouch run` never needs (it starts
+    # its temporary server through flows.api_start and sets PREFECT_API_URL); a script calling this may.
+    from prefect.server.api.server import SubprocessASGIServer
+
     server = SubprocessASGIServer()
     server.start()  # already running when the CLI started it: nothing to do
     with temporary_settings({PREFECT_API_URL: server.api_url}):
