@@ -32,6 +32,9 @@ __all__ = ["TemporaryApi", "temporary_servers"]
 
 _POLL_SECONDS = 0.05  # between health checks while the server starts (it answers ~1 s after its imports end)
 _PORT_TAKEN = 3  # uvicorn's exit code when another process took the port between our choice and its bind
+# Prefect imports these lazily when it creates a flow run (~0.2 s; fastapi's encoder for the parameters): while
+# the server starts, the CLI has nothing else to do, so they are loaded then and off the path to the first image.
+_LOADED_BY_A_FLOW_RUN = ("prefect.flow_engine", "fastapi.encoders")
 _SERVERS: list[subprocess.Popen[bytes]] = []  # the temporary servers this process started and has not stopped
 
 
@@ -73,6 +76,8 @@ class TemporaryApi:
             self.stop()
             return
         self.begin()
+        for module in _LOADED_BY_A_FLOW_RUN:
+            importlib.import_module(module)
         self._until_healthy(float(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()))
         os.environ["PREFECT_API_URL"] = self.api_url  # Dask workers and any later child inherit it
         refresh_global_settings_context()

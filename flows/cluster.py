@@ -10,7 +10,6 @@ from typing import Any
 from prefect.context import FlowRunContext
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
-from prefect_dask.task_runners import DaskTaskRunner
 from pydantic import ValidationError
 
 from tasks.coordination import ClusterLink, local_cluster, open_coordination
@@ -52,6 +51,10 @@ def task_runner_for(execution: ExecutionConfig, *, providers: int = 1) -> TaskRu
     """
     if execution.runner != "dask":
         return ThreadPoolTaskRunner(max_workers=THREADS)
+    # Imported for a Dask run alone: prefect-dask and distributed take ~0.3 s to import, which every run's
+    # start on threads would pay.
+    from prefect_dask.task_runners import DaskTaskRunner
+
     if execution.dask_address is not None:
         return DaskTaskRunner(address=execution.dask_address)
     shards = execution.parallel_shards * max(providers, 1)
@@ -73,6 +76,11 @@ def cluster_link(prepared: PreparedRun, run_id: str) -> Iterator[ClusterLink | N
     """The run's coordination on the cluster when the flow runs on Dask; None on threads (nothing to share)."""
     context = FlowRunContext.get()
     runner = context.task_runner if context is not None else None
+    if runner is None or isinstance(runner, ThreadPoolTaskRunner):
+        yield None
+        return
+    from prefect_dask.task_runners import DaskTaskRunner  # for a Dask run alone, as in task_runner_for
+
     if not isinstance(runner, DaskTaskRunner):
         yield None
         return

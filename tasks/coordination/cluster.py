@@ -13,16 +13,16 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
-
-import dask
-from distributed import Client, LocalCluster, Semaphore, get_worker
+from typing import TYPE_CHECKING, Any
 
 from tasks.coordination.coordinator import Coordinator, CoordinatorState
 from tasks.coordination.member import Member
 from tasks.coordination.shares import Amount, Grant, ProviderLimit, Report
 from tasks.core.config import PipelineConfig
 from tasks.costs import load_price_table
+
+if TYPE_CHECKING:
+    from distributed import Client, LocalCluster
 
 __all__ = ["LEASE_SECONDS", "ClusterLink", "SemaphoreLeases", "joined", "local_cluster", "open_coordination"]
 
@@ -78,6 +78,10 @@ class SemaphoreLeases:
     """
 
     def __init__(self, name: str, max_leases: int) -> None:
+        # Imported on a cluster alone: distributed takes ~0.3 s to import, which every run on threads would pay.
+        import dask
+        from distributed import Semaphore, get_worker
+
         worker = get_worker()  # in the shard's thread: the refresh thread has no worker context
         with dask.config.set(_LOCK_CONFIG):
             self._semaphore = Semaphore(max_leases, name, scheduler_rpc=worker.scheduler, loop=worker.loop)
@@ -200,5 +204,8 @@ def open_coordination(
 
 def local_cluster(**kwargs: Any) -> LocalCluster:
     """A `LocalCluster` whose scheduler frees a dead worker's semaphore leases after `LEASE_SECONDS`."""
+    import dask  # as in SemaphoreLeases: on a cluster alone
+    from distributed import LocalCluster
+
     with dask.config.set(_LOCK_CONFIG):
         return LocalCluster(**kwargs)
