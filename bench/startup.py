@@ -7,6 +7,8 @@ twice: with Prefect's ephemeral API (the default, started by the run itself) and
 `prefect server start` this script runs on 127.0.0.1. For context it also times the floors under them: an
 empty interpreter, `import prefect`, and Prefect's ephemeral server alone (spawn to healthy, as `retouch
 run` starts it). The machine is shared: the load average is printed before and after.
+`--source DIR` runs the `retouch` of another checkout (e.g. `git worktree add /tmp/before main`) for a
+before/after comparison on the same machine.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import httpx
 from common import ROOT, free_port, write_catalog, write_yaml
 
 RETOUCH = [sys.executable, "-m", "flows.cli"]
+SOURCE = [ROOT]  # the checkout whose `retouch` is timed (--source)
 GOAL_CHECK = 1.0  # s: validate, show
 GOAL_FIRST_IMAGE = 3.0  # s: a 1-row run's first image, with either API
 Sample = tuple[float, float]  # wall seconds, CPU seconds
@@ -34,7 +37,7 @@ Sample = tuple[float, float]  # wall seconds, CPU seconds
 def _env(**extra: str) -> dict[str, str]:
     # The CLI waits up to 120 s for the ephemeral server; the same here for the server timed alone (Prefect's
     # own default, 20 s, is too short on a loaded 2-core machine).
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env = {**os.environ, "PYTHONPATH": str(SOURCE[0]), "DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     env.pop("PREFECT_API_URL", None)
     env.update({"PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120", **extra})
     return env
@@ -60,7 +63,7 @@ def _config(work: Path, name: str) -> Path:
 
 def _timed(command: Sequence[str], env: dict[str, str]) -> Sample:
     cpu, started = _children_cpu(), time.perf_counter()
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    done = subprocess.run(command, cwd=SOURCE[0], env=env, capture_output=True, text=True)
     took = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(command)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
@@ -74,9 +77,8 @@ def _run_once(config: Path, env: dict[str, str]) -> tuple[Sample, Sample]:
     """
     images = config.parent / "out" / config.stem / "images"
     cpu, started = _children_cpu(), time.perf_counter()
-    child = subprocess.Popen(
-        [*RETOUCH, "run", str(config), "--yes"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
+    command = [*RETOUCH, "run", str(config), "--yes"]
+    child = subprocess.Popen(command, cwd=SOURCE[0], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     first = None
     while child.poll() is None:
         if first is None and images.exists() and any(images.rglob("*.png")):
@@ -98,7 +100,7 @@ def _server_alone(env: dict[str, str]) -> Sample:
         "api = TemporaryApi(); api.begin(); api.wait(); print(time.perf_counter() - t); api.stop()\n"
     )
     cpu = _children_cpu()
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", code], cwd=SOURCE[0], env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"the ephemeral server did not start:\n{done.stderr}")
     return float(done.stdout.strip().splitlines()[-1]), _children_cpu() - cpu
@@ -150,9 +152,12 @@ def _runs(work: Path, prefix: str, times: int, env: dict[str, str]) -> tuple[lis
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--source", type=Path, default=ROOT, help="the checkout whose retouch is timed")
     args = parser.parse_args(argv)
+    SOURCE[0] = args.source.resolve()
     work, n = Path(tempfile.mkdtemp(prefix="retouch-startup-")), args.repeats
     env = _env(PREFECT_HOME=str(work / "prefect-home"))
+    print(f"retouch from {SOURCE[0]}")
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (2 cores, shared)")
     print(f"{'figure':<44} {'wall min / median / max':>25}  {'CPU':>7}  {'goal':<18} command")
     _row("python -c pass", _repeat(n, lambda: _timed([sys.executable, "-c", "pass"], env)))
@@ -160,7 +165,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     config = _config(work, "first")
     first_ever = _run_once(config, env)  # creates Prefect's database, once per Prefect home
     _row("run, ephemeral API, new Prefect home: image", [first_ever[0]])
-    _row("Prefect's ephemeral server alone: healthy", _repeat(n, lambda: _server_alone(env)))
+    if (SOURCE[0] / "flows" / "api_start.py").exists():
+        _row("Prefect's ephemeral server alone: healthy", _repeat(n, lambda: _server_alone(env)))
     validate = _repeat(n, lambda: _timed([*RETOUCH, "validate", str(config)], env))
     _row("retouch validate", validate, GOAL_CHECK, "retouch validate CONFIG")
     output = str(work / "out" / "first")
