@@ -82,7 +82,8 @@ def _prepare(
     only_failed: RetrySelection | None = None,
     loaded: Callable[[], None] | None = None,
 ) -> PreparedRun:
-    """`prepare_config`, its warnings (a literal key in the config) shown once, plainly, on stderr.
+    """The run prepared from the config file (as `prepare_config`), its warnings (a literal key in the config)
+    shown once, plainly, on stderr.
 
     `loaded` is called once the config is valid, before the catalog is read (`run` starts Prefect's API there).
     """
