@@ -67,8 +67,10 @@ def main() -> None:
 
     config = sys.argv[1]
     images = Path(yaml.safe_load(Path(config).read_text())["output"]["uri"]) / "images"
-    api_start.TemporaryApi.begin = _marked(api_start.TemporaryApi.begin, "api.begin (spawns the server unless it runs)", "api.begin returned")  # type: ignore[method-assign]
-    api_start.TemporaryApi.wait = _marked(api_start.TemporaryApi.wait, "api.wait (prepared, Prefect imported)", "api.wait returned: API ready")  # type: ignore[method-assign]
+    api = api_start.TemporaryApi
+    begin = _marked(api.begin, "api.begin (spawns the server unless it runs)", "api.begin returned")
+    wait = _marked(api.wait, "api.wait (prepared, Prefect imported)", "api.wait returned: API ready")
+    api.begin, api.wait = begin, wait  # type: ignore[method-assign]
     threading.Thread(target=_phases, daemon=True).start()
     threading.Thread(target=_watch, args=(images,), daemon=True).start()
     sys.argv = ["retouch", "run", config, "--yes"]
