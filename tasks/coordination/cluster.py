@@ -89,6 +89,8 @@ class ClusterLink:
         """In a shard's thread: how to send job events to the flow's process; None in that process itself."""
         if self.origin == _this_process():
             return None
+        from distributed import get_worker  # on a cluster alone, as in SemaphoreLeases
+
         return functools.partial(get_worker().log_event, self.progress_topic)
 
     def placement(self) -> AbstractContextManager[object]:
