@@ -18,7 +18,7 @@ from tasks.core.quality_config import FallbackTarget
 from tasks.costs import load_price_table
 from tasks.pipeline.catalog import iter_catalog
 from tasks.pipeline.prepared import PreparedRun, prepare_run
-from tasks.prepare import resolve_api_keys
+from tasks.preparation import resolve_api_keys
 from tasks.quality.pilot import Interval, PilotStats, choose_winner, pilot_stats, project_chained, sample_ids
 from tasks.reports.pilot_view import gallery_html, pilot_frame, pilot_markdown
 from tasks.storage.fs import Storage
