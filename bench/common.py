@@ -14,6 +14,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+# Python puts a script's own folder first on sys.path, so bench/distributed.py would shadow dask's
+# `distributed` (imported by prefect-dask): move bench/ to the end, where `from common import` still works.
+_BENCH = str(Path(__file__).resolve().parent)
+while _BENCH in sys.path:
+    sys.path.remove(_BENCH)
+sys.path.append(_BENCH)
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
