@@ -30,6 +30,24 @@ import yaml  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
 
+def goal(figure: str, now: float, target: float, *, at_most: bool = True, unit: str = "", digits: int = 2) -> str:
+    """One figure next to its goal, the way every bench prints it; returns the line (also printed).
+
+    Args:
+        figure: what was measured.
+        now: the measured value.
+        target: the goal.
+        at_most: True when the goal is `now <= target` (CPU, 429s, memory), False for `now >= target`.
+        unit: appended to both numbers ("ms", "×", " MB").
+        digits: decimals shown.
+    """
+    met = now <= target if at_most else now >= target
+    sign = "≤" if at_most else "≥"
+    line = f"{figure}: {now:,.{digits}f}{unit}   goal {sign} {target:,.{digits}f}{unit}   {'met' if met else 'MISSED'}"
+    print(line, flush=True)
+    return line
+
+
 def small_png(index: int, size: tuple[int, int] = (64, 48)) -> bytes:
     image = Image.new("RGB", size, ((index * 37) % 256, (index * 91) % 256, (index * 53) % 256))
     ImageDraw.Draw(image).ellipse((size[0] // 8, size[1] // 8, size[0] * 7 // 8, size[1] * 7 // 8), fill=(240, 200, 40))
