@@ -23,7 +23,7 @@ _HERE = str(Path(__file__).resolve().parent)
 sys.path[:] = [*(entry for entry in sys.path if entry not in ("", _HERE)), _HERE]
 
 import httpx  # noqa: E402
-from common import StatsSampler, start_sandbox, write_catalog, write_yaml  # noqa: E402
+from common import StatsSampler, goal, start_sandbox, write_catalog, write_yaml  # noqa: E402
 
 RATE = 10.0
 AREAS = ("picsart", "pixapi", "fashn")
@@ -109,9 +109,11 @@ def main() -> None:
                 print(f"{workers} worker processes, remote: {summary.counts} in {wall:.0f} s")
                 for area in AREAS[:2]:
                     steady = sampler.steady_rate(area)
-                    print(f"  {area:8s} steady {steady:.2f}/s = {steady / RATE:.3f} of the limit; "
-                          f"429s {stats.get(area, {}).get('rate_limited', 0)}")  # fmt: skip
-                print(f"  fashn    429s {stats.get('fashn', {}).get('rate_limited', 0)} (6 in flight per key)")
+                    shown = f"  {area:8s} steady rate ÷ limit ({steady:.2f}/s)"
+                    goal(shown, steady / RATE, 0.95, at_most=False, digits=3)
+                    goal(f"  {area:8s} 429s", stats.get(area, {}).get("rate_limited", 0), 0, digits=0)
+                fashn = stats.get("fashn", {}).get("rate_limited", 0)
+                goal("  fashn    429s (6 in flight per key)", fashn, 0, digits=0)
                 path = write_yaml(directory / f"l{workers}.yaml",
                                   local_config(local_catalog, directory / f"out-l{workers}", workers))  # fmt: skip
                 summary, wall = run(path)
