@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TypeVar, cast
@@ -242,10 +243,11 @@ def _run_streams(
                 shard_pending = {job.job_key: pending[job.job_key] for job in shard if job.job_key in pending}
                 # On a cluster the coordinator holds the budget, and breakers are per process.
                 tracker, board = (budget, breakers) if link is None else (None, None)
-                future = edit_shard.submit(
-                    index, _as_is(shard), _as_is(config), run_id, _as_is(shard_pending), tracker, results_schema,
-                    board, link,
-                )  # fmt: skip
+                with link.placement() if link is not None else nullcontext():
+                    future = edit_shard.submit(
+                        index, _as_is(shard), _as_is(config), run_id, _as_is(shard_pending), tracker, results_schema,
+                        board, link,
+                    )  # fmt: skip
                 active[future] = provider
                 index += 1
         if active:
