@@ -5,8 +5,8 @@
 Remote: the sandbox (its own process) limits Picsart and Pixapi to R = 10 requests/s per key (a one-second
 token bucket, as throughput.py) and FASHN to 6 jobs in flight; retouch is configured with the same limits
 and runs on a LocalCluster of N worker processes. Prints, per N, each provider's steady rate ÷ limit
-(from the sandbox's ledger of billed submissions) and its 429s, next to their goals. Local: the local engine on
-`--local-rows` rows; prints jobs/s and the ratio to 1 process.
+(from the sandbox's ledger of billed submissions) and its 429s, next to their goals. Local: the local engine
+on `--local-rows` rows; prints jobs/s and the ratio to 1 process.
 """
 
 from __future__ import annotations

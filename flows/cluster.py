@@ -18,6 +18,7 @@ from tasks.coordination import SHARD_RESOURCE, ClusterLink, local_cluster, open_
 from tasks.core.config import ExecutionConfig
 from tasks.core.errors import ConfigError
 from tasks.pipeline.prepared import PreparedRun
+from tasks.pipeline.relay import replay
 
 __all__ = ["THREADS", "cluster_link", "execution_for", "task_runner_for", "workers_reach_api"]
 
@@ -80,10 +81,14 @@ def cluster_link(prepared: PreparedRun, run_id: str) -> Iterator[ClusterLink | N
     if not isinstance(runner, DaskTaskRunner):
         yield None
         return
-    with open_coordination(
-        runner.client, prepared.config, prepared.providers, run_id=run_id, at=prepared.forecast.at
-    ) as link:
-        yield link
+    client = runner.client
+    with open_coordination(client, prepared.config, prepared.providers, run_id=run_id, at=prepared.forecast.at) as link:
+        # Shards in worker processes relay their job events here (Dask events), for the progress bar.
+        client.subscribe_topic(link.progress_topic, lambda event: replay(run_id, event[1]))  # type: ignore[no-untyped-call]
+        try:
+            yield link
+        finally:
+            client.unsubscribe_topic(link.progress_topic)  # type: ignore[no-untyped-call]
 
 
 @contextmanager

@@ -209,7 +209,7 @@ def _edit(prepared: PreparedRun, run_id: str, budget: BudgetTracker) -> tuple[Pl
         ) as streams,
     ):
         totals = _run_streams(streams, prepared, run_id, pending, budget, results_schema, breakers, link)
-    return planner.counts(), replace(totals, lanes_stopped=breakers.stops())
+    return planner.counts(), replace(totals, lanes_stopped={**totals.lanes_stopped, **breakers.stops()})
 
 
 def _run_streams(

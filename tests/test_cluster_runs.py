@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -15,13 +16,15 @@ from typing import Any
 import httpx
 import polars as pl
 import pytest
+import yaml
 from distributed import Client, LocalCluster
 
 from flows.cluster import task_runner_for
 from flows.edit_catalog import edit_catalog
 from tasks.coordination import LEASE_SECONDS, SHARD_RESOURCE, local_cluster, open_coordination
 from tasks.core.config import load_config
-from tasks.pipeline.manifest import RunSummary
+from tasks.pipeline.manifest import RunSummary, new_run_id
+from tasks.pipeline.progress import listen
 from tasks.sandbox import SandboxServer, SandboxSettings
 from tests.helpers import make_catalog, write_config
 
@@ -114,8 +117,16 @@ def test_two_processes_hold_the_limits_together(
     sandbox: SandboxServer, cluster: tuple[LocalCluster, Client], tmp_path: Path
 ) -> None:
     config = _config(tmp_path, sandbox, cluster[0], rows=ROWS)
-    summary = _run(config)
+    run_id, ended = new_run_id(), Counter[str]()
+    stop = listen(run_id, lambda status, images: ended.update([status]))
+    summary = _run(config, run_id=run_id)
     assert summary.counts == {"succeeded": 2 * ROWS}
+    # The shards' job events reach this process's listeners (the progress bar), relayed as Dask events.
+    deadline = time.monotonic() + 10
+    while ended.total() < 2 * ROWS and time.monotonic() < deadline:
+        time.sleep(0.1)  # the last batch may trail the shard's result by a scheduler hop
+    stop()
+    assert ended == {"succeeded": 2 * ROWS}
     results = pl.read_parquet(tmp_path / "out" / "results" / "*.parquet")
     assert results.group_by("job_key").len()["len"].max() == 1 and results.height == 2 * ROWS
     stats = _sandbox(sandbox, "stats")
@@ -208,3 +219,16 @@ def test_the_coordinator_lives_in_the_flows_process_only_when_shards_can_be_kept
         open_coordination(client, config, ["picsart.edit"], run_id="there", at=date.today()) as link,
     ):
         assert not link.hosted_here and link.host in plain.scheduler_info["workers"]
+
+
+def test_a_lane_stopped_in_a_worker_process_reaches_the_runs_summary(
+    sandbox: SandboxServer, cluster: tuple[LocalCluster, Client], tmp_path: Path
+) -> None:
+    config = _config(tmp_path, sandbox, cluster[0], rows=8)
+    raw = yaml.safe_load(config.read_text())
+    raw["providers"]["picsart.edit"]["api_key"] = "${RETOUCH_TEST_BAD_KEY:-pk-wrong-key}"
+    config.write_text(yaml.safe_dump(raw))
+    summary = _run(config)
+    assert "auth breaker" in summary.lanes_stopped["picsart.edit"] and "fashn.edit" not in summary.lanes_stopped
+    results = pl.read_parquet(tmp_path / "out" / "results" / "*.parquet")
+    assert results.height == 16 and set(results.filter(pl.col("provider") == "fashn.edit")["status"]) == {"succeeded"}

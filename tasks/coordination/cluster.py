@@ -15,8 +15,11 @@ lives on one of their workers, and that worker's death ends the run (the next ru
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
+import socket
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -66,6 +69,7 @@ class ClusterLink:
         limits: the rate-limited providers' account limits.
         hosted_here: the coordinator lives in the flow's process, and shards must ask for
             `SHARD_RESOURCE` to stay off that process's worker.
+        origin: the flow's process (host and pid), which listens to `progress_topic`.
     """
 
     run_id: str
@@ -75,6 +79,18 @@ class ClusterLink:
     limits: Mapping[str, ProviderLimit]
     refresh: float = _REFRESH
     hosted_here: bool = False
+    origin: str = ""
+
+    @property
+    def progress_topic(self) -> str:
+        """The Dask event topic shards relay their job events on, to the flow's progress bar."""
+        return f"retouch-progress-{self.run_id}"
+
+    def progress_sender(self) -> Callable[[list[Any]], None] | None:
+        """In a shard's thread: how to send job events to the flow's process; None in that process itself."""
+        if self.origin == _this_process():
+            return None
+        return functools.partial(get_worker().log_event, self.progress_topic)
 
     def placement(self) -> AbstractContextManager[object]:
         """Around a shard's submission: where the cluster may run it (off the coordinator's host)."""
@@ -222,7 +238,7 @@ def open_coordination(
         actor = future.result()
         host = next(iter(client.who_has([future]).get(future.key, ())), "")
         try:
-            yield ClusterLink(run_id, actor, host, at, limits, hosted_here=here is not None)
+            yield ClusterLink(run_id, actor, host, at, limits, hosted_here=here is not None, origin=_this_process())
         finally:
             future.release()
 
@@ -251,6 +267,10 @@ def _host_here(client: Client, run_id: str) -> Iterator[str | None]:
         yield worker.address
     finally:
         client.sync(worker.close)
+
+
+def _this_process() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def local_cluster(**kwargs: Any) -> LocalCluster:
