@@ -245,8 +245,8 @@ def _run_streams(
                 tracker, board = (budget, breakers) if link is None else (None, None)
                 with link.placement() if link is not None else nullcontext():
                     future = edit_shard.submit(
-                        index, _as_is(shard), _as_is(config), run_id, _as_is(shard_pending), tracker, results_schema,
-                        board, link,
+                        index, _as_is(shard, link), _as_is(config, link), run_id, _as_is(shard_pending, link), tracker,
+                        results_schema, board, link,
                     )  # fmt: skip
                 active[future] = provider
                 index += 1
@@ -264,7 +264,10 @@ def _run_streams(
     return totals
 
 
-def _as_is(value: T) -> T:
+def _as_is(value: T, link: ClusterLink | None) -> T:
     """`value` handed to a task untouched: Prefect otherwise walks every parameter (each job, the config,
-    the journal entries) looking for upstream futures, and there are none in these (5% of a remote run)."""
-    return cast(T, quote(value))
+    the journal entries) looking for upstream futures, and there are none in these (5% of a remote run).
+
+    Threads only: Dask's task runner hands a quoted parameter to the task still wrapped.
+    """
+    return cast(T, quote(value)) if link is None else value
