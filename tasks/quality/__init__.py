@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tasks.quality.chain import Outcome, Step, chain_steps, next_step, outcome, within_cap
+from tasks.quality.chain import Outcome, Step, chain_steps, first_seed, next_step, outcome, outcome_of, within_cap
 from tasks.quality.gate import QualityGate, asked_size, verdict
 from tasks.quality.metrics import Reference, Sample, builtin_scores, make_sample, reference
 from tasks.quality.registry import Scorer, scorer
@@ -17,9 +17,11 @@ __all__ = [
     "asked_size",
     "builtin_scores",
     "chain_steps",
+    "first_seed",
     "make_sample",
     "next_step",
     "outcome",
+    "outcome_of",
     "reference",
     "scorer",
     "verdict",
