@@ -33,7 +33,7 @@ from typing import Any
 
 import httpx
 import polars as pl
-from common import ROOT, start_sandbox, write_catalog, write_yaml
+from common import ROOT, goal, start_sandbox, write_catalog, write_yaml
 
 #: Every fault kind at once; 50% of submits draw one, and reads (polls) draw 5xx/429 at the same rates.
 HEAVY = {
@@ -186,7 +186,8 @@ def storage(args: argparse.Namespace, scratch: Path, environment: dict[str, str]
         print(f"storage: {args.rows} rows x 4 providers = {args.rows * 4} jobs, output on a {args.tmpfs_kb} KB tmpfs")
         print(f"  run 1 (disk fills): exit {first_rc}; jobs billed twice {first_twice}; stray .tmp files {strays}")
         print(f"  run 2 (disk enlarged): exit {second_rc}; latest status per job {statuses(mount)}")
-        print(f"  jobs billed more than once after both runs: {twice} ({extra} extra charges)  (target 0)")
+        goal(f"  jobs billed more than once after both runs ({extra} extra charges)", twice, 0, digits=0)
+        goal("  stray .tmp files after run 1", strays, 0, digits=0)
         print(
             f"  sandbox billed {sum(e['credits'] for e in entries)} credits for {len(entries)} charges; "
             f"costs/ records {costs['credits'].sum():g} in {costs.height} rows"
@@ -231,9 +232,9 @@ def crash(args: argparse.Namespace, scratch: Path, environment: dict[str, str]) 
             twice, extra = billed_twice(entries)
             print(
                 f"crash trial {trial}: killed {delay:.2f} s into editing (still running: {in_flight_run}), "
-                f"{at_kill} charges at the kill; re-run exit {rc}; jobs billed twice {twice} ({extra} extra); "
-                f"latest status per job {statuses(out)}"
+                f"{at_kill} charges at the kill; re-run exit {rc}; latest status per job {statuses(out)}"
             )
+            goal(f"  crash trial {trial}: jobs billed twice ({extra} extra charges)", twice, 0, digits=0)
         finally:
             stop(sandbox)
 
@@ -263,7 +264,8 @@ def faults(args: argparse.Namespace, scratch: Path, environment: dict[str, str])
         print(f"faults: {args.rows} rows x 4 providers, heavy mix {HEAVY}; run exit {rc}")
         print(f"  latest status per job {statuses(out)}")
         print(f"  sandbox bill {sum(bill.values()):g} credits; costs/ {sum(ours.values()):g} credits")
-        print(f"  jobs whose recorded credits differ from the bill: {len(differ)}  (target 0); billed twice {twice}")
+        goal("  jobs whose recorded credits differ from the bill", len(differ), 0, digits=0)
+        goal("  jobs billed twice", twice, 0, digits=0)
     finally:
         stop(sandbox)
 

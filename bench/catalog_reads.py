@@ -19,7 +19,7 @@ from typing import Any
 
 import fsspec
 import yaml
-from common import ROOT
+from common import ROOT, goal
 from fsspec.implementations.local import LocalFileSystem
 
 OPENS: Counter[str] = Counter()
@@ -93,7 +93,8 @@ def main() -> None:
             config = yaml.safe_load((ROOT / name).read_text())
             providers = sorted({edit["provider"] for edit in config["edits"]})
             reads = reads_per_run(ROOT / name, args.rows or None, args.dry_run)
-            print(f"{name}: {len(providers)} provider stream(s) → {reads:g} full catalog reads per run")
+            # Two passes: the prepare pass (counts, forecast) and the planning pass, however many streams.
+            goal(f"{name}: {len(providers)} provider stream(s), full catalog reads per run", reads, 2, digits=1)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+# Python puts a script's own folder first on sys.path, so bench/distributed.py would shadow dask's
+# `distributed` (imported by prefect-dask): move bench/ to the end, where `from common import` still works.
+_BENCH = str(Path(__file__).resolve().parent)
+while _BENCH in sys.path:
+    sys.path.remove(_BENCH)
+sys.path.append(_BENCH)
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
@@ -22,6 +28,24 @@ os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="retouch-bench-pre
 import polars as pl  # noqa: E402
 import yaml  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
+
+
+def goal(figure: str, now: float, target: float, *, at_most: bool = True, unit: str = "", digits: int = 2) -> str:
+    """One figure next to its goal, the way every bench prints it; returns the line (also printed).
+
+    Args:
+        figure: what was measured.
+        now: the measured value.
+        target: the goal.
+        at_most: True when the goal is `now <= target` (CPU, 429s, memory), False for `now >= target`.
+        unit: appended to both numbers ("ms", "×", " MB").
+        digits: decimals shown.
+    """
+    met = now <= target if at_most else now >= target
+    sign = "≤" if at_most else "≥"
+    line = f"{figure}: {now:,.{digits}f}{unit}   goal {sign} {target:,.{digits}f}{unit}   {'met' if met else 'MISSED'}"
+    print(line, flush=True)
+    return line
 
 
 def small_png(index: int, size: tuple[int, int] = (64, 48)) -> bytes:

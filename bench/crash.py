@@ -46,7 +46,7 @@ os.environ["PREFECT_HOME"] = str(SCRATCH / "prefect-home")
 
 import httpx  # noqa: E402
 import polars as pl  # noqa: E402
-from common import ROOT, write_catalog, write_yaml  # noqa: E402
+from common import ROOT, goal, write_catalog, write_yaml  # noqa: E402
 
 SANDBOX_SETTINGS = {
     provider: {"latency": [0.05, 0.2], "async_seconds": 1.0, "sync_seconds": 0.4}
@@ -370,34 +370,26 @@ def main() -> None:
             f"{statuses}; the final run: "
             + (f"{final.already_done} already done, {final.to_run} to run, {final.counts}" if final else "no manifest")
         )
-        print(f"jobs with a (job_key, output_index) != 1 succeeded row: {duplicated}  (target 0)")
-        print(f"planned jobs that never succeeded: {len(never)}  (target 0)")
-        print(
-            f"orphan images: {len(orphans)} of {len(images)} files under images/  (target 0); "
-            f"stray temp files: {len(strays)}; succeeded rows pointing at a missing file: {len(missing)}"
-        )
+        goal("jobs with a (job_key, output_index) != 1 succeeded row", duplicated, 0, digits=0)
+        goal("planned jobs that never succeeded", len(never), 0, digits=0)
+        goal(f"orphan images (of {len(images)} files under images/)", len(orphans), 0, digits=0)
+        print(f"stray temp files: {len(strays)}; succeeded rows pointing at a missing file: {len(missing)}")
         print(
             f"in flight at the {len(kills)} kills: {in_flight_sum} = {journaled_sum} journaled + "
             f"{unjournaled_sum} unjournaled (sync, not yet journaled, or done but not yet checkpointed)"
         )
-        print(
-            f"request ids billed more than once: {len(twice)} {dict(Counter(planned.get(k) for k in twice))}, "
-            f"{extra} extra charges  "
-            f"(target <= {unjournaled_sum} unjournaled in flight); of them not in flight unjournaled at a kill: "
-            f"{len(unexplained)}  (target 0)"
-        )
-        print(
-            f"journaled jobs billed again after a restart: {len(rebilled)}  (target 0); "
-            f"charges for request ids never planned: {len(unknown_ids)}  (target 0)"
-        )
+        by_variant = dict(Counter(planned.get(k) for k in twice))
+        print(f"request ids billed more than once: {by_variant}, {extra} extra charges")
+        goal("  jobs billed twice, ≤ those unjournaled in flight at the kills", len(twice), unjournaled_sum, digits=0)
+        goal("  of them not in flight unjournaled at a kill", len(unexplained), 0, digits=0)
+        goal("journaled jobs billed again after a restart", len(rebilled), 0, digits=0)
+        goal("charges for request ids never planned", len(unknown_ids), 0, digits=0)
         print(
             f"jobs recovered by polling a journaled id: {len(recovered)} of {len(first_journaled)} journaled "
             f"(journal entries of unfinished jobs at each restart: {[len(keys) for _, keys, _ in restarts[1:]]})"
         )
-        print(
-            f"stale journal entries (their job's result already durable) at each restart: "
-            f"{[len(keys) for _, _, keys in restarts[1:]]}; left at the end: {len(stale)}  (target 0)"
-        )
+        print(f"stale journal entries at each restart: {[len(keys) for _, _, keys in restarts[1:]]}")
+        goal("stale journal entries (their job's result already durable) left at the end", len(stale), 0, digits=0)
         print(
             f"sandbox billed {sum(e['credits'] for e in entries)} credits in {len(entries)} charges "
             f"for {len(per_request)} jobs"

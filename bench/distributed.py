@@ -5,8 +5,8 @@
 Remote: the sandbox (its own process) limits Picsart and Pixapi to R = 10 requests/s per key (a one-second
 token bucket, as throughput.py) and FASHN to 6 jobs in flight; retouch is configured with the same limits
 and runs on a LocalCluster of N worker processes. Prints, per N, each provider's steady rate ÷ limit
-(from the sandbox's ledger of billed submissions) and its 429s. Local: the local engine on `--local-rows`
-rows; prints jobs/s and the ratio to 1 process.
+(from the sandbox's ledger of billed submissions) and its 429s, next to their goals. Local: the local engine
+on `--local-rows` rows; prints jobs/s and the ratio to 1 process.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ _HERE = str(Path(__file__).resolve().parent)
 sys.path[:] = [*(entry for entry in sys.path if entry not in ("", _HERE)), _HERE]
 
 import httpx  # noqa: E402
-from common import billed_rate, start_sandbox, write_catalog, write_yaml  # noqa: E402
+from common import billed_rate, goal, start_sandbox, write_catalog, write_yaml  # noqa: E402
 
 RATE = 10.0
 AREAS = ("picsart", "pixapi", "fashn")
@@ -109,9 +109,11 @@ def main() -> None:
                 print(f"{workers} worker processes, remote: {summary.counts} in {wall:.0f} s")
                 for area in AREAS[:2]:
                     steady = billed_rate(base, area)
-                    print(f"  {area:8s} steady {steady:.2f}/s = {steady / RATE:.3f} of the limit; "
-                          f"429s {stats.get(area, {}).get('rate_limited', 0)}")  # fmt: skip
-                print(f"  fashn    429s {stats.get('fashn', {}).get('rate_limited', 0)} (6 in flight per key)")
+                    shown = f"  {area:8s} steady rate ÷ limit ({steady:.2f}/s)"
+                    goal(shown, steady / RATE, 0.95, at_most=False, digits=3)
+                    goal(f"  {area:8s} 429s", stats.get(area, {}).get("rate_limited", 0), 0, digits=0)
+                fashn = stats.get("fashn", {}).get("rate_limited", 0)
+                goal("  fashn    429s (6 in flight per key)", fashn, 0, digits=0)
                 path = write_yaml(directory / f"l{workers}.yaml",
                                   local_config(local_catalog, directory / f"out-l{workers}", workers))  # fmt: skip
                 summary, wall = run(path)

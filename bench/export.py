@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
-from common import peak_rss_mb, small_png
+from common import goal, peak_rss_mb, small_png
 
 from tasks.core.config import parse_config
 from tasks.storage.layout import image_path, results_part_path
@@ -113,7 +113,7 @@ def main() -> None:
             f"peak RSS {figure['rss']:5.0f} MB (after imports {figure['floor']:.0f} MB)"
         )
     small, large = min(figures), max(figures)
-    print(f"peak RSS {large} ÷ {small} rows: {figures[large]['rss'] / figures[small]['rss']:.2f}")
+    goal(f"peak RSS {large} ÷ {small} rows", figures[large]["rss"] / figures[small]["rss"], 1.2)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import yaml
-from common import peak_rss_mb, write_catalog, write_yaml
+from common import goal, peak_rss_mb, write_catalog, write_yaml
 
 PROVIDERS = ["local", "pixapi.edits", "fashn.edit"]
 VARIANTS = [
@@ -228,14 +228,12 @@ def main() -> None:
         print(
             f"run   {run['jobs']:,} local jobs on {args.image_size} images, workers={args.workers}: "
             f"{run['seconds']:.1f} s, {run['jobs_per_s']:.0f} jobs/s; "
-            f"RSS at {marks[0]:,}: {first:.0f} MB, at {marks[-1]:,}: {last:.0f} MB "
-            f"(growth {100 * (last - first) / first:+.1f}%, target within 20%)"
+            f"RSS at {marks[0]:,}: {first:.0f} MB, at {marks[-1]:,}: {last:.0f} MB"
         )
+        goal(f"RSS growth from {marks[0]:,} to {marks[-1]:,} jobs, %", 100 * (last - first) / first, 20.0, digits=1)
         bare = in_subprocess("bare", "--dir", str(directory / "run"), "--jobs", str(args.jobs))
-        print(
-            f"bare  Pillow loop, {bare['workers']} processes: {bare['jobs_per_s']:.0f} jobs/s; "
-            f"retouch / bare = {run['jobs_per_s'] / bare['jobs_per_s']:.2f} (target >= 0.8)"
-        )
+        print(f"bare  Pillow loop, {bare['workers']} processes: {bare['jobs_per_s']:.0f} jobs/s")
+        goal("local jobs/s ÷ the bare Pillow loop's", run["jobs_per_s"] / bare["jobs_per_s"], 0.8, at_most=False)
 
 
 def plan_and_diff(directory: Path, rows: int) -> None:
@@ -248,15 +246,19 @@ def plan_and_diff(directory: Path, rows: int) -> None:
     plan = in_subprocess("plan", "--config", str(big))
     print(
         f"plan  {rows:,} rows × 3 variants = {plan['planned']:,} jobs: {plan['seconds']:.1f} s, "
-        f"peak RSS {plan['peak_rss_mb']:.0f} MB  (targets: <= 60 s, <= 2048 MB)"
+        f"peak RSS {plan['peak_rss_mb']:.0f} MB"
     )
+    goal("  plan: seconds", plan["seconds"], 60, digits=1)
+    goal("  plan: peak RSS", plan["peak_rss_mb"], 2048, unit=" MB", digits=0)
     half = in_subprocess("half", "--config", str(big))
     diff = in_subprocess("diff", "--config", str(big))
     print(
         f"diff  against {half['written']:,} done jobs: {diff['seconds']:.1f} s "
         f"(reading the table {diff['read_prior_s']:.1f} s), {diff['to_run']:,} to run, "
-        f"peak RSS {diff['peak_rss_mb']:.0f} MB  (targets: <= 60 s, <= 2048 MB)"
+        f"peak RSS {diff['peak_rss_mb']:.0f} MB"
     )
+    goal("  diff: seconds", diff["seconds"], 60, digits=1)
+    goal("  diff: peak RSS", diff["peak_rss_mb"], 2048, unit=" MB", digits=0)
     streams_config = write_yaml(
         directory / "streams.yaml",
         {"catalog": {"uri": str(catalog)}, "edits": STREAM_VARIANTS, "output": {"uri": str(directory / "big-out")}},

@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from tasks.core.config import PipelineConfig, ProviderSettings
 from tasks.core.errors import LaneStopped, RetouchError, StorageError, SubmitOutcomeUnknown
-from tasks.core.models import Accepted, EditJob, EditResult
+from tasks.core.models import Accepted, EditJob, EditResult, JobInputs, OutputImage, StoredOutput
 from tasks.costs import BudgetTracker, Quote, billed_credits, ledger_rows, load_price_table
 from tasks.costs.billing import Stage, failure_billed
 from tasks.http import Clock, LimiterRegistry, RateLimit, RateLimiter, RetryPolicy, SystemClock, new_client
@@ -313,8 +313,8 @@ async def _run_job(
         outcome = await lane.run(job, inputs, accepted=accepted, on_accepted=on_accepted, on_intent=on_intent)
         phase.now = Phase.RECEIVED  # its answer is in hand: a stop lets it finish storing
         result = outcome.result
-        stored = await keeper.store(job, result.outputs, config.output.format)
-        stored = await asyncio.to_thread(judge_outputs, quality, job, stored, result.outputs, inputs)
+        judge = functools.partial(_judge, quality, job, result.outputs, inputs)
+        stored = await keeper.store(job, result.outputs, config.output.format, judge)
         return EditResult(
             job=job,
             status="succeeded",
@@ -338,6 +338,16 @@ async def _run_job(
         return _failed(job, error, run_id, started, accepted, quote)
     finally:
         hold.release()
+
+
+def _judge(
+    quality: QualityGate,
+    job: EditJob,
+    outputs: Sequence[OutputImage],
+    inputs: JobInputs | None,
+    stored: tuple[StoredOutput, ...],
+) -> tuple[StoredOutput, ...]:
+    return judge_outputs(quality, job, stored, outputs, inputs)
 
 
 def _failed(

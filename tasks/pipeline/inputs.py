@@ -78,7 +78,9 @@ class InputHold:
             # A worst case past the ceiling is only a guess: hold all of it, read, then check the real size.
             need = min(need, self.budget.capacity)
         self._reservation = await self.budget.reserve(need, what=f"row {row}")
-        loaded = await asyncio.gather(*(self._load(ref, role) for role, ref in roles))
+        loaded = await asyncio.gather(
+            *(self._load(ref, role, footprint) for (role, ref), footprint in zip(roles, footprints, strict=True))
+        )
         held = sum([await self._held(image, footprint) for image, footprint in zip(loaded, footprints, strict=True)])
         if held > self._reservation.amount:
             raise SourceRefused(
@@ -110,12 +112,13 @@ class InputHold:
         decoded = footprint.decoded_bytes if footprint.exact else await asyncio.to_thread(decoded_size, image)
         return len(image.data) + decoded * self.copies
 
-    async def _load(self, ref: ImageRef, role: str) -> InputImage:
+    async def _load(self, ref: ImageRef, role: str, footprint: Footprint) -> InputImage:
         # The local engine decodes the bytes at once: checking their header and structure is enough here.
         decode = self.copies == 1
         return await load_image(
-            ref, self.reader, need_bytes=self.need_bytes, decode=decode, role=role, row_id=self.job.row_id
-        )
+            ref, self.reader, need_bytes=self.need_bytes, decode=decode, role=role, row_id=self.job.row_id,
+            footprint=footprint,
+        )  # fmt: skip
 
 
 def output_limits(policy: SourcePolicy, settings: ProviderSettings) -> OutputLimits:

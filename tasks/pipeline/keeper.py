@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -23,7 +23,10 @@ from tasks.pipeline.writes import retry_write, run_guard, write_policy
 from tasks.storage.fs import Storage
 from tasks.storage.results import result_rows
 
-__all__ = ["Keeper"]
+__all__ = ["Judge", "Keeper"]
+
+# Scores stored outputs (CPU work); runs in the worker-thread trip that wrote them.
+Judge = Callable[[tuple[StoredOutput, ...]], tuple[StoredOutput, ...]]
 
 
 class Keeper:
@@ -101,30 +104,49 @@ class Keeper:
         self.journal.keep_open(job_key, ledgered_credits)
 
     async def store(
-        self, job: EditJob, outputs: Sequence[OutputImage], convert_to: str | None
+        self, job: EditJob, outputs: Sequence[OutputImage], convert_to: str | None, judge: Judge | None = None
     ) -> tuple[StoredOutput, ...]:
         """Write a finished job's outputs, retried; if storage stays down, hold them for the spool.
+
+        Checking, hashing, the first write and `judge` share one worker-thread trip (a trip costs more
+        than the work on small images); only a failed write comes back for its retries.
+
+        Args:
+            judge: scores the stored outputs (the returned outputs are its answer); None: unscored.
 
         Raises:
             ProviderUnavailable: an output does not decode (stage `delivered`: the job was billed).
         """
         try:
-            prepared = await asyncio.to_thread(
-                lambda: [prepare_output(self.storage, job, i, image, convert_to) for i, image in enumerate(outputs)]
-            )
+            prepared, failed, stored = await asyncio.to_thread(self._prepare_and_write, job, outputs, convert_to, judge)
         except RetouchError as error:
             error.stage = Stage.DELIVERED
             raise
+        if failed is not None:
+            try:
+                await retry_write(
+                    lambda: self._write(prepared), self.policy, clock=self.clock, guard=self.guard, failed=failed
+                )
+            except StorageError:
+                self._held[job.job_key] = prepared  # paid for: never dropped, spooled with its rows
+        return stored
+
+    def _prepare_and_write(
+        self, job: EditJob, outputs: Sequence[OutputImage], convert_to: str | None, judge: Judge | None
+    ) -> tuple[list[PreparedOutput], StorageError | OSError | None, tuple[StoredOutput, ...]]:
+        """In a worker thread: the prepared outputs, the first write's failure (None: written), the judged rows."""
+        prepared = [prepare_output(self.storage, job, i, image, convert_to) for i, image in enumerate(outputs)]
+        failed: StorageError | OSError | None = None
         try:
-            await retry_write(
-                lambda: [self.storage.write_bytes(item.relative, item.data) for item in prepared],
-                self.policy,
-                clock=self.clock,
-                guard=self.guard,
-            )
-        except StorageError:
-            self._held[job.job_key] = prepared  # paid for: never dropped, spooled with its rows
-        return tuple(item.stored for item in prepared)
+            self._write(prepared)
+        except (StorageError, OSError) as error:
+            failed = error
+        stored = tuple(item.stored for item in prepared)
+        return prepared, failed, judge(stored) if judge is not None else stored
+
+    def _write(self, prepared: list[PreparedOutput]) -> None:
+        for item in prepared:
+            self.storage.write_bytes(item.relative, item.data)
 
     async def add(self, result: EditResult, ledger: list[dict[str, Any]]) -> None:
         """Make one finished job durable: its rows to the checkpoint, or with its held outputs to the spool."""

@@ -18,6 +18,8 @@ T = TypeVar("T")
 # Runs whose guards this process remembers; a run's shards look theirs up by run id.
 _REMEMBERED_RUNS = 64
 _GUARDS: OrderedDict[str, StorageGuard] = OrderedDict()
+# Jitter only: one generator for every write (seeding a new Random reads 2.5 KB of urandom, per write).
+_JITTER = random.Random()
 
 
 class StorageGuard:
@@ -66,6 +68,7 @@ async def retry_write(
     guard: StorageGuard | None = None,
     in_thread: bool = True,
     rng: random.Random | None = None,
+    failed: StorageError | OSError | None = None,
 ) -> T:
     """Call `write` until it succeeds or the policy's bounds are reached, waiting with capped backoff.
 
@@ -75,22 +78,26 @@ async def retry_write(
         clock: what the waits sleep on (tests pass a fake one).
         guard: tripped when the write gives up; once tripped, a write is tried once (the run is stopping).
         in_thread: run `write` in a worker thread (False: on the loop, for tiny local writes).
+        failed: the caller already made the first attempt (in a worker-thread trip with other work) and it
+            failed so: the policy counts it, and the next attempt comes after the first backoff.
 
     Raises:
         StorageError: the last failure, once retrying stops.
     """
-    rng = rng or random.Random()
+    rng = rng or _JITTER
     attempts = 1 if guard is not None and guard.tripped else policy.attempts
-    started, attempt = clock.monotonic(), 1
+    started, attempt, error = clock.monotonic(), 1, failed
     while True:
-        try:
-            return await asyncio.to_thread(write) if in_thread else write()
-        except (StorageError, OSError) as error:
-            failure = error if isinstance(error, StorageError) else StorageError(f"write failed: {error}")
-            wait = policy.wait_for(attempt, failure, rng)
-            if attempt >= attempts or clock.monotonic() - started + wait > policy.total:
-                if guard is not None:
-                    guard.trip(failure)
-                raise failure from None
+        if error is None:
+            try:
+                return await asyncio.to_thread(write) if in_thread else write()
+            except (StorageError, OSError) as caught:
+                error = caught
+        failure = error if isinstance(error, StorageError) else StorageError(f"write failed: {error}")
+        wait = policy.wait_for(attempt, failure, rng)
+        if attempt >= attempts or clock.monotonic() - started + wait > policy.total:
+            if guard is not None:
+                guard.trip(failure)
+            raise failure from None
         await clock.sleep(wait)
-        attempt += 1
+        attempt, error = attempt + 1, None

@@ -23,6 +23,9 @@ from tasks.imaging.probe import check_image
 
 __all__ = ["OutputLimits", "fetch_output_bytes"]
 
+# Outputs up to this size are checked on the event loop: verifying them costs less than a thread hop.
+_CHECK_INLINE_BYTES = 64 * 1024
+
 
 def _trust_nothing(url: httpx.URL) -> bool:
     return False
@@ -62,7 +65,10 @@ async def fetch_output_bytes(provider: str, client: httpx.AsyncClient, url: str,
     except FetchFailed as error:
         raise _failed(provider, error) from None
     try:
-        await asyncio.to_thread(check_image, data, limits.max_pixels, decode=False)
+        if len(data) <= _CHECK_INLINE_BYTES:
+            check_image(data, limits.max_pixels, decode=False)
+        else:
+            await asyncio.to_thread(check_image, data, limits.max_pixels, decode=False)
     except SourceRefused as error:
         raise JobFailed(f"{provider}: an output {error.message}", provider=provider) from None
     except SourceError:

