@@ -14,6 +14,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+# A script's own folder comes first on sys.path, where bench/distributed.py would shadow the `distributed`
+# package that prefect-dask imports: look in bench/ last.
+_BENCH = str(Path(__file__).resolve().parent)
+if _BENCH in sys.path:
+    sys.path.remove(_BENCH)
+    sys.path.append(_BENCH)
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")

@@ -44,6 +44,9 @@ class Provider(ABC):
     accepts_urls: ClassVar[bool] = False
     # True when the adapter talks HTTP at all (the local provider does not).
     remote: ClassVar[bool] = True
+    # True when the executor may run this adapter's jobs as whole batches in its worker processes (`pool`),
+    # bypassing `submit`: only for an in-process engine that nothing bills (tasks.pipeline.local_batches).
+    edits_in_batches: ClassVar[bool] = False
 
     def __init__(
         self,

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 from tasks.quality.chain import Outcome, Step, chain_steps, next_step, outcome, within_cap
-from tasks.quality.gate import QualityGate, asked_size, verdict
-from tasks.quality.metrics import Reference, Sample, builtin_scores, make_sample, reference
+from tasks.quality.gate import QualityGate, asked_size, load_scorers, score_sample, verdict
+from tasks.quality.metrics import (
+    Reference,
+    Sample,
+    builtin_scores,
+    make_sample,
+    reference,
+    reference_from_pixels,
+    sample_from_pixels,
+)
 from tasks.quality.registry import Scorer, scorer
 
 __all__ = [
@@ -17,10 +25,14 @@ __all__ = [
     "asked_size",
     "builtin_scores",
     "chain_steps",
+    "load_scorers",
     "make_sample",
     "next_step",
     "outcome",
     "reference",
+    "reference_from_pixels",
+    "sample_from_pixels",
+    "score_sample",
     "scorer",
     "verdict",
     "within_cap",

@@ -28,6 +28,8 @@ __all__ = [
     "is_blank",
     "make_sample",
     "reference",
+    "reference_from_pixels",
+    "sample_from_pixels",
     "sharpness",
     "ssim",
 ]
@@ -101,9 +103,32 @@ def reference(source: bytes, mask: bytes | None) -> Reference:
     return Reference(pixels=_resized(pixels, common), mask=mask_pixels, size=size)
 
 
+def reference_from_pixels(source: Pixels, mask: NDArray[np.uint8] | None) -> Reference:
+    """`reference` of pixels already decoded (the local engine's own): RGB uint8, and a greyscale mask."""
+    size = (source.shape[1], source.shape[0])
+    common = _common_size(*size)
+    mask_pixels = None
+    if mask is not None:
+        mask_pixels = np.asarray(cv2.resize(mask, common, interpolation=cv2.INTER_NEAREST) >= 128)
+    return Reference(pixels=_resized(source, common), mask=mask_pixels, size=size)
+
+
 def make_sample(output: bytes, source: Reference | None, asked: tuple[int, int] | None, prompt: str) -> Sample:
     """Decode one output and resize it to its source's common size (its own without a source)."""
     pixels, size = _decoded(output, COMMON_SIDE)
+    return sample_from_pixels(pixels, source, asked, prompt, size=size)
+
+
+def sample_from_pixels(
+    pixels: Pixels,
+    source: Reference | None,
+    asked: tuple[int, int] | None,
+    prompt: str,
+    *,
+    size: tuple[int, int] | None = None,
+) -> Sample:
+    """`make_sample` of an output already decoded (RGB uint8); `size` is the output's own when `pixels` is reduced."""
+    size = size or (pixels.shape[1], pixels.shape[0])
     common = _common_size(*size) if source is None else (source.pixels.shape[1], source.pixels.shape[0])
     return Sample(
         output=_resized(pixels, common),
