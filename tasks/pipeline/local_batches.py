@@ -123,21 +123,21 @@ class LocalBatches:
             elsewhere: runs a follow-up bound for another lane.
             stopping: True once no new job may start.
         """
-        flying: dict[asyncio.Future[list[LocalOutcome]], list[Admitted]] = {}
+        flying: dict[asyncio.Future[list[LocalOutcome]], tuple[list[Admitted], Executor]] = {}
         others: list[asyncio.Task[None]] = []
         while self._queue or flying:
             while self._queue and len(flying) < self.workers * _BATCHES_PER_WORKER and not stopping():
                 batch = await self._admit_batch(admit, finish)
                 if batch:
-                    future = asyncio.wrap_future(self.pool.submit(run_batch, self.work, [a.job for a in batch]))
-                    flying[future] = batch
+                    pool = self.pool
+                    flying[self._submit(batch)] = (batch, pool)
             if stopping():
                 self._queue.clear()  # never started: the next run does them
             if not flying:
                 continue
             done, _ = await asyncio.wait(flying, return_when=asyncio.FIRST_COMPLETED)
             for future in done:
-                for follow in await self._commit(flying.pop(future), future, finish):
+                for follow in await self._commit(*flying.pop(future), future, finish):
                     if follow.provider == self.provider and reads_in_workers(follow):
                         self._queue.append(follow)
                     else:
@@ -166,13 +166,21 @@ class LocalBatches:
             return max(1, min(_FIRST_BATCH, spread))
         return max(1, min(_MAX_BATCH, spread, round(_BATCH_SECONDS / max(self._per_job, 1e-6))))
 
+    def _submit(self, batch: list[Admitted]) -> asyncio.Future[list[LocalOutcome]]:
+        jobs = [admitted.job for admitted in batch]
+        try:
+            return asyncio.wrap_future(self.pool.submit(run_batch, self.work, jobs))
+        except BrokenProcessPool:  # another shard's batch took the pool down: use the one put in its place
+            self.pool = self.pools.renew(self.workers, self.pool)
+            return asyncio.wrap_future(self.pool.submit(run_batch, self.work, jobs))
+
     async def _commit(
-        self, batch: list[Admitted], future: asyncio.Future[list[LocalOutcome]], finish: Finish
+        self, batch: list[Admitted], pool: Executor, future: asyncio.Future[list[LocalOutcome]], finish: Finish
     ) -> list[EditJob]:
         try:
             outcomes = future.result()
         except BrokenProcessPool as error:
-            self.pool = self.pools.renew(self.workers, self.pool)
+            self.pool = self.pools.renew(self.workers, pool)  # the pool the batch went to, renewed once
             results = [self._crashed(admitted, error) for admitted in batch]
             self._sweep([admitted.job for admitted in batch])
         else:

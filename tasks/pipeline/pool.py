@@ -68,12 +68,15 @@ class WorkerPools:
         """A working pool of `workers` in place of `broken`, one of whose processes died (the leases stay).
 
         Every shard leasing the pool gets the same new one, however many of them ask.
+
+        Raises:
+            ValueError: no pool of that size is leased.
         """
         with self._lock:
             shared = self._shared.get(workers)
-            if shared is None:  # not leased any more: nobody else will use what is made here
-                shared = _Shared(self._new(workers), leases=0)
-            elif shared.pool is broken:
+            if shared is None:
+                raise ValueError(f"no pool of {workers} workers is leased: lease one first")
+            if shared.pool is broken:
                 shared.pool = self._new(workers)
             pool = shared.pool
         broken.shutdown(wait=False, cancel_futures=True)
