@@ -145,12 +145,17 @@ def test_a_worker_killed_mid_batch_fails_its_jobs_as_rows_and_the_run_goes_on(tm
     assert again.counts == {"succeeded": failed.height}
 
 
-@pytest.mark.parametrize(("option", "processes"), [(0, 0), (1, 0), (3, 3), (None, os.cpu_count() or 1)])
-def test_the_default_is_a_process_per_core_and_zero_or_one_edits_in_this_process(
-    tmp_path: Path, option: int | None, processes: int
+CORES = os.cpu_count() or 1
+
+
+@pytest.mark.parametrize(
+    ("option", "jobs", "processes"),
+    [(0, 250, 0), (1, 250, 0), (3, 250, 3), (3, 2, 3), (None, 250, CORES), (None, None, CORES), (None, 31, 0)],
+)
+def test_the_default_is_a_process_per_core_for_a_shard_of_many_jobs_and_zero_or_one_edits_here(
+    tmp_path: Path, option: int | None, jobs: int | None, processes: int
 ) -> None:
-    options = {} if option is None else {"workers": option}
     raw = _config(tmp_path / "catalog.parquet", tmp_path / "out", 0)
-    raw["providers"]["local"]["options"] = options
+    raw["providers"]["local"]["options"] = {} if option is None else {"workers": option}
     settings = parse_config(raw).provider_settings("local")
-    assert LocalProvider.worker_processes(settings) == (processes if processes > 1 else 0)
+    assert LocalProvider.worker_processes(settings, jobs) == (processes if processes > 1 else 0)

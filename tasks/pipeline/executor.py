@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
@@ -101,8 +102,8 @@ async def run_shard(
         http = await stack.enter_async_context(new_client(timeout=60.0, transport=transport))
         loader = InputLoader(config, http)
         lanes = await _open_lanes(
-            stack, lane_providers(jobs, config), config, api_keys, limiters, pools, clock, transport, loader.policy,
-            breakers or BreakerBoard(),
+            stack, jobs, lane_providers(jobs, config), config, api_keys, limiters, pools, clock, transport,
+            loader.policy, breakers or BreakerBoard(),
         )  # fmt: skip
         keeper = await stack.enter_async_context(Keeper(storage, config, run_id=run_id, results_schema=results_schema))
         quality, follow_ups = QualityGate(config), FollowUps(config, budget, lambda: _earlier_keys(storage))
@@ -237,6 +238,7 @@ def _ledgered(rows: list[dict[str, object]], credits: float | None, accepted: Ac
 
 async def _open_lanes(
     stack: AsyncExitStack,
+    jobs: Sequence[EditJob],
     providers: set[str],
     config: PipelineConfig,
     api_keys: Mapping[str, str | None],
@@ -247,12 +249,12 @@ async def _open_lanes(
     policy: SourcePolicy,
     breakers: BreakerBoard,
 ) -> dict[str, ProviderLane]:
-    lanes = {}
+    lanes, counts = {}, Counter(job.provider for job in jobs)
     for name in sorted(providers):
         settings = config.provider_settings(name)
         client = await stack.enter_async_context(new_client(timeout=settings.timeout, transport=transport))
         adapter_class = provider_class(name)
-        pool = stack.enter_context(pools.lease(adapter_class.worker_processes(settings)))
+        pool = stack.enter_context(pools.lease(adapter_class.worker_processes(settings, counts.get(name, 0))))
         adapter = adapter_class(
             settings=settings,
             client=client,

@@ -41,12 +41,13 @@ from tasks.quality import (
     sample_from_pixels,
     score_sample,
 )
+from tasks.quality.metrics import common_size
 from tasks.storage.fs import Storage
 from tasks.storage.layout import image_path
 from tasks.storage.source_policy import SourcePolicy
 from tasks.storage.sources import read_source
 
-__all__ = ["LocalOutcome", "LocalWork", "StagedOutput", "run_batch"]
+__all__ = ["LocalOutcome", "LocalWork", "StagedOutput", "output_scores", "run_batch", "source_reference"]
 
 INPUTS, EDIT = "inputs", "edit"
 _CONTEXTS = 4  # shards' settings a worker keeps (runs in one process follow each other)
@@ -168,7 +169,7 @@ def _edit(work: LocalWork, context: _Context, job: EditJob, inputs: dict[str, by
         for index in range(job.count):
             # Each extra output of one request gets its own seed so count > 1 gives distinct images.
             result = apply_operations(source.image, operations, seed=(job.seed or 0) + index, mask=source.mask)
-            reference = reference or _reference(source)
+            reference = reference or source_reference(source)
             staged.append(_stage(work, context, job, index, encode(result, fmt, quality), result, reference))
     except SourceError as error:
         raise located(job, error) from None
@@ -198,10 +199,15 @@ def _stage(
     return StagedOutput(relative, stored, temporary, None if temporary else data)
 
 
-def _reference(source: DecodedSource) -> Reference | None:
+def source_reference(source: DecodedSource) -> Reference | None:
+    """The source (and mask) at the scores' common size, from the engine's decoded pixels; None if unreadable."""
     try:
-        mask = None if source.mask is None else np.asarray(source.mask.convert("L"), dtype=np.uint8)
-        return reference_from_pixels(_rgb(source.image), mask)
+        common = common_size(*source.image.size)
+        mask = None
+        if source.mask is not None:
+            grey = source.mask.convert("L")
+            mask = np.asarray(grey if grey.size == common else grey.resize(common, Image.Resampling.NEAREST))
+        return reference_from_pixels(_rgb(source.image, common), mask)
     except Exception:  # scores are advisory: a source they cannot read leaves the outputs unscored
         return None
 
@@ -209,20 +215,36 @@ def _reference(source: DecodedSource) -> Reference | None:
 def _scores(
     context: _Context, job: EditJob, pixels: Image.Image, reference: Reference | None
 ) -> tuple[tuple[str, float | bool | str | None], ...]:
-    """The output's scores from the engine's own pixels (before encoding: a JPEG's are not decoded again).
+    return output_scores(pixels, reference, asked_size(job.params), job.prompt, context.scorers.get(job.variant, []))
+
+
+def output_scores(
+    pixels: Image.Image,
+    reference: Reference | None,
+    asked: tuple[int, int] | None,
+    prompt: str,
+    scorers: Sequence[tuple[str, Scorer]] = (),
+) -> tuple[tuple[str, float | bool | str | None], ...]:
+    """An output's scores from the engine's own pixels (before encoding: a JPEG's are not decoded again).
 
     Empty when scoring failed: the output is then left unjudged, as the gate leaves one it cannot score.
     """
     try:
-        sample = sample_from_pixels(_rgb(pixels), reference, asked_size(job.params), job.prompt)
-        return tuple(score_sample(sample, context.scorers.get(job.variant, [])).items())
+        common = common_size(*pixels.size) if reference is None else reference.pixels.shape[1::-1]
+        small = _rgb(pixels, (int(common[0]), int(common[1])))
+        sample = sample_from_pixels(small, reference, asked, prompt, size=pixels.size)
+        return tuple(score_sample(sample, scorers).items())
     except Exception:
         return ()
 
 
-def _rgb(image: Image.Image) -> np.ndarray[Any, np.dtype[np.uint8]]:
-    # As OpenCV decodes a stored output: the colour bands, alpha dropped.
-    return np.asarray(image if image.mode == "RGB" else image.convert("RGB"), dtype=np.uint8)
+def _rgb(image: Image.Image, size: tuple[int, int]) -> np.ndarray[Any, np.dtype[np.uint8]]:
+    """The colour bands (alpha dropped, as OpenCV decodes a stored output), shrunk to `size` by Pillow's box
+    filter (the area average the scores' own resize takes) before a copy leaves Pillow."""
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    if size[0] < rgb.width and size[1] < rgb.height:
+        rgb = rgb.resize(size, Image.Resampling.BOX)
+    return np.asarray(rgb, dtype=np.uint8)  # any other size is matched by the scores' own (OpenCV) resize
 
 
 def _write(context: _Context, relative: str, data: bytes) -> str | None:

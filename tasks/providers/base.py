@@ -68,8 +68,12 @@ class Provider(ABC):
         return (self.settings.base_url or self.default_base_url).rstrip("/")
 
     @classmethod
-    def worker_processes(cls, settings: ProviderSettings) -> int:
+    def worker_processes(cls, settings: ProviderSettings, jobs: int | None = None) -> int:
         """How many worker processes the adapter wants for its CPU-bound work (0: none, use threads).
+
+        Args:
+            settings: the provider's settings.
+            jobs: how many of a shard's jobs are this provider's (None: not known).
 
         Raises:
             ConfigError: the setting that asks for them is invalid.

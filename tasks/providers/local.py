@@ -16,15 +16,20 @@ from tasks.providers.base import Provider
 
 __all__ = ["LocalProvider", "located"]
 
+# A shard with fewer local jobs edits them in threads of its own process unless `workers` is set: a worker
+# process takes about as long to start as a few dozen thumbnails take to edit.
+_FEW_JOBS = 32
+
 
 class LocalProvider(Provider):
     """Edits with Pillow/OpenCV. Params: `format` (png|jpeg|webp), `quality` (1..100).
 
-    Option `workers`: edit in that many worker processes, by default one per core; 0 or 1 edits in threads
-    of this process. Edits are CPU-bound Python + Pillow: in threads they contend for the GIL (measured:
-    2,000 small edits took 8.7 s of thread time against 1 s in one thread). The pool itself is the shard's
-    (`tasks.pipeline.pool`), handed in as `pool`. With a pool, the executor hands whole batches of jobs to
-    the workers (`edits_in_batches`: `tasks.pipeline.local_batches`); `submit` edits one job.
+    Option `workers`: edit in that many worker processes; by default one per core for a shard of at least
+    32 local jobs; 0 or 1 edits in threads of this process. Edits are CPU-bound Python + Pillow: in threads
+    they contend for the GIL (measured: 2,000 small edits took 8.7 s of thread time against 1 s in one
+    thread). The pool itself is the shard's (`tasks.pipeline.pool`), handed in as `pool`. With a pool, the
+    executor hands whole batches of jobs to the workers (`edits_in_batches`: `tasks.pipeline.local_batches`);
+    `submit` edits one job.
     """
 
     name: ClassVar[str] = "local"
@@ -36,13 +41,15 @@ class LocalProvider(Provider):
         self.worker_processes(self.settings)  # the options are checked however the adapter is built
 
     @classmethod
-    def worker_processes(cls, settings: ProviderSettings) -> int:
+    def worker_processes(cls, settings: ProviderSettings, jobs: int | None = None) -> int:
         unknown = sorted(set(settings.options) - {"workers"})
         if unknown:
             raise ConfigError(f"providers.local.options: unknown option(s) {', '.join(unknown)}; known: workers")
         workers = settings.options.get("workers", os.cpu_count() or 1)
         if not isinstance(workers, int) or isinstance(workers, bool) or workers < 0:
             raise ConfigError(f"providers.local.options.workers={workers!r}: use a whole number >= 0")
+        if "workers" not in settings.options and jobs is not None and jobs < _FEW_JOBS:
+            return 0  # by default a handful of edits runs here: starting processes would take longer
         return workers if workers > 1 else 0  # one worker process would only add the trips to it
 
     @classmethod
