@@ -153,3 +153,20 @@ class StatsSampler:
         span = last - first
         start, end = points[first + int(span * trim)], points[last - int(span * trim)]
         return (end[1] - start[1]) / (end[0] - start[0])
+
+
+def billed_rate(base_url: str, provider: str, trim: float = 0.1) -> float:
+    """Billed requests/s for `provider` from the sandbox's ledger, past the ramp-up and before the tail.
+
+    The ledger holds only billed submissions, so a balance read or a poll after the last job does not
+    stretch the measured period (the request counters `StatsSampler` reads count those too).
+    """
+    import httpx
+
+    entries = httpx.get(f"{base_url}/_sandbox/ledger", timeout=10).json()["entries"]
+    sends = sorted(entry["time"] for entry in entries if entry["provider"] == provider)
+    cut = int(len(sends) * trim)
+    steady = sends[cut : len(sends) - cut]
+    if len(steady) < 2 or steady[-1] == steady[0]:
+        return 0.0
+    return (len(steady) - 1) / (steady[-1] - steady[0])

@@ -5,7 +5,8 @@
 Remote: the sandbox (its own process) limits Picsart and Pixapi to R = 10 requests/s per key (a one-second
 token bucket, as throughput.py) and FASHN to 6 jobs in flight; retouch is configured with the same limits
 and runs on a LocalCluster of N worker processes. Prints, per N, each provider's steady rate ÷ limit
-(server-side) and its 429s. Local: the local engine on `--local-rows` rows; prints jobs/s and the ratio to 1 process.
+(from the sandbox's ledger of billed submissions) and its 429s. Local: the local engine on `--local-rows`
+rows; prints jobs/s and the ratio to 1 process.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ _HERE = str(Path(__file__).resolve().parent)
 sys.path[:] = [*(entry for entry in sys.path if entry not in ("", _HERE)), _HERE]
 
 import httpx  # noqa: E402
-from common import StatsSampler, start_sandbox, write_catalog, write_yaml  # noqa: E402
+from common import billed_rate, start_sandbox, write_catalog, write_yaml  # noqa: E402
 
 RATE = 10.0
 AREAS = ("picsart", "pixapi", "fashn")
@@ -103,12 +104,11 @@ def main() -> None:
                 httpx.post(f"{base}/_sandbox/reset").raise_for_status()
                 path = write_yaml(directory / f"r{workers}.yaml",
                                   remote_config(catalog, directory / f"out-r{workers}", base, workers))  # fmt: skip
-                with StatsSampler(base) as sampler:
-                    summary, wall = run(path)
+                summary, wall = run(path)
                 stats = httpx.get(f"{base}/_sandbox/stats").json()
                 print(f"{workers} worker processes, remote: {summary.counts} in {wall:.0f} s")
                 for area in AREAS[:2]:
-                    steady = sampler.steady_rate(area)
+                    steady = billed_rate(base, area)
                     print(f"  {area:8s} steady {steady:.2f}/s = {steady / RATE:.3f} of the limit; "
                           f"429s {stats.get(area, {}).get('rate_limited', 0)}")  # fmt: skip
                 print(f"  fashn    429s {stats.get('fashn', {}).get('rate_limited', 0)} (6 in flight per key)")

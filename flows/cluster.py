@@ -14,10 +14,11 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from prefect_dask.task_runners import DaskTaskRunner
 from pydantic import ValidationError
 
-from tasks.coordination import ClusterLink, local_cluster, open_coordination
+from tasks.coordination import SHARD_RESOURCE, ClusterLink, local_cluster, open_coordination
 from tasks.core.config import ExecutionConfig
 from tasks.core.errors import ConfigError
 from tasks.pipeline.prepared import PreparedRun
+from tasks.pipeline.relay import replay
 
 __all__ = ["THREADS", "cluster_link", "execution_for", "task_runner_for", "workers_reach_api"]
 
@@ -56,12 +57,15 @@ def task_runner_for(execution: ExecutionConfig, *, providers: int = 1) -> TaskRu
     if execution.dask_address is not None:
         return DaskTaskRunner(address=execution.dask_address)
     shards = execution.parallel_shards * max(providers, 1)
+    # Enough threads that the shards in flight spread over the workers, not queue on one.
+    threads = max(1, math.ceil(shards / execution.dask_workers))
     return DaskTaskRunner(
         cluster_class=local_cluster,
         cluster_kwargs={
             "n_workers": execution.dask_workers,
-            # Enough threads that the shards in flight spread over the workers, not queue on one.
-            "threads_per_worker": max(1, math.ceil(shards / execution.dask_workers)),
+            "threads_per_worker": threads,
+            # Shards ask for this, so the coordinator's host (the flow's process) never gets one.
+            "resources": {SHARD_RESOURCE: threads},
             "processes": True,
             "host": "127.0.0.1",
             "dashboard_address": None,
@@ -77,10 +81,14 @@ def cluster_link(prepared: PreparedRun, run_id: str) -> Iterator[ClusterLink | N
     if not isinstance(runner, DaskTaskRunner):
         yield None
         return
-    with open_coordination(
-        runner.client, prepared.config, prepared.providers, run_id=run_id, at=prepared.forecast.at
-    ) as link:
-        yield link
+    client = runner.client
+    with open_coordination(client, prepared.config, prepared.providers, run_id=run_id, at=prepared.forecast.at) as link:
+        # Shards in worker processes relay their job events here (Dask events), for the progress bar.
+        client.subscribe_topic(link.progress_topic, lambda event: replay(run_id, event[1]))  # type: ignore[no-untyped-call]
+        try:
+            yield link
+        finally:
+            client.unsubscribe_topic(link.progress_topic)  # type: ignore[no-untyped-call]
 
 
 @contextmanager

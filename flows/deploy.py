@@ -9,6 +9,7 @@ from uuid import UUID
 
 from prefect import serve
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import DeploymentUpdate
 from prefect.deployments.runner import RunnerDeployment
 from prefect.exceptions import ObjectNotFound
 from prefect.types.entrypoint import EntrypointType
@@ -80,7 +81,13 @@ def deploy_refresh(
                 f"no work pool {work_pool!r} on {client.api_url}: create it with "
                 f"`prefect work-pool create {work_pool} --type process` (or give --work-pool)"
             ) from None
-    return cast(UUID, deployment.apply(work_pool_name=work_pool, image=image))
+        deployment_id = cast(UUID, deployment.apply(work_pool_name=work_pool, image=image))
+        # A worker runs a deployment without pull steps in a copy of its own working directory: run it
+        # here instead, so the config's relative paths (catalog.uri, output.uri) mean what `retouch run`
+        # reads them as. The same step as prefect.yaml's; a worker's machine needs this directory too.
+        here = {"prefect.deployments.steps.set_working_directory": {"directory": str(Path.cwd())}}
+        client.update_deployment(deployment_id, DeploymentUpdate(pull_steps=[here]))
+    return deployment_id
 
 
 def serve_refresh(config: Path, cron: str, *, name: str | None = None, wait: float = 600.0) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import cast
@@ -205,7 +206,7 @@ def _edit(prepared: PreparedRun, run_id: str, budget: BudgetTracker) -> tuple[Pl
         ) as streams,
     ):
         totals = _run_streams(streams, prepared, run_id, pending, budget, results_schema, breakers, link)
-    return planner.counts(), replace(totals, lanes_stopped=breakers.stops())
+    return planner.counts(), replace(totals, lanes_stopped={**totals.lanes_stopped, **breakers.stops()})
 
 
 def _run_streams(
@@ -239,9 +240,10 @@ def _run_streams(
                 shard_pending = {job.job_key: pending[job.job_key] for job in shard if job.job_key in pending}
                 # On a cluster the coordinator holds the budget, and breakers are per process.
                 tracker, board = (budget, breakers) if link is None else (None, None)
-                future = edit_shard.submit(
-                    index, shard, config, run_id, shard_pending, tracker, results_schema, board, link
-                )
+                with link.placement() if link is not None else nullcontext():
+                    future = edit_shard.submit(
+                        index, shard, config, run_id, shard_pending, tracker, results_schema, board, link
+                    )
                 active[future] = provider
                 index += 1
         if active:

@@ -17,6 +17,7 @@ from tasks.costs import BudgetTracker
 from tasks.pipeline.breaker import BreakerBoard
 from tasks.pipeline.executor import ShardSummary, run_shard
 from tasks.pipeline.followup import lane_providers
+from tasks.pipeline.relay import relayed
 from tasks.pipeline.rerun import still_to_do
 from tasks.prepare import resolve_api_keys
 from tasks.storage.fs import Storage
@@ -55,21 +56,28 @@ def edit_shard(
         keys = resolve_api_keys(config, lane_providers(jobs, config))
         # Only the member's objects are named here: Dask pickles this function by value, with its globals.
         shared: dict[str, Any] = {} if member is None else {"limiters": member.limiters}
-        summary = asyncio.run(
-            run_shard(
-                jobs,
-                config,
-                run_id=run_id,
-                api_keys=keys,
-                budget=member.budget if member else budget,
-                pending=pending,
-                **shared,
-                results_schema=results_schema,
-                breakers=breakers,
+        with _relay(link, run_id):
+            summary = asyncio.run(
+                run_shard(
+                    jobs,
+                    config,
+                    run_id=run_id,
+                    api_keys=keys,
+                    budget=member.budget if member else budget,
+                    pending=pending,
+                    **shared,
+                    results_schema=results_schema,
+                    breakers=breakers,
+                )
             )
-        )
     logger.info("shard %d: %d jobs, %s, %d images", index, len(jobs), _counts(summary.counts), summary.images)
     return summary
+
+
+def _relay(link: ClusterLink | None, run_id: str) -> AbstractContextManager[None]:
+    """In a worker process, relay the shard's job events to the flow's progress bar."""
+    send = link.progress_sender() if link is not None else None
+    return nullcontext() if send is None else relayed(run_id, send)
 
 
 def _member(

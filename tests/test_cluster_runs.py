@@ -1,5 +1,5 @@
 """The flow on a Dask LocalCluster of 2 worker processes against the sandbox with server-side limits on:
-the cluster holds each provider's limit and the budget together, and survives a worker's death."""
+the cluster holds each provider's limit and the budget together, and survives any worker's death."""
 
 from __future__ import annotations
 
@@ -7,20 +7,24 @@ import os
 import signal
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import httpx
 import polars as pl
 import pytest
+import yaml
 from distributed import Client, LocalCluster
 
 from flows.cluster import task_runner_for
 from flows.edit_catalog import edit_catalog
-from tasks.coordination import LEASE_SECONDS, local_cluster
+from tasks.coordination import LEASE_SECONDS, SHARD_RESOURCE, local_cluster, open_coordination
 from tasks.core.config import load_config
-from tasks.pipeline.manifest import RunSummary
+from tasks.pipeline.manifest import RunSummary, new_run_id
+from tasks.pipeline.progress import listen
 from tasks.sandbox import SandboxServer, SandboxSettings
 from tests.helpers import make_catalog, write_config
 
@@ -43,9 +47,11 @@ def sandbox() -> Iterator[SandboxServer]:
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[tuple[LocalCluster, Client]]:
-    """Started once for the module: 2 worker processes on loopback, as `retouch run --runner dask` starts."""
+    """Started once for the module: 2 worker processes on loopback, as `retouch run --runner dask` starts them
+    (declaring the shard resource, so the coordinator lives in the flow's process)."""
+    options = {"threads_per_worker": 2, "resources": {SHARD_RESOURCE: 2}, "dashboard_address": None}
     with (
-        local_cluster(n_workers=2, threads_per_worker=2, processes=True, host="127.0.0.1", dashboard_address=None) as c,
+        local_cluster(n_workers=2, processes=True, host="127.0.0.1", **options) as c,
         Client(c) as client,
     ):
         yield c, client
@@ -111,8 +117,16 @@ def test_two_processes_hold_the_limits_together(
     sandbox: SandboxServer, cluster: tuple[LocalCluster, Client], tmp_path: Path
 ) -> None:
     config = _config(tmp_path, sandbox, cluster[0], rows=ROWS)
-    summary = _run(config)
+    run_id, ended = new_run_id(), Counter[str]()
+    stop = listen(run_id, lambda status, images: ended.update([status]))
+    summary = _run(config, run_id=run_id)
     assert summary.counts == {"succeeded": 2 * ROWS}
+    # The shards' job events reach this process's listeners (the progress bar), relayed as Dask events.
+    deadline = time.monotonic() + 10
+    while ended.total() < 2 * ROWS and time.monotonic() < deadline:
+        time.sleep(0.1)  # the last batch may trail the shard's result by a scheduler hop
+    stop()
+    assert ended == {"succeeded": 2 * ROWS}
     results = pl.read_parquet(tmp_path / "out" / "results" / "*.parquet")
     assert results.group_by("job_key").len()["len"].max() == 1 and results.height == 2 * ROWS
     stats = _sandbox(sandbox, "stats")
@@ -169,15 +183,15 @@ def test_a_worker_killed_mid_run_costs_at_most_its_jobs_in_flight(
 
 
 def _kill_a_worker_mid_run(sandbox: SandboxServer, client: Client, killed: dict[str, int]) -> None:
-    """Once a quarter of the Picsart jobs are billed, SIGKILL the worker that does not host the coordinator."""
+    """Once a quarter of the Picsart jobs are billed, SIGKILL a worker process running shards."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         billed = [e for e in _sandbox(sandbox, "ledger")["entries"] if e["provider"] == "picsart"]
-        hosts = {
-            address for key, where in client.who_has().items() if "retouch-coordinator" in key for address in where
-        }
-        if len(billed) >= 10 and hosts:
-            victim, pid = next((a, p) for a, p in client.run(os.getpid).items() if a not in hosts)
+        processing = {address for address, keys in client.processing().items() if keys}
+        if len(billed) >= 10 and processing:
+            # The coordinator's worker is this process (it runs no shard): every shard worker may die.
+            victim, pid = next((a, p) for a, p in client.run(os.getpid).items() if a in processing)
+            assert pid != os.getpid()
             os.kill(pid, signal.SIGKILL)
             killed[victim] = pid
             return
@@ -189,3 +203,32 @@ def _leases(client: Client, name: str) -> int:
         return len(dask_scheduler.extensions["semaphores"].leases.get(name, {}))
 
     return int(client.run_on_scheduler(count))
+
+
+def test_the_coordinator_lives_in_the_flows_process_only_when_shards_can_be_kept_off_it(
+    sandbox: SandboxServer, cluster: tuple[LocalCluster, Client], tmp_path: Path
+) -> None:
+    config = load_config(str(_config(tmp_path, sandbox, cluster[0], rows=1)))
+    with open_coordination(cluster[1], config, ["picsart.edit"], run_id="here", at=date.today()) as link:
+        owner = cluster[1].run(os.getpid)[link.host]
+        assert link.hosted_here and owner == os.getpid()
+    # A cluster whose workers do not declare the resource: the actor lives on one of them, as before.
+    with (
+        LocalCluster(n_workers=1, processes=False, dashboard_address=":0") as plain,
+        Client(plain) as client,
+        open_coordination(client, config, ["picsart.edit"], run_id="there", at=date.today()) as link,
+    ):
+        assert not link.hosted_here and link.host in plain.scheduler_info["workers"]
+
+
+def test_a_lane_stopped_in_a_worker_process_reaches_the_runs_summary(
+    sandbox: SandboxServer, cluster: tuple[LocalCluster, Client], tmp_path: Path
+) -> None:
+    config = _config(tmp_path, sandbox, cluster[0], rows=8)
+    raw = yaml.safe_load(config.read_text())
+    raw["providers"]["picsart.edit"]["api_key"] = "${RETOUCH_TEST_BAD_KEY:-pk-wrong-key}"
+    config.write_text(yaml.safe_dump(raw))
+    summary = _run(config)
+    assert "auth breaker" in summary.lanes_stopped["picsart.edit"] and "fashn.edit" not in summary.lanes_stopped
+    results = pl.read_parquet(tmp_path / "out" / "results" / "*.parquet")
+    assert results.height == 16 and set(results.filter(pl.col("provider") == "fashn.edit")["status"]) == {"succeeded"}

@@ -129,3 +129,27 @@ def test_deploy_creates_a_scheduled_deployment_pinned_to_the_config(tmp_path: Pa
     assert refused.exit_code == 2 and "not a cron expression" in refused.output
     missing = invoke("deploy", str(config), "--cron", "0 3 * * *", "--work-pool", "no-such-pool")
     assert missing.exit_code == 2 and "no-such-pool" in missing.output
+
+
+def test_a_process_worker_runs_the_deployment_where_it_was_deployed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Paths relative to where `retouch deploy` ran, as `retouch run` reads them; a process worker runs
+    # each flow in a temporary directory unless the deployment says where.
+    make_catalog(tmp_path, rows=2)
+    config = write_config(tmp_path, local_config(Path("catalog.parquet"), Path("out"), EDITS))
+    monkeypatch.chdir(tmp_path)
+    pool, name = f"pool-{uuid.uuid4().hex[:6]}", f"w-{uuid.uuid4().hex[:6]}"
+    with get_client(sync_client=True) as client:
+        client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
+    result = invoke("deploy", str(config), "--cron", "0 3 * * *", "--work-pool", pool, "--name", name)
+    assert result.exit_code == 0, result.output
+    flow_run = run_deployment(f"edit-catalog/{name}", timeout=0)
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
+    worker = [str(Path(sys.executable).parent / "prefect"), "worker", "start", "--pool", pool, "--run-once"]
+    subprocess.run(worker, cwd=ROOT, env=env, timeout=300, check=True, capture_output=True)
+    with get_client(sync_client=True) as client:
+        state = client.read_flow_run(flow_run.id).state
+    assert state is not None and state.is_completed(), state
+    results = pl.read_parquet(tmp_path / "out" / "results" / "*.parquet")
+    assert results["status"].to_list() == ["succeeded", "succeeded"]

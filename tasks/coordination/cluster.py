@@ -4,19 +4,30 @@ The flow opens the coordination (`open_coordination`) and passes the picklable `
 shard; a shard joins its process's member for the run (`joined`), which reaches the actor a few times a
 second and holds leases on the semaphores. A dead process stops refreshing: the coordinator takes it
 for dead after `ttl` and the scheduler frees its leases after the semaphore's lease timeout.
+
+Where the actor lives: when every worker of the cluster declares the `SHARD_RESOURCE` resource (the
+clusters `retouch run --runner dask` starts do), the flow's own process joins the cluster as one more
+worker that hosts only the coordinator, and shards ask for the resource so they never land there: a
+worker process that dies then costs its shards, never the coordination. On other clusters the actor
+lives on one of their workers, and that worker's death ends the run (the next run picks up).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import os
+import socket
 import threading
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 import dask
-from distributed import Client, LocalCluster, Semaphore, get_worker
+from dask.base import annotate
+from distributed import Client, LocalCluster, Semaphore, Worker, get_worker
 
 from tasks.coordination.coordinator import Coordinator, CoordinatorState
 from tasks.coordination.member import Member
@@ -24,13 +35,22 @@ from tasks.coordination.shares import Amount, Grant, ProviderLimit, Report
 from tasks.core.config import PipelineConfig
 from tasks.costs import load_price_table
 
-__all__ = ["LEASE_SECONDS", "ClusterLink", "SemaphoreLeases", "joined", "local_cluster", "open_coordination"]
+__all__ = [
+    "LEASE_SECONDS",
+    "SHARD_RESOURCE",
+    "ClusterLink",
+    "SemaphoreLeases",
+    "joined",
+    "local_cluster",
+    "open_coordination",
+]
 
 # A dead process's in-flight leases come back after this long; members refresh them every fifth of it. At 5 s a
 # worker whose event loop stalled under load lost a live lease, and a seventh FASHN job drew a 429.
 LEASE_SECONDS = 15.0
 _REFRESH = 0.1  # seconds between a member's reports: how soon a 429, a join or a death reaches the others
 _TTL = 3.0  # a member silent this long is taken for dead (15 missed refreshes: never a slow one)
+SHARD_RESOURCE = "retouch-shard"  # declared by the workers that take shards (per thread: one shard each)
 _LOCK_CONFIG = {
     "distributed.scheduler.locks.lease-timeout": f"{LEASE_SECONDS}s",
     "distributed.scheduler.locks.lease-validation-interval": f"{LEASE_SECONDS / 5}s",
@@ -47,6 +67,9 @@ class ClusterLink:
         host: the worker hosting the coordinator (its death ends the coordination: see README).
         at: the date whose prices apply.
         limits: the rate-limited providers' account limits.
+        hosted_here: the coordinator lives in the flow's process, and shards must ask for
+            `SHARD_RESOURCE` to stay off that process's worker.
+        origin: the flow's process (host and pid), which listens to `progress_topic`.
     """
 
     run_id: str
@@ -55,6 +78,25 @@ class ClusterLink:
     at: date
     limits: Mapping[str, ProviderLimit]
     refresh: float = _REFRESH
+    hosted_here: bool = False
+    origin: str = ""
+
+    @property
+    def progress_topic(self) -> str:
+        """The Dask event topic shards relay their job events on, to the flow's progress bar."""
+        return f"retouch-progress-{self.run_id}"
+
+    def progress_sender(self) -> Callable[[list[Any]], None] | None:
+        """In a shard's thread: how to send job events to the flow's process; None in that process itself."""
+        if self.origin == _this_process():
+            return None
+        return functools.partial(get_worker().log_event, self.progress_topic)
+
+    def placement(self) -> AbstractContextManager[object]:
+        """Around a shard's submission: where the cluster may run it (off the coordinator's host)."""
+        if self.hosted_here:
+            return annotate(resources={SHARD_RESOURCE: 1})
+        return contextlib.nullcontext()
 
     def semaphore(self, provider: str) -> str:
         """The name of the provider's in-flight semaphore for this run."""
@@ -189,13 +231,46 @@ def open_coordination(
         limit = config.provider_settings(name).rate_limit
         if limit is not None:
             limits[name] = ProviderLimit(limit.requests, limit.period, limit.max_in_flight)
-    future = client.submit(Coordinator, limits, config.budget, ttl=ttl, actor=True, key=f"retouch-coordinator-{run_id}")
-    actor = future.result()
-    host = next(iter(client.who_has([future]).get(future.key, ())), "")
+    with _host_here(client, run_id) as here:
+        placement: dict[str, Any] = {"workers": [here], "allow_other_workers": False} if here else {}
+        key = f"retouch-coordinator-{run_id}"
+        future = client.submit(Coordinator, limits, config.budget, ttl=ttl, actor=True, key=key, **placement)
+        actor = future.result()
+        host = next(iter(client.who_has([future]).get(future.key, ())), "")
+        try:
+            yield ClusterLink(run_id, actor, host, at, limits, hosted_here=here is not None, origin=_this_process())
+        finally:
+            future.release()
+
+
+@contextmanager
+def _host_here(client: Client, run_id: str) -> Iterator[str | None]:
+    """A worker in this process for the coordinator alone (its address), if the cluster's workers can keep
+    shards off it; None (host it on the cluster) when some worker does not declare `SHARD_RESOURCE`."""
+    workers = client.scheduler_info()["workers"].values()
+    if not workers or any(SHARD_RESOURCE not in (info.get("resources") or {}) for info in workers):
+        yield None
+        return
+    scheduler = str(client.scheduler.address) if client.scheduler is not None else ""
+    # On loopback the cluster reaches this process there; otherwise on the address Dask picks.
+    host = "127.0.0.1" if "://127.0.0.1:" in scheduler else None
+
+    async def start() -> Worker:
+        # memory_limit=0: Dask must not pause or spill this process on the flow's own memory use.
+        worker: Worker = await Worker(
+            scheduler, nthreads=1, host=host, name=f"retouch-coordinator-{run_id}", memory_limit=0
+        )
+        return worker
+
+    worker: Worker = client.sync(start)
     try:
-        yield ClusterLink(run_id, actor, host, at, limits)
+        yield worker.address
     finally:
-        future.release()
+        client.sync(worker.close)
+
+
+def _this_process() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def local_cluster(**kwargs: Any) -> LocalCluster:

@@ -51,6 +51,7 @@ class ShardSummary:
     billing_risk: int = 0
     cost: float = 0.0
     parts: list[str] = field(default_factory=list)
+    lanes_stopped: dict[str, str] = field(default_factory=dict)  # provider -> why its breaker opened
 
 
 async def run_shard(
@@ -98,12 +99,13 @@ async def run_shard(
     storage = Storage(config.output.uri, config.output.storage_options)
     summary = ShardSummary()
     pending = pending or {}
+    board = breakers or BreakerBoard()
     async with AsyncExitStack() as stack:
         http = await stack.enter_async_context(new_client(timeout=60.0, transport=transport))
         loader = InputLoader(config, http)
         lanes = await _open_lanes(
             stack, jobs, lane_providers(jobs, config), config, api_keys, limiters, pools, clock, transport,
-            loader.policy, breakers or BreakerBoard(),
+            loader.policy, board,
         )  # fmt: skip
         keeper = await stack.enter_async_context(Keeper(storage, config, run_id=run_id, results_schema=results_schema))
         quality, follow_ups = QualityGate(config), FollowUps(config, budget, lambda: _earlier_keys(storage))
@@ -184,6 +186,7 @@ async def run_shard(
             ),
         )
     summary.parts = list(keeper.parts)
+    summary.lanes_stopped = board.stops()  # on a cluster the shard's own breakers: the flow hears of them here
     return summary
 
 

@@ -58,7 +58,7 @@ class RunTotals:
             cost=self.cost + shard.cost,
             billing_risk=self.billing_risk + shard.billing_risk,
             shards=self.shards + 1,
-            lanes_stopped=self.lanes_stopped,
+            lanes_stopped={**shard.lanes_stopped, **self.lanes_stopped},  # the first reason heard stays
         )
 
 
