@@ -183,6 +183,8 @@ class LocalBatches:
             self.pool = self.pools.renew(self.workers, pool)  # the pool the batch went to, renewed once
             results = [self._crashed(admitted, error) for admitted in batch]
             self._sweep([admitted.job for admitted in batch])
+        except Exception as error:  # the batch never ran (it could not be sent): every job still ends as a row
+            results = [self.failed_row(a.job, error, self.run_id, time.time(), a.quote) for a in batch]
         else:
             self._measure(outcomes)
             results = [await self._result(admitted, outcome) for admitted, outcome in zip(batch, outcomes, strict=True)]
