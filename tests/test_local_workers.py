@@ -118,11 +118,15 @@ def test_a_worker_killed_mid_batch_fails_its_jobs_as_rows_and_the_run_goes_on(tm
     raw["catalog"].pop("columns")
     config = parse_config(raw)
     pools, done = WorkerPools(), threading.Event()
-    outcome: list[ShardSummary] = []
+    outcome: list[ShardSummary | BaseException] = []
 
     def run() -> None:
-        outcome.append(asyncio.run(run_shard(_jobs(config), config, run_id="crash", api_keys={}, pools=pools)))
-        done.set()
+        try:
+            outcome.append(asyncio.run(run_shard(_jobs(config), config, run_id="crash", api_keys={}, pools=pools)))
+        except BaseException as error:  # shown by the assertion below, not lost in a thread
+            outcome.append(error)
+        finally:
+            done.set()
 
     threading.Thread(target=run, daemon=True).start()
     while not pools.pids() and not done.is_set():
@@ -131,13 +135,15 @@ def test_a_worker_killed_mid_batch_fails_its_jobs_as_rows_and_the_run_goes_on(tm
     for pid in killed:
         os.kill(pid, signal.SIGKILL)
     assert done.wait(300)
+    summary = outcome[0]
+    assert isinstance(summary, ShardSummary), summary
 
     table = _table(tmp_path / "out")
     assert killed and table["job_key"].n_unique() == table.height == 10  # every job ended as one row
     failed = table.filter(pl.col("status") == "failed")
     assert failed.height >= 1 and set(failed["error_type"]) == {"ProviderUnavailable"}
     assert all("worker process died" in message for message in failed["error_message"])
-    assert outcome[0].counts.get("succeeded", 0) + failed.height == 10
+    assert summary.counts.get("succeeded", 0) + failed.height == 10
     assert list(tmp_path.rglob("*.tmp")) == []
     # The pool was renewed: the failed jobs run again in this process's next shard.
     retry = [job for job in _jobs(config) if job.job_key in set(failed["job_key"])]
