@@ -38,6 +38,9 @@ from tasks.core.errors import CatalogError, ConfigError, StorageError
 from tasks.core.secrets import LiteralSecretWarning
 
 if TYPE_CHECKING:  # the pipeline is imported when a command needs it: `--help` stays fast
+    from collections.abc import Callable
+
+    from flows.api_start import TemporaryApi
     from tasks.core.config import ExecutionConfig
     from tasks.costs import AccountBalance
     from tasks.pipeline.manifest import RunSummary
@@ -77,15 +80,28 @@ def _prepare(
     force: bool = False,
     row_checker: RowChecker | None = None,
     only_failed: RetrySelection | None = None,
+    loaded: Callable[[], None] | None = None,
 ) -> PreparedRun:
-    """`prepare_config`, its warnings (a literal key in the config) shown once, plainly, on stderr."""
-    from tasks.prepare import prepare_config
+    """The run prepared from the config file (as `prepare_config`), its warnings (a literal key in the config)
+    shown once, plainly, on stderr.
+
+    `loaded` is called once the config is valid, before the catalog is read (`run` starts Prefect's API there).
+    """
+    from tasks.core.config import load_config
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", LiteralSecretWarning)
-        prepared = prepare_config(
-            str(config), limit=limit, force=force, only_failed=only_failed, row_checker=row_checker
-        )
+        loaded_config = load_config(str(config))
+        if loaded is not None:
+            loaded()
+        # Imported once the config is valid: the pipeline's imports take ~0.8 s, which `run` spends while
+        # Prefect's API starts (see `loaded`).
+        from tasks.preparation import prepare_loaded
+
+        prepared = prepare_loaded(
+            loaded_config, source=str(config), limit=limit, force=force, only_failed=only_failed,
+            row_checker=row_checker,
+        )  # fmt: skip
     for warning in caught:
         err_console.print(f"[bold yellow]warning:[/] {escape(str(warning.message))}", markup=True, highlight=False)
     return prepared
@@ -219,14 +235,19 @@ def run(
     not confirmed), 130 interrupted.
     """
     _verbose_logs(verbose)
-    from flows.cluster import execution_for
-    from flows.spend import check_spend, confirm_spend, show_forecast
+    from flows.api_start import TemporaryApi
     from tasks.pipeline.outcome import ExitCode, exit_code_for_run
 
     selection = _retry_selection(only_failed, error_types, include_unknown, force=force)
+    api = TemporaryApi()
     with expected_outcomes(err_console, verbose=verbose):
-        # Before Prefect starts: a bad config, catalog or output, or a budget the forecast passes, stops here.
-        prepared = _prepare(config, limit, force, only_failed=selection)
+        # A bad config stops before Prefect's API starts; once it is valid, the API starts while the catalog
+        # is read and planned. A bad catalog or output, or a budget the forecast passes, stops before the flow.
+        prepared = _prepare(config, limit, force, only_failed=selection, loaded=api.begin)
+        # Imported once the API is starting: these import the pipeline and Prefect (~1.5 s in all).
+        from flows.cluster import execution_for
+        from flows.spend import check_spend, confirm_spend, show_forecast
+
         execution = execution_for(prepared.config.execution, runner=runner, address=address)
         show_forecast(console, prepared)
         balances = check_spend(console, prepared, proceed_to_cap=proceed_to_cap)
@@ -235,7 +256,7 @@ def run(
             raise typer.Exit(code=ExitCode.OVER_BUDGET)
         summary = _run_flow(
             prepared, balances, dry_run=dry_run, proceed_to_cap=proceed_to_cap, wait=wait_timeout if wait else 0.0,
-            execution=execution,
+            execution=execution, api=api,
         )  # fmt: skip
     print_run_summary(console, summary)
     resume = ["retouch", "run", str(config), *(["--limit", str(limit)] if limit else [])]
@@ -251,12 +272,12 @@ def _retry_selection(
     only_failed: bool, error_types: list[str] | None, include_unknown: bool, *, force: bool
 ) -> RetrySelection | None:
     """What `--only-failed` and its options select; a combination that makes no sense is a usage error."""
-    from tasks.pipeline.shards import RetrySelection
-
     if not only_failed:
         if error_types or include_unknown:
             raise typer.BadParameter("needs --only-failed", param_hint="--error-type / --include-unknown")
         return None
+    from tasks.pipeline.shards import RetrySelection  # the pipeline (~0.8 s), for --only-failed alone
+
     if force:
         raise typer.BadParameter("--force runs succeeded jobs again; --only-failed runs only unsuccessful ones")
     if include_unknown:
@@ -277,11 +298,12 @@ def _run_flow(
     proceed_to_cap: bool,
     wait: float,
     execution: ExecutionConfig,
+    api: TemporaryApi,
 ) -> RunSummary:
-    """The flow itself, Ctrl-C handled gracefully from before Prefect's API starts until the run ends."""
+    """The flow itself, Ctrl-C handled gracefully from the wait for Prefect's API until the run ends."""
     from flows.cluster import task_runner_for, workers_reach_api
     from flows.edit_catalog import edit_catalog
-    from flows.interrupt import GracefulInterrupt, start_prefect_api
+    from flows.interrupt import GracefulInterrupt
     from flows.progress_bar import run_progress
     from tasks.pipeline.manifest import new_run_id
     from tasks.pipeline.tally import planned_by_provider
@@ -292,7 +314,7 @@ def _run_flow(
         GracefulInterrupt(console) as interrupt,
         run_progress(console, run_id, total=prepared.plan.planned, dry_run=dry_run, planned=planned, currency=currency),
     ):
-        start_prefect_api()
+        api.wait()
         if interrupt.requested:
             raise KeyboardInterrupt("stopped before anything was sent")
         flow = edit_catalog.with_options(task_runner=task_runner_for(execution, providers=len(prepared.providers)))
@@ -410,10 +432,10 @@ def forecast(
     from tasks.pipeline.outcome import ExitCode
 
     with expected_outcomes(err_console, verbose=verbose):
-        prepared = _prepare(config, limit)  # before Prefect starts
-        from flows.forecast import forecast_catalog
+        prepared = _prepare(config, limit)
+        from flows.forecast_summary import forecast_summary
 
-        result = forecast_catalog(str(config), prepared=prepared)
+        result = forecast_summary(prepared)  # no Prefect: `forecast_catalog` is the flow that also publishes it
     print_markdown(console, result.markdown)
     console.print(f"forecast table: {result.uri}", soft_wrap=True, highlight=False, markup=False)
     for line in result.over_budget:

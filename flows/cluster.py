@@ -8,10 +8,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from prefect.context import FlowRunContext
-from prefect.server.api.server import SubprocessASGIServer
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
-from prefect_dask.task_runners import DaskTaskRunner
 from pydantic import ValidationError
 
 from tasks.coordination import SHARD_RESOURCE, ClusterLink, local_cluster, open_coordination
@@ -54,6 +52,10 @@ def task_runner_for(execution: ExecutionConfig, *, providers: int = 1) -> TaskRu
     """
     if execution.runner != "dask":
         return ThreadPoolTaskRunner(max_workers=THREADS)
+    # Imported for a Dask run alone: prefect-dask and distributed take ~0.3 s to import, which every run's
+    # start on threads would pay.
+    from prefect_dask.task_runners import DaskTaskRunner
+
     if execution.dask_address is not None:
         return DaskTaskRunner(address=execution.dask_address)
     shards = execution.parallel_shards * max(providers, 1)
@@ -78,6 +80,11 @@ def cluster_link(prepared: PreparedRun, run_id: str) -> Iterator[ClusterLink | N
     """The run's coordination on the cluster when the flow runs on Dask; None on threads (nothing to share)."""
     context = FlowRunContext.get()
     runner = context.task_runner if context is not None else None
+    if runner is None or isinstance(runner, ThreadPoolTaskRunner):
+        yield None
+        return
+    from prefect_dask.task_runners import DaskTaskRunner  # for a Dask run alone, as in task_runner_for
+
     if not isinstance(runner, DaskTaskRunner):
         yield None
         return
@@ -102,6 +109,10 @@ def workers_reach_api(execution: ExecutionConfig) -> Iterator[None]:
     if execution.runner != "dask" or PREFECT_API_URL.value():
         yield
         return
+    # Imported here: it loads Prefect's whole server (~1-2.5 s), which `retouch run` never needs (it starts
+    # its temporary server through flows.api_start and sets PREFECT_API_URL); a script calling this may.
+    from prefect.server.api.server import SubprocessASGIServer
+
     server = SubprocessASGIServer()
     server.start()  # already running when the CLI started it: nothing to do
     with temporary_settings({PREFECT_API_URL: server.api_url}):

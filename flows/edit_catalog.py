@@ -23,6 +23,7 @@ from tasks.costs import AccountBalance, BalanceChange, BudgetTracker, write_fore
 from tasks.edit import edit_shard
 from tasks.pipeline.balances import read_balances, settle_balances
 from tasks.pipeline.breaker import BreakerBoard
+from tasks.pipeline.chains import open_chains
 from tasks.pipeline.checkpoint import prune_pending, read_pending
 from tasks.pipeline.executor import ShardSummary
 from tasks.pipeline.gate import check_balances, open_budget
@@ -186,9 +187,10 @@ def _edit(prepared: PreparedRun, run_id: str, budget: BudgetTracker) -> tuple[Pl
     recovery = recover(storage, prepared.config, results_schema)
     prior = recovery.apply(load_prior(storage, force=prepared.force))
     pending = {} if prepared.force else prune_pending(storage, read_pending(storage), prior.done)
+    chains = None if prepared.force else open_chains(storage, prepared.config, budget.table, budget.at)
     planner = Planner(
         prepared.config, prior, limit=prepared.limit, on_skip=lambda: emit(run_id, "already_done"),
-        only=prepared.only_failed,
+        only=prepared.only_failed, chains=chains,
     )  # fmt: skip
     get_run_logger().info(
         "run %s: %d catalog rows, %d jobs already done; recovered %d paid-for jobs, held %d unknown",

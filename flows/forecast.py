@@ -1,29 +1,15 @@
-"""The forecast flow: what a run would cost and how long it would take, without calling any provider."""
+"""The forecast flow: what a run would cost and how long it would take, published to Prefect; no provider called."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from prefect import flow
 
-from tasks.costs import Forecast, write_forecast
-from tasks.pipeline.gate import over_budget
-from tasks.pipeline.manifest import new_run_id
+from flows.forecast_summary import ForecastSummary, forecast_summary
 from tasks.pipeline.prepared import PreparedRun
 from tasks.prepare import prepare
 from tasks.publish import show_forecast
 
 __all__ = ["ForecastSummary", "forecast_catalog"]
-
-
-@dataclass(frozen=True)
-class ForecastSummary:
-    """A forecast, its Markdown, where its table was written, and the caps it is over."""
-
-    forecast: Forecast
-    markdown: str
-    uri: str
-    over_budget: tuple[str, ...]
 
 
 @flow(name="forecast")
@@ -40,6 +26,5 @@ def forecast_catalog(
         prepared: the run as the caller already prepared it (the CLI does, before Prefect starts).
     """
     prepared = prepared or prepare(config_path, limit=limit)
-    markdown = show_forecast(prepared.forecast, f"forecast for {config_path}")
-    uri = write_forecast(prepared.storage, prepared.forecast, run_id=f"forecast-{new_run_id()}")
-    return ForecastSummary(prepared.forecast, markdown, uri, over_budget(prepared))
+    show_forecast(prepared.forecast, f"forecast for {config_path}")
+    return forecast_summary(prepared)

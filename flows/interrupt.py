@@ -2,7 +2,7 @@
 
 The terminal sends Ctrl-C to every process in its foreground group, Prefect's temporary API server
 included: it used to die first, leaving the run to print connection errors for a minute. The server is
-therefore started here, before the run, with SIGINT blocked (a child inherits its parent's signal mask),
+therefore started with SIGINT blocked (a child inherits its parent's signal mask; see `flows.api_start`),
 and only our handler sees the key.
 """
 
@@ -11,47 +11,27 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import subprocess
 import sys
 from types import FrameType, TracebackType
 
 from rich.console import Console
 
-from tasks.core.errors import OrchestratorUnavailable
+from flows.api_start import TemporaryApi, temporary_servers
 from tasks.pipeline.interrupt import GRACE_SECONDS, PROCESS_STOP, StopSignal
 
 __all__ = ["GracefulInterrupt", "quiet_prefect_console", "start_prefect_api"]
 
-_SERVER: list[subprocess.Popen[bytes]] = []  # the temporary API server this process started, if any
-
 
 def start_prefect_api() -> None:
-    """Start Prefect's temporary API server now, out of reach of the terminal's Ctrl-C.
+    """Start Prefect's temporary API server now, out of reach of the terminal's Ctrl-C, and wait for it.
 
-    Does nothing when PREFECT_API_URL names a server (a server the user runs is theirs to stop), or when
-    the server is already running. Prefect's own client finds and uses the server started here.
+    Does nothing when PREFECT_API_URL names a server (a server the user runs is theirs to stop). `retouch
+    run` starts it earlier, beside its planning (see `flows.api_start`).
+
+    Raises:
+        OrchestratorUnavailable: the server did not start; nothing has been sent.
     """
-    from prefect.server.api.server import SubprocessASGIServer
-    from prefect.settings import PREFECT_API_URL
-
-    if PREFECT_API_URL.value():
-        return
-    server = SubprocessASGIServer()
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        server.start()
-    except RuntimeError as error:  # Prefect's own "timed out while attempting to connect" and the like
-        raise OrchestratorUnavailable(
-            f"Prefect's temporary API server did not start ({str(error).split(' stdout:')[0]}). Nothing was "
-            "sent. On a busy machine "
-            "give it longer (PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, 120 s by default here), or "
-            "start one server for every run: `prefect server start`, then "
-            "export PREFECT_API_URL=http://127.0.0.1:4200/api"
-        ) from None
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-    if server.server_process is not None:
-        _SERVER[:] = [server.server_process]
+    TemporaryApi().wait()
 
 
 def quiet_prefect_console() -> None:
@@ -108,6 +88,6 @@ class GracefulInterrupt:
             "again); run the same command to resume.\n"
         )
         sys.stderr.flush()
-        for process in _SERVER:
+        for process in temporary_servers():
             process.terminate()  # our temporary API server: nothing else would stop it after os._exit
         os._exit(130)

@@ -18,8 +18,8 @@ from tasks.core.quality_config import FallbackTarget
 from tasks.costs import load_price_table
 from tasks.pipeline.catalog import iter_catalog
 from tasks.pipeline.prepared import PreparedRun, prepare_run
-from tasks.prepare import resolve_api_keys
-from tasks.quality.pilot import PilotStats, choose_winner, pilot_stats, sample_ids
+from tasks.preparation import resolve_api_keys
+from tasks.quality.pilot import Interval, PilotStats, choose_winner, pilot_stats, project_chained, sample_ids
 from tasks.reports.pilot_view import gallery_html, pilot_frame, pilot_markdown
 from tasks.storage.fs import Storage
 from tasks.storage.layout import pilot_file, pilot_output
@@ -35,6 +35,7 @@ class PilotOutcome:
 
     stats: tuple[PilotStats, ...]
     winner: str | None
+    projected_cost: Interval | None  # the full run from the winner, its fallbacks included
     sample: tuple[str, ...]
     markdown: str
     command: str | None
@@ -85,23 +86,35 @@ def run_pilot(
         frames[target.provider] = read_results(prepared.storage).filter(pl.col("row_id").is_in(sample))
         chains = len(ids) * len(chosen.seeds)
         stats.append(pilot_stats(target.provider, frames[target.provider], catalog_chains=chains, wall_seconds=wall))
-    return _publish(config_path, config, chosen, candidates, tuple(stats), frames, stores, sample, storage)
+    projected = _full_run_cost(choose_winner(stats), chosen, candidates, frames, len(ids) * len(chosen.seeds))
+    return _publish(config_path, config, chosen, candidates, tuple(stats), frames, stores, sample, storage, projected)
+
+
+def _full_run_cost(
+    best: PilotStats | None, chosen: EditVariant, candidates: list[FallbackTarget], frames: dict[str, pl.DataFrame],
+    chains: int,
+) -> Interval | None:  # fmt: skip
+    """The projected cost of the winner's config: the winner, then the others as its fallback, in that order."""
+    if best is None:
+        return None
+    order = [best.provider, *(t.provider for t in candidates if t.provider != best.provider and t.provider in frames)]
+    return project_chained([frames[name] for name in order], cap=chosen.max_cost_per_accepted, catalog_chains=chains)
 
 
 def _publish(
     config_path: str, config: PipelineConfig, chosen: EditVariant, candidates: list[FallbackTarget],
     stats: tuple[PilotStats, ...], frames: dict[str, pl.DataFrame], stores: dict[str, Storage], sample: list[str],
-    storage: Storage,
+    storage: Storage, projected: Interval | None,
 ) -> PilotOutcome:  # fmt: skip
     best = choose_winner(stats)
     winner = None if best is None else best.provider
     command = None if winner is None else f"retouch run {_winner_config(config_path, chosen, candidates, winner)}"
     currency = load_price_table(config.pricing).currency
-    markdown = pilot_markdown(stats, winner, currency, command)
+    markdown = pilot_markdown(stats, winner, currency, command, projected)
     summary = storage.write_bytes(pilot_file("summary.md"), markdown.encode())
     write_parquet(storage, pilot_file("summary.parquet"), pilot_frame(stats).to_arrow())
     gallery = storage.write_bytes(pilot_file("gallery.html"), gallery_html(frames, stores).encode())
-    return PilotOutcome(stats, winner, tuple(sample), markdown, command, summary, gallery)
+    return PilotOutcome(stats, winner, projected, tuple(sample), markdown, command, summary, gallery)
 
 
 def _variant(config: PipelineConfig, name: str | None) -> EditVariant:

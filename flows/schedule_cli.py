@@ -76,7 +76,7 @@ def forecast_schedule_command(config: Path, cron: str, horizon: str, limit: int 
     from tasks.costs.schedule import parse_horizon
     from tasks.pipeline.manifest import new_run_id
     from tasks.pipeline.schedule_forecast import forecast_schedule
-    from tasks.prepare import prepare_config
+    from tasks.preparation import prepare_config
     from tasks.reports import schedule_markdown, write_schedule_forecast
 
     with expected_outcomes(err_console, verbose=False):

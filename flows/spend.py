@@ -12,7 +12,7 @@ from tasks.costs import AccountBalance
 from tasks.pipeline.balances import read_balances
 from tasks.pipeline.gate import check_balances, open_budget
 from tasks.pipeline.prepared import PreparedRun
-from tasks.prepare import resolve_api_keys
+from tasks.preparation import resolve_api_keys
 from tasks.reports import forecast_markdown
 from tasks.reports.markdown import fmt_credits
 

@@ -23,17 +23,16 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
-
-import dask
-from dask.base import annotate
-from distributed import Client, LocalCluster, Semaphore, Worker, get_worker
+from typing import TYPE_CHECKING, Any
 
 from tasks.coordination.coordinator import Coordinator, CoordinatorState
 from tasks.coordination.member import Member
 from tasks.coordination.shares import Amount, Grant, ProviderLimit, Report
 from tasks.core.config import PipelineConfig
 from tasks.costs import load_price_table
+
+if TYPE_CHECKING:
+    from distributed import Client, LocalCluster, Worker
 
 __all__ = [
     "LEASE_SECONDS",
@@ -90,11 +89,15 @@ class ClusterLink:
         """In a shard's thread: how to send job events to the flow's process; None in that process itself."""
         if self.origin == _this_process():
             return None
+        from distributed import get_worker  # on a cluster alone, as in SemaphoreLeases
+
         return functools.partial(get_worker().log_event, self.progress_topic)
 
     def placement(self) -> AbstractContextManager[object]:
         """Around a shard's submission: where the cluster may run it (off the coordinator's host)."""
         if self.hosted_here:
+            from dask.base import annotate  # on a cluster alone, as in SemaphoreLeases
+
             return annotate(resources={SHARD_RESOURCE: 1})
         return contextlib.nullcontext()
 
@@ -120,6 +123,10 @@ class SemaphoreLeases:
     """
 
     def __init__(self, name: str, max_leases: int) -> None:
+        # Imported on a cluster alone: distributed takes ~0.3 s to import, which every run on threads would pay.
+        import dask
+        from distributed import Semaphore, get_worker
+
         worker = get_worker()  # in the shard's thread: the refresh thread has no worker context
         with dask.config.set(_LOCK_CONFIG):
             self._semaphore = Semaphore(max_leases, name, scheduler_rpc=worker.scheduler, loop=worker.loop)
@@ -255,6 +262,8 @@ def _host_here(client: Client, run_id: str) -> Iterator[str | None]:
     # On loopback the cluster reaches this process there; otherwise on the address Dask picks.
     host = "127.0.0.1" if "://127.0.0.1:" in scheduler else None
 
+    from distributed import Worker  # on a cluster alone, as in SemaphoreLeases
+
     async def start() -> Worker:
         # memory_limit=0: Dask must not pause or spill this process on the flow's own memory use.
         worker: Worker = await Worker(
@@ -275,5 +284,8 @@ def _this_process() -> str:
 
 def local_cluster(**kwargs: Any) -> LocalCluster:
     """A `LocalCluster` whose scheduler frees a dead worker's semaphore leases after `LEASE_SECONDS`."""
+    import dask  # as in SemaphoreLeases: on a cluster alone
+    from distributed import LocalCluster
+
     with dask.config.set(_LOCK_CONFIG):
         return LocalCluster(**kwargs)

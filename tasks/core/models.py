@@ -82,6 +82,8 @@ class EditJob:
     # A regeneration or fallback (README "Quality"): its place in the chain and the key of the chain's first job.
     attempt: int = 1
     retry_of: str | None = None
+    # What the chain's earlier runs spent (a re-run resumes it): counted against max_cost_per_accepted.
+    chain_spent: float = field(default=0.0, compare=False)
 
     @property
     def params(self) -> dict[str, Any]:

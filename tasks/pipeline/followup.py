@@ -10,7 +10,7 @@ from tasks.core.config import PipelineConfig
 from tasks.core.models import EditJob, EditResult
 from tasks.costs import BudgetTracker
 from tasks.pipeline.plan import job_key
-from tasks.quality import Step, next_step, outcome, within_cap
+from tasks.quality import Step, first_seed, next_step, outcome, within_cap
 
 __all__ = ["FollowUps", "job_for_step", "lane_providers"]
 
@@ -27,9 +27,10 @@ def lane_providers(jobs: Iterable[EditJob], config: PipelineConfig) -> set[str]:
 class FollowUps:
     """Decides, after each job, whether its chain goes on (README "Quality"), and builds the next job.
 
-    A chain's spend is what its jobs cost in this shard; its state is dropped when it ends. A step an
-    earlier run already did (its key has a succeeded or unknown row) ends the chain: sending it again could
-    bill it twice. Those keys are read once, when a shard first needs a follow-up.
+    A chain's spend is what its jobs cost in this shard plus what earlier runs spent on it (`chain_spent`
+    of a step the planner resumed); its state is dropped when it ends. A step an earlier run already did
+    (its key has a succeeded or unknown row) ends the chain: sending it again could bill it twice. Those
+    keys are read once, when a shard first needs a follow-up.
     """
 
     def __init__(self, config: PipelineConfig, budget: BudgetTracker, earlier: Callable[[], set[str]]) -> None:
@@ -44,24 +45,21 @@ class FollowUps:
         self._earlier = earlier
         self._seen: set[str] | None = None
         self._spent: dict[str, float] = {}
-        self._first_seed: dict[str, int | None] = {}
 
     def after(self, result: EditResult) -> EditJob | None:
         """The job to run next in `result`'s chain, or None when the chain is over."""
         job = result.job
         chain = job.retry_of or job.job_key
-        spent = self._spent.get(chain, 0.0) + (result.cost or 0.0)
-        first_seed = self._first_seed.get(chain, job.seed)
+        spent = self._spent.get(chain, job.chain_spent) + (result.cost or 0.0)
         variant = self._variants[job.variant]
-        step = next_step(variant, first_seed, job.attempt, outcome(result))
+        step = next_step(variant, first_seed(variant, job.seed, job.attempt), job.attempt, outcome(result))
         follow = None if step is None else job_for_step(job, step, chain)
         if follow is not None and not self._done_before(follow.job_key):
             quote = self._budget.table.quote_job(follow, self._budget.at)
             if within_cap(variant.max_cost_per_accepted, spent, quote.money):
-                self._spent[chain], self._first_seed[chain] = spent, first_seed
+                self._spent[chain] = spent
                 return follow
         self._spent.pop(chain, None)
-        self._first_seed.pop(chain, None)
         return None
 
     def _done_before(self, key: str) -> bool:

@@ -11,9 +11,13 @@
 from __future__ import annotations
 
 import enum
+from typing import TYPE_CHECKING
 
 from tasks.core.errors import BudgetExceeded, CatalogError, ConfigError, OrchestratorUnavailable, StorageError
-from tasks.pipeline.manifest import RunSummary
+
+if TYPE_CHECKING:  # every command imports this module (through the CLI's error handling): the manifest's imports
+    # (the whole pipeline, ~0.8 s) are for `run` alone
+    from tasks.pipeline.manifest import RunSummary
 
 __all__ = ["ExitCode", "exit_code_for_error", "exit_code_for_run"]
 

@@ -13,6 +13,7 @@ from tasks.core.config import PipelineConfig, config_hash
 from tasks.core.models import EditJob
 from tasks.costs import Forecast, PriceTable, forecast, load_price_table
 from tasks.pipeline.catalog_version import CatalogVersion, catalog_version
+from tasks.pipeline.chains import open_chains
 from tasks.pipeline.checks import check_before_run
 from tasks.pipeline.plan import providers_in_use
 from tasks.pipeline.retry_forecast import FirstJobs, with_expected_retries
@@ -115,10 +116,11 @@ def prepare_run(
     storage = Storage(config.output.uri, config.output.storage_options)
     results_schema = plan_results_schema(config, storage)  # reads the catalog's footer, not its rows
     version = catalog_version(config.catalog)  # before the pass: a change made during it is seen next time
-    planner = Planner(config, load_prior(storage, force=force), limit=limit, only=only_failed)
-    jobs = planner.jobs() if row_checker is None else row_checker.watch(planner.jobs(), config)
-    seen = FirstJobs(jobs)
     day = at or datetime.now(UTC).date()
+    chains = None if force else open_chains(storage, config, prices, day)
+    planner = Planner(config, load_prior(storage, force=force), limit=limit, only=only_failed, chains=chains)
+    jobs = planner.jobs() if row_checker is None else row_checker.watch(planner.jobs(), config)
+    seen = FirstJobs(jobs, config)
     estimate = with_expected_retries(_forecast(seen, config, prices, day), config, seen, prices, day, storage)
     return PreparedRun(
         config=config,

@@ -11,6 +11,7 @@ from tasks.core.models import EditJob
 from tasks.costs import Forecast, ForecastGroup
 from tasks.costs.prices import PriceTable
 from tasks.pipeline.followup import job_for_step
+from tasks.quality import first_seed
 from tasks.quality.expect import acceptance_rates, reach
 from tasks.storage.fs import Storage
 from tasks.storage.results import read_results
@@ -21,17 +22,20 @@ RETRIES_SUFFIX = " (expected retries)"
 
 
 class FirstJobs:
-    """Passes jobs through, counting them per variant and keeping each variant's first as a price sample."""
+    """Passes jobs through, counting them per variant, chain (first seed) and step, and keeping each variant's
+    first as a price sample. A re-run plans some chains at a later step (`tasks.pipeline.chains`)."""
 
-    def __init__(self, jobs: Iterable[EditJob]) -> None:
+    def __init__(self, jobs: Iterable[EditJob], config: PipelineConfig) -> None:
         self._jobs = jobs
+        self._variants = {variant.name: variant for variant in config.edits}
         self.first: dict[str, EditJob] = {}
-        self.counts: dict[tuple[str, int | None], int] = {}
+        self.counts: dict[tuple[str, int | None, int], int] = {}
 
     def __iter__(self) -> Iterator[EditJob]:
         for job in self._jobs:
             self.first.setdefault(job.variant, job)
-            key = (job.variant, job.seed)
+            seed = job.seed if job.attempt == 1 else first_seed(self._variants[job.variant], job.seed, job.attempt)
+            key = (job.variant, seed, job.attempt)
             self.counts[key] = self.counts.get(key, 0) + 1
             yield job
 
@@ -55,17 +59,19 @@ def with_expected_retries(
         sample = seen.first.get(variant.name)
         if sample is None:
             continue
-        for (name, seed), jobs in sorted(seen.counts.items(), key=str):
+        for (name, seed, attempt), jobs in sorted(seen.counts.items(), key=str):
             if name == variant.name:
-                groups += _step_groups(variant, dataclasses.replace(sample, seed=seed), jobs, rates, table, at)
+                first = dataclasses.replace(sample, seed=seed)
+                groups += _step_groups(variant, first, attempt, jobs, rates, table, at)
     return dataclasses.replace(estimate, groups=(*estimate.groups, *groups))
 
 
 def _step_groups(
-    variant: EditVariant, sample: EditJob, jobs: int, rates: dict[tuple[str, str], float], table: PriceTable, at: date
-) -> list[ForecastGroup]:
+    variant: EditVariant, sample: EditJob, attempt: int, jobs: int, rates: dict[tuple[str, str], float],
+    table: PriceTable, at: date,
+) -> list[ForecastGroup]:  # fmt: skip
     groups = []
-    for step, chance in reach(variant, sample.seed, rates):
+    for step, chance in reach(variant, sample.seed, rates, start=attempt):
         quote = table.quote_job(job_for_step(sample, step, sample.job_key), at)
         expected = jobs * chance
         groups.append(ForecastGroup(

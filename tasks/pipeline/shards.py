@@ -8,6 +8,7 @@ from dataclasses import dataclass, fields, replace
 from tasks.core.config import PipelineConfig
 from tasks.core.models import EditJob
 from tasks.pipeline.catalog import iter_catalog
+from tasks.pipeline.chains import Chains
 from tasks.pipeline.plan import plan_jobs, providers_in_use
 from tasks.storage.fs import Storage
 from tasks.storage.results import PriorWork, job_identity, prior_work
@@ -71,7 +72,8 @@ class Planner:
     Unchanged jobs (key already succeeded) are skipped. Of the rest, a job whose key succeeded before
     (run again by `force`) is forced; a key that ended unsuccessfully before is retried; a job whose (row,
     variant, seed) succeeded before under another key is changed; the rest are new. Slots of earlier runs
-    the pass never reached are counted as removed once it has ended.
+    the pass never reached are counted as removed once it has ended. A chain an earlier run left open
+    (`chains`) is planned at the step it is due, counted as retried; one that is over counts as done.
 
     Args:
         config: the pipeline config.
@@ -79,6 +81,7 @@ class Planner:
         limit: plan only the first N catalog rows (overrides catalog.limit).
         on_skip: called for each job skipped as already done, held or passed over (a progress bar advances).
         only: run only the unsuccessful jobs it admits (`--only-failed`); None: every job not yet done.
+        chains: the chains earlier runs left (`open_chains`); None: every chain starts at its first job.
     """
 
     def __init__(
@@ -89,8 +92,10 @@ class Planner:
         limit: int | None = None,
         on_skip: Callable[[], None] | None = None,
         only: RetrySelection | None = None,
+        chains: Chains | None = None,
     ) -> None:
         self._config = config
+        self._chains = chains
         self._prior = prior
         self._only = only
         self._limit = limit
@@ -117,18 +122,29 @@ class Planner:
         for batch in iter_catalog(self._config.catalog, limit=self._limit):
             self._rows += len(batch)
             for job in plan_jobs(batch, self._config):
-                if self._wanted(job):
-                    yield job
+                due = job if self._chains is None else self._chains.step(job)
+                if due is None:
+                    self._over(job)
+                elif self._wanted(due, job):
+                    yield due
         self._ended = True
 
     def counts(self) -> PlanCounts:
         """The counts so far; `removed` is known once the pass has ended (0 before)."""
         return PlanCounts(**self._tally.as_dict(), removed=len(self._unseen) if self._ended else 0)
 
-    def _wanted(self, job: EditJob) -> bool:
+    def _over(self, first: EditJob) -> None:
+        """A chain with nothing left to try (accepted, or out of attempts or of its cost cap) counts as done."""
+        self._tally.planned += 1
+        self._unseen.pop(job_identity(first.row_id, first.variant, first.seed), None)
+        self._tally.already_done += 1
+        self._skipped()
+
+    def _wanted(self, job: EditJob, first: EditJob) -> bool:
+        """Whether to run `job`: `first` itself, or the step its chain is due (its slot is `first`'s)."""
         tally, prior = self._tally, self._prior
         tally.planned += 1
-        previous = self._unseen.pop(job_identity(job.row_id, job.variant, job.seed), None)
+        previous = self._unseen.pop(job_identity(first.row_id, first.variant, first.seed), None)
         done = job.job_key in prior.done
         unknown = job.job_key in prior.unknown
         if self._only is not None and not done:
@@ -143,7 +159,10 @@ class Planner:
             tally.held_unknown += not done
             return self._skipped()
         tally.to_run += 1
-        tally.classify(job.job_key, previous, prior)
+        if job.job_key != first.job_key:
+            tally.retried += 1  # a chain resumed at its next step: its last output was rejected
+        else:
+            tally.classify(job.job_key, previous, prior)
         return True
 
     def _skipped(self) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tasks.quality.chain import Outcome, Step, chain_steps, next_step, outcome, within_cap
+from tasks.quality.chain import Outcome, Step, chain_steps, first_seed, next_step, outcome, outcome_of, within_cap
 from tasks.quality.gate import QualityGate, asked_size, load_scorers, score_sample, verdict
 from tasks.quality.metrics import (
     Reference,
@@ -25,10 +25,12 @@ __all__ = [
     "asked_size",
     "builtin_scores",
     "chain_steps",
+    "first_seed",
     "load_scorers",
     "make_sample",
     "next_step",
     "outcome",
+    "outcome_of",
     "reference",
     "reference_from_pixels",
     "sample_from_pixels",

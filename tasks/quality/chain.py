@@ -7,6 +7,7 @@ with its own key: nothing already sent (and perhaps billed) is ever sent again.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
@@ -15,7 +16,7 @@ from tasks.core.config import EditVariant
 from tasks.core.models import EditResult
 from tasks.core.quality_config import FallbackTarget
 
-__all__ = ["Outcome", "Step", "chain_steps", "next_step", "outcome", "within_cap"]
+__all__ = ["Outcome", "Step", "chain_steps", "first_seed", "next_step", "outcome", "outcome_of", "within_cap"]
 
 # Another provider may take what this one refused or could not do; the same provider would not.
 _SWITCH = (errors.ContentRejected, errors.InsufficientCredits, errors.AuthError, errors.LaneStopped,
@@ -51,14 +52,40 @@ def chain_steps(variant: EditVariant, first_seed: int | None) -> list[Step]:
     return [Step(target=target, seed=seed, attempt=i + 1) for i, (target, seed) in enumerate(pairs)]
 
 
+def first_seed(variant: EditVariant, seed: int | None, attempt: int) -> int | None:
+    """The first seed of the chain whose step `attempt` sends `seed` (`seed` itself when none does).
+
+    Retry seeds are disjoint per first seed, so the step's seed and place name one chain.
+    """
+    for first in variant.seeds:
+        steps = chain_steps(variant, first)
+        if attempt <= len(steps) and steps[attempt - 1].seed == seed:
+            return first
+    return seed
+
+
 def outcome(result: EditResult) -> Outcome:
     """How `result` ends its step (see `Outcome`)."""
-    if result.status == "succeeded":
-        verdicts = [output.accepted for output in result.outputs]
+    verdicts = [output.accepted for output in result.outputs]
+    return outcome_of(result.status, verdicts, result.error_type, billing_risk=result.billing_risk)
+
+
+def outcome_of(
+    status: str | None, verdicts: Sequence[bool | None], error_type: str | None, *, billing_risk: bool
+) -> Outcome:
+    """How a step ended, from what its result row records (a re-run reads it back from the results table).
+
+    Args:
+        status: the job's status.
+        verdicts: `accepted` of each output (None: not judged).
+        error_type: the job's error type, if it failed.
+        billing_risk: whether the job may have been billed without an answer.
+    """
+    if status == "succeeded":
         return Outcome.REJECTED if verdicts and not any(v is None or v for v in verdicts) else Outcome.DONE
-    if result.status == "unknown" or result.billing_risk or result.error_type is None:
+    if status == "unknown" or billing_risk or error_type is None:
         return Outcome.STOP
-    kind = getattr(errors, result.error_type, None)
+    kind = getattr(errors, error_type, None)
     if isinstance(kind, type) and issubclass(kind, _SWITCH):
         return Outcome.SWITCH
     if isinstance(kind, type) and issubclass(kind, _REGENERATE):

@@ -28,16 +28,16 @@ def acceptance_rates(results: pl.DataFrame) -> dict[tuple[str, str], float]:
 
 
 def reach(
-    variant: EditVariant, first_seed: int | None, rates: Mapping[tuple[str, str], float]
+    variant: EditVariant, first_seed: int | None, rates: Mapping[tuple[str, str], float], start: int = 1
 ) -> list[tuple[Step, float]]:
-    """Each later step of a chain with the probability it is taken (steps the chain never reaches left out).
+    """Each step after step `start` of a chain, with the probability it is taken (those never reached left out).
 
     A provider with no observed rate is assumed to accept everything: the forecast then adds no retries for
     it until a run (or `retouch pilot`) has measured it. The cost cap is not modelled: it can only lower spend.
     """
     steps = chain_steps(variant, first_seed)
     reached, taken = 1.0, []
-    for step in steps[:-1]:
+    for step in steps[start - 1 : -1]:
         reached *= 1.0 - rates.get((variant.name, step.target.provider), 1.0)
         if reached <= 0.0:
             break

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-__all__ = ["Interval", "PilotStats", "choose_winner", "pilot_stats", "sample_ids"]
+__all__ = ["Interval", "PilotStats", "choose_winner", "pilot_stats", "project_chained", "sample_ids"]
 
 _Z = 1.96  # a 95% interval
 
@@ -96,6 +96,55 @@ def choose_winner(stats: Sequence[PilotStats]) -> PilotStats | None:
     ranked = [item for item in stats if item.cost_per_accepted is not None]
     ranked.sort(key=lambda item: (item.cost_per_accepted, -item.acceptance.estimate))
     return ranked[0] if ranked else None
+
+
+def project_chained(frames: Sequence[pl.DataFrame], *, cap: float | None, catalog_chains: int) -> Interval:
+    """The whole catalog's cost with the candidates chained in order, as a full run sends them (README "Quality").
+
+    Each sampled chain (a row and its first seed) walks the first candidate's observed attempts, then the
+    next's, as a full run would: it stops at an accepted output, and before an attempt that would take its
+    spend past `cap`. A pilot sends each candidate the very jobs (keys) a full run's steps would send, so
+    the walk replays what the full run does on the sampled rows.
+
+    Args:
+        frames: each candidate's pilot results, in the order the full run tries them (winner first).
+        cap: the variant's `max_cost_per_accepted`.
+        catalog_chains: chains a full run would have (catalog rows × the variant's seeds).
+    """
+    attempts = [_attempts(frame) for frame in frames]
+    chains = sorted({chain for candidate in attempts for chain in candidate})
+    return _projected([_walk([candidate.get(chain, []) for candidate in attempts], cap) for chain in chains],
+                      catalog_chains)  # fmt: skip
+
+
+def _attempts(results: pl.DataFrame) -> dict[tuple[str, int | None], list[tuple[float, bool]]]:
+    """Each chain's attempts in order as (cost, accepted), by (row id, first seed)."""
+    ok = pl.when(pl.col("accepted").is_null()).then(pl.col("status") == "succeeded").otherwise(pl.col("accepted"))
+    steps = (
+        results.with_columns(chain=pl.coalesce("retry_of", "job_key"), ok=ok, attempt=pl.col("attempt").fill_null(1))
+        .group_by("chain", "attempt")
+        .agg(pl.col("row_id").first(), pl.col("seed").first(), pl.col("cost").fill_null(0.0).sum(), pl.col("ok").any())
+        .sort("chain", "attempt")
+    )
+    firsts = dict(steps.filter(pl.col("attempt") == 1).select("chain", "seed").iter_rows())
+    found: dict[tuple[str, int | None], list[tuple[float, bool]]] = {}
+    for chain, _, row_id, _, cost, accepted in steps.iter_rows():
+        found.setdefault((row_id, firsts.get(chain)), []).append((float(cost), bool(accepted)))
+    return found
+
+
+def _walk(candidates: Sequence[Sequence[tuple[float, bool]]], cap: float | None) -> float:
+    """A chain's spend over the candidates' attempts (the first attempt is sent whatever the cap)."""
+    spent, sent = 0.0, False
+    for attempts in candidates:
+        for cost, accepted in attempts:
+            if sent and cap is not None and spent + cost > cap + 1e-12:
+                return spent
+            sent = True
+            spent += cost
+            if accepted:
+                return spent
+    return spent
 
 
 def _chains(results: pl.DataFrame) -> pl.DataFrame:

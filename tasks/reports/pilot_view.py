@@ -19,8 +19,11 @@ __all__ = ["gallery_html", "pilot_frame", "pilot_markdown"]
 _THUMB = 160  # px, the long side of a gallery thumbnail
 
 
-def pilot_markdown(stats: Sequence[PilotStats], winner: str | None, currency: str, command: str | None) -> str:
-    """The per-candidate table, the winner and the command that starts the full run from it."""
+def pilot_markdown(
+    stats: Sequence[PilotStats], winner: str | None, currency: str, command: str | None,
+    full_run: Interval | None = None,
+) -> str:  # fmt: skip
+    """The per-candidate table, the winner, the full run's projected cost (its fallbacks too) and its command."""
     rows = [
         {
             "provider": item.provider + (" (winner)" if item.provider == winner else ""),
@@ -44,6 +47,8 @@ def pilot_markdown(stats: Sequence[PilotStats], winner: str | None, currency: st
         lines.append("No candidate produced an accepted image: nothing to recommend.")
     else:
         lines.append(f"Best cost per accepted image: **{winner}**.")
+        if full_run is not None:
+            lines += ["", f"Full run from it, the others as its fallback: {_money(full_run, currency)} projected."]
         if command:
             lines += ["", "Start the full run from it:", "", f"    {command}"]
     return "\n".join(lines) + "\n"

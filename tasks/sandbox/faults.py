@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import random
 from collections.abc import Sequence
 from enum import StrEnum
@@ -10,7 +11,7 @@ from typing import TypeVar
 
 from tasks.sandbox.settings import FaultSettings, ProviderName, SandboxProviderSettings
 
-__all__ = ["Fault", "FaultInjector"]
+__all__ = ["SPOILING", "Fault", "FaultInjector"]
 
 # Which faults bill (the rule every provider module follows):
 # - ``http_5xx``, ``http_429``: answered before anything is created or charged; never billed.
@@ -40,6 +41,9 @@ class Fault(StrEnum):
 
 #: Faults that answer before anything is created; the only ones drawn on reads (polls, balances).
 REJECTING = (Fault.HTTP_5XX, Fault.HTTP_429)
+#: The faults that spoil a finished job's images (the job itself succeeds and is billed as usual).
+SPOILING = (Fault.BLANK, Fault.UNCHANGED, Fault.OFF_MASK)
+_TRANSPORT = tuple(fault for fault in Fault if fault not in SPOILING)
 
 
 class FaultInjector:
@@ -55,9 +59,18 @@ class FaultInjector:
         self._delays = random.Random(f"{faults.seed}:{provider}:latency")
         self.counts: dict[str, int] = {}
 
-    def draw_submit(self) -> Fault | None:
-        """The fault (if any) for the next job-creating request."""
-        return self._draw(self._submits, tuple(Fault))
+    def draw_submit(self, request_id: str | None = None) -> Fault | None:
+        """The fault (if any) for the next job-creating request.
+
+        With a request id (retouch sends its job key), a bad-output fault is a function of (seed, provider,
+        request id) alone: the same job is spoiled the same way whatever order concurrent jobs arrive in,
+        on a re-run, and in a pilot and the full run after it. A fault of any other kind is drawn from the
+        seeded stream first (a resubmitted request draws again, so a retried 5xx can pass) and wins, so a
+        bad-output rate is then the share of the submits the other faults let through.
+        """
+        if request_id is None:
+            return self._draw(self._submits, tuple(Fault))
+        return self._draw(self._submits, _TRANSPORT) or self._spoil_for(request_id)
 
     def draw_read(self) -> Fault | None:
         """The fault (if any) for the next read (poll, balance): only rejecting faults apply."""
@@ -81,11 +94,17 @@ class FaultInjector:
         if seconds > 0:
             await asyncio.sleep(seconds)
 
+    def _spoil_for(self, request_id: str) -> Fault | None:
+        digest = hashlib.sha256(f"{self.faults.seed}:{self.provider}:spoil:{request_id}".encode()).digest()
+        return self._walk(int.from_bytes(digest[:8], "big") / 2**64, SPOILING, SPOILING)
+
     def _draw(self, stream: random.Random, allowed: tuple[Fault, ...]) -> Fault | None:
         # One uniform draw per request walks the cumulative rates, so every request moves the stream once.
-        point = stream.random()
+        return self._walk(stream.random(), tuple(Fault), allowed)
+
+    def _walk(self, point: float, kinds: tuple[Fault, ...], allowed: tuple[Fault, ...]) -> Fault | None:
         rates = self.faults.rates_for(self.provider).rates()
-        for fault in Fault:
+        for fault in kinds:
             rate = rates[fault.value]
             if point < rate:
                 if fault not in allowed:

@@ -160,7 +160,7 @@ def accept(
     is not billed.
     """
     runtime, state, dialect = caller.runtime, caller.state, caller.dialect
-    fault = runtime.faults.draw_submit()
+    fault = runtime.faults.draw_submit(caller.request_id)
     if fault in REJECTING:
         assert fault is not None
         return reject(runtime, dialect, fault)

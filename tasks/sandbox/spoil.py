@@ -6,12 +6,9 @@ from PIL import Image, ImageOps
 
 from tasks.imaging.codec import EditedImage, decode, encode
 from tasks.sandbox.editing import EditSpec
-from tasks.sandbox.faults import Fault
+from tasks.sandbox.faults import SPOILING, Fault
 
 __all__ = ["SPOILING", "spoil"]
-
-#: The faults that spoil a finished job's images (the job itself succeeds and is billed as usual).
-SPOILING = (Fault.BLANK, Fault.UNCHANGED, Fault.OFF_MASK)
 
 
 def spoil(fault: Fault | None, images: list[EditedImage], source: bytes, spec: EditSpec) -> list[EditedImage]:

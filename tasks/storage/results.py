@@ -255,10 +255,12 @@ def job_identity(row_id: str, variant: str, seed: int | None) -> str:
 def prior_work(storage: Storage) -> PriorWork:
     """Read the results table once for what a re-run must skip and how the catalog changed."""
     frame = read_results(
-        storage, columns=["job_key", "row_id", "variant", "seed", "status", "error_type", "finished_at"]
+        storage, columns=["job_key", "row_id", "variant", "seed", "status", "error_type", "finished_at", "retry_of"]
     )
     succeeded = frame.filter(pl.col("status") == "succeeded").sort("finished_at")
-    latest = succeeded.unique(subset=["row_id", "variant", "seed"], keep="last")
+    # A slot is a planned job's: a regeneration or fallback (retry_of set) fills its chain's, not its own.
+    firsts = succeeded.filter(pl.col("retry_of").is_null())
+    latest = firsts.unique(subset=["row_id", "variant", "seed"], keep="last")
     slots = {
         job_identity(row_id, variant, seed): key
         for key, row_id, variant, seed in latest.select("job_key", "row_id", "variant", "seed").iter_rows()

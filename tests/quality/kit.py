@@ -6,9 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import polars as pl
 import yaml
 
 from tasks.sandbox import SandboxServer
+from tests.helpers import make_png
 
 ROOT = Path(__file__).parents[2]
 
@@ -22,13 +24,34 @@ def provider(base_url: str, path: str) -> dict[str, Any]:
     }
 
 
-def write_config(sandbox: SandboxServer, tmp_path: Path, variant: dict[str, Any], faults: dict[str, Any]) -> Path:
-    """A config of one variant on the demo catalog, against a sandbox reset with `faults`."""
+def bytes_catalog(directory: Path, rows: int) -> Path:
+    """A catalog whose images are bytes in the table, so its job keys are the same wherever it is written.
+
+    A bad output is a function of (fault seed, provider, job key) and a path is part of a job's key: with
+    the bytes in the table, a test draws the same bad outputs on every machine and checkout.
+    """
+    frame = pl.DataFrame(
+        {
+            "sku": [f"S{index:03d}" for index in range(rows)],
+            "src": [make_png(seed=index) for index in range(rows)],
+            "instruction": ["brightness 1.2"] * rows,
+        }
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    frame.write_parquet(directory / "catalog.parquet")
+    return directory / "catalog.parquet"
+
+
+def write_config(
+    sandbox: SandboxServer, tmp_path: Path, variant: dict[str, Any], faults: dict[str, Any],
+    catalog: Path | None = None,
+) -> Path:  # fmt: skip
+    """A config of one variant on `catalog` (the demo's by default), against a sandbox reset with `faults`."""
     httpx.post(f"{sandbox.base_url}/_sandbox/reset").raise_for_status()
     httpx.put(f"{sandbox.base_url}/_sandbox/faults", json=faults).raise_for_status()
     raw = {
         "catalog": {
-            "uri": str(ROOT / "data" / "demo" / "catalog.parquet"),
+            "uri": str(catalog or ROOT / "data" / "demo" / "catalog.parquet"),
             "columns": {"id": "sku", "image": "src", "prompt": "instruction"},
         },
         "edits": [variant],
