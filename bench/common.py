@@ -23,6 +23,7 @@ sys.path.append(_BENCH)
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")  # a busy machine starts it slowly
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="retouch-bench-prefect-"))
 
 import polars as pl  # noqa: E402

@@ -45,11 +45,11 @@ def test_a_negative_size_is_refused() -> None:
 
 def test_a_shard_edits_in_the_leased_worker_processes_and_returns_them(tmp_path: Path) -> None:
     yaml_config = local_config(
-        make_catalog(tmp_path, rows=2), tmp_path / "out", providers={"local": {"options": {"workers": 1}}}
+        make_catalog(tmp_path, rows=2), tmp_path / "out", providers={"local": {"options": {"workers": 2}}}
     )
     config = parse_config(yaml_config)
     jobs = [job for rows in iter_catalog(config.catalog) for job in plan_jobs(rows, config)]
-    assert LocalProvider.worker_processes(config.provider_settings("local")) == 1
+    assert LocalProvider.worker_processes(config.provider_settings("local")) == 2
     pools = WorkerPools()
     summary = asyncio.run(run_shard(jobs, config, run_id="pooled", api_keys={}, pools=pools))
     assert summary.counts == {"succeeded": len(jobs)}

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from PIL import Image
 
 from tasks.core.errors import InstructionError, SourceError
+from tasks.core.formats import ImageFormat
 from tasks.imaging.codec import EditedImage, check_quality, decode, encode, normalize, resolve_format
 from tasks.imaging.color import PIXEL_OPS
 from tasks.imaging.geometry import plan_warp
@@ -15,7 +17,33 @@ from tasks.imaging.operation import GEOMETRY, Context, Operation
 from tasks.imaging.parse import parse_instructions
 from tasks.imaging.tokens import quote
 
-__all__ = ["apply_instructions", "apply_operations", "edit_image_bytes"]
+__all__ = ["DecodedSource", "apply_instructions", "apply_operations", "decode_source", "edit_image_bytes"]
+
+
+@dataclass(frozen=True)
+class DecodedSource:
+    """A source (and its mask) decoded once, upright, for every output of a job.
+
+    Attributes:
+        image: the source as the engine works on it (RGB, or RGBA with transparency).
+        format: the source's format, when it is one the engine writes.
+        mask: the mask, greyscale; None without one.
+    """
+
+    image: Image.Image
+    format: ImageFormat | None
+    mask: Image.Image | None
+
+
+def decode_source(data: bytes, mask: bytes | None = None) -> DecodedSource:
+    """Decode a source image and its mask as `edit_image_bytes` does, to edit it several times.
+
+    Raises:
+        SourceError: the image or mask cannot be decoded, or Pillow cannot convert the image's mode.
+    """
+    image, source_format = decode(data, "source image")
+    mask_image = decode(mask, "mask")[0] if mask is not None else None
+    return DecodedSource(normalize(image), source_format, mask_image)
 
 
 def edit_image_bytes(

@@ -47,19 +47,35 @@ class Operation:
         return self.region != "all" or self.name == "inpaint"
 
 
-@dataclass
 class Context:
-    """Randomness for one call: created per call from the seed, so a seed reproduces the output."""
+    """Randomness for one call: created per call from the seed, so a seed reproduces the output.
 
-    rng: random.Random
-    np_rng: np.random.Generator
+    Each generator is made on first use: most prompts draw nothing, and seeding both costs more than a
+    thumbnail's whole edit.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self._seed = seed
+        self._rng: random.Random | None = None
+        self._np_rng: np.random.Generator | None = None
 
     @classmethod
     def from_seed(cls, seed: int) -> Context:
         """Build both generators from one seed (any int; negative seeds differ from positive ones)."""
         # numpy rejects negative seeds and random.Random(-n) equals random.Random(n); fold into 64 bits.
-        folded = seed % 2**64
-        return cls(rng=random.Random(folded), np_rng=np.random.default_rng(folded))
+        return cls(seed % 2**64)
+
+    @property
+    def rng(self) -> random.Random:
+        if self._rng is None:
+            self._rng = random.Random(self._seed)
+        return self._rng
+
+    @property
+    def np_rng(self) -> np.random.Generator:
+        if self._np_rng is None:
+            self._np_rng = np.random.default_rng(self._seed)
+        return self._np_rng
 
 
 def step_error(operation: Operation, problem: str) -> InstructionError:

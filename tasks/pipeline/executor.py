@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
@@ -24,6 +25,7 @@ from tasks.pipeline.inputs import InputLoader, output_limits
 from tasks.pipeline.interrupt import GRACE_SECONDS, PROCESS_STOP, Drain, Interrupted, JobPhase, Phase, StopSignal
 from tasks.pipeline.keeper import Keeper
 from tasks.pipeline.lane import ProviderLane
+from tasks.pipeline.local_batches import Admitted, LocalBatches, local_work, reads_in_workers
 from tasks.pipeline.outputs import judge_outputs
 from tasks.pipeline.pool import PROCESS_POOLS, WorkerPools
 from tasks.pipeline.progress import STARTED, WITHDRAWN, JobEvent, emit, notify
@@ -102,38 +104,33 @@ async def run_shard(
         http = await stack.enter_async_context(new_client(timeout=60.0, transport=transport))
         loader = InputLoader(config, http)
         lanes = await _open_lanes(
-            stack, lane_providers(jobs, config), config, api_keys, limiters, pools, clock, transport, loader.policy,
-            board,
+            stack, jobs, lane_providers(jobs, config), config, api_keys, limiters, pools, clock, transport,
+            loader.policy, board,
         )  # fmt: skip
         keeper = await stack.enter_async_context(Keeper(storage, config, run_id=run_id, results_schema=results_schema))
         quality, follow_ups = QualityGate(config), FollowUps(config, budget, lambda: _earlier_keys(storage))
         gate = asyncio.Semaphore(config.execution.concurrency)
         drain = await stack.enter_async_context(Drain(stop, grace=grace, clock=clock))
 
-        async def one(job: EditJob) -> None:
-            accepted = pending.get(job.job_key)
-            async with gate:  # reserving inside the gate: reservations follow jobs in flight, not queued
-                if drain.stopping:
-                    return  # never started: the next run does it
-                if accepted is None and keeper.stopped:
-                    keeper.not_sent()  # storage is down: buy nothing that could not be stored
-                    return
-                notify(run_id, JobEvent(STARTED, job.provider))
-                reservation = None if accepted else budget.reserve(job)
-                quote = reservation.quote if reservation is not None else budget.table.quote_job(job, budget.at)
-                result: EditResult | None
-                if reservation is not None and not reservation:
-                    result = _skipped(job, run_id, reservation.reason or "budget cap reached")
-                else:
-                    work = functools.partial(
-                        _run_job, job, lanes[job.provider], config, keeper, loader, accepted, run_id, quote, quality
-                    )
-                    result = await _run_guarded(drain, work, job, lanes[job.provider], run_id, accepted, quote)
-                if result is None:  # not sent (storage down, or stopped), or its id is journaled for the next run
-                    if reservation is not None:
-                        budget.release(reservation)
-                    notify(run_id, JobEvent(WITHDRAWN, job.provider))
-                    return
+        def admit(job: EditJob, accepted: Accepted | None) -> Admitted | None:
+            """Let a job start: its reservation and quote; None when it must not (stopped, or storage down)."""
+            if drain.stopping:
+                return None  # never started: the next run does it
+            if accepted is None and keeper.stopped:
+                keeper.not_sent()  # storage is down: buy nothing that could not be stored
+                return None
+            notify(run_id, JobEvent(STARTED, job.provider))
+            reservation = None if accepted else budget.reserve(job)
+            quote = reservation.quote if reservation is not None else budget.table.quote_job(job, budget.at)
+            if reservation is not None and not reservation:
+                return Admitted(
+                    job, reservation, quote, _skipped(job, run_id, reservation.reason or "budget cap reached")
+                )
+            return Admitted(job, reservation, quote)
+
+        async def finish(admitted: Admitted, result: EditResult, accepted: Accepted | None = None) -> EditJob | None:
+            """Settle and record a finished job; its follow-up (a rejected output's next seed or provider)."""
+            job, reservation, quote = admitted.job, admitted.reservation, admitted.quote
             rows: list[dict[str, object]] = []
             if result.status != "skipped" or reservation:  # a lane-stopped job gives its reservation back
                 rows, credits = _ledger(result, quote, accepted)
@@ -150,14 +147,70 @@ async def run_shard(
                 run_id, result.status, len(result.outputs), provider=job.provider, cost=result.cost or 0.0,
                 credits=result.credits or 0.0,
             )  # fmt: skip
-            follow = follow_ups.after(result)  # a rejected output's next seed or provider: a new job, new key
+            return follow_ups.after(result)
+
+        async def one(job: EditJob) -> None:
+            accepted = pending.get(job.job_key)
+            async with gate:  # reserving inside the gate: reservations follow jobs in flight, not queued
+                admitted = admit(job, accepted)
+                if admitted is None:
+                    return
+                result: EditResult | None = admitted.skipped
+                if result is None:
+                    work = functools.partial(
+                        _run_job, job, lanes[job.provider], config, keeper, loader, accepted, run_id, admitted.quote,
+                        quality,
+                    )  # fmt: skip
+                    result = await _run_guarded(drain, work, job, lanes[job.provider], run_id, accepted, admitted.quote)
+                if result is None:  # not sent (storage down, or stopped), or its id is journaled for the next run
+                    if admitted.reservation is not None:
+                        budget.release(admitted.reservation)
+                    notify(run_id, JobEvent(WITHDRAWN, job.provider))
+                    return
+            follow = await finish(admitted, result, accepted)
             if follow is not None:
                 await one(follow)
 
-        await asyncio.gather(*(one(job) for job in jobs))
+        batches = _batch_runners(lanes, pools, config, storage, keeper, quality, run_id)
+        batched = [
+            job for job in jobs if job.provider in batches and job.job_key not in pending and reads_in_workers(job)
+        ]
+        for job in batched:
+            batches[job.provider].add(job)
+        taken = {job.job_key for job in batched}
+        await asyncio.gather(
+            *(one(job) for job in jobs if job.job_key not in taken),
+            *(
+                runner.run(lambda job: admit(job, None), finish, one, lambda: drain.stopping)
+                for runner in batches.values()
+            ),
+        )
     summary.parts = list(keeper.parts)
     summary.lanes_stopped = board.stops()  # on a cluster the shard's own breakers: the flow hears of them here
     return summary
+
+
+def _batch_runners(
+    lanes: Mapping[str, ProviderLane],
+    pools: WorkerPools,
+    config: PipelineConfig,
+    storage: Storage,
+    keeper: Keeper,
+    quality: QualityGate,
+    run_id: str,
+) -> dict[str, LocalBatches]:
+    """A batch runner for each lane whose engine edits in this machine's worker processes (the local one)."""
+    runners = {}
+    for name, lane in lanes.items():
+        adapter = lane.adapter
+        if adapter.edits_in_batches and adapter.pool is not None and lane.limiter is None and storage.is_local:
+            workers = type(adapter).worker_processes(lane.settings)
+            work = local_work(config, storage)
+            runners[name] = LocalBatches(
+                name, pools, workers, adapter.pool, work, keeper, quality, run_id,
+                lambda job, error, run, started, quote: _failed(job, error, run, started, None, quote),
+            )  # fmt: skip
+    return runners
 
 
 def _ledger(
@@ -188,6 +241,7 @@ def _ledgered(rows: list[dict[str, object]], credits: float | None, accepted: Ac
 
 async def _open_lanes(
     stack: AsyncExitStack,
+    jobs: Sequence[EditJob],
     providers: set[str],
     config: PipelineConfig,
     api_keys: Mapping[str, str | None],
@@ -198,12 +252,12 @@ async def _open_lanes(
     policy: SourcePolicy,
     breakers: BreakerBoard,
 ) -> dict[str, ProviderLane]:
-    lanes = {}
+    lanes, counts = {}, Counter(job.provider for job in jobs)
     for name in sorted(providers):
         settings = config.provider_settings(name)
         client = await stack.enter_async_context(new_client(timeout=settings.timeout, transport=transport))
         adapter_class = provider_class(name)
-        pool = stack.enter_context(pools.lease(adapter_class.worker_processes(settings)))
+        pool = stack.enter_context(pools.lease(adapter_class.worker_processes(settings, counts.get(name, 0))))
         adapter = adapter_class(
             settings=settings,
             client=client,

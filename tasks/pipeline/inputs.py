@@ -10,18 +10,12 @@ from tasks.core.config import PipelineConfig, ProviderSettings
 from tasks.core.errors import SourceRefused
 from tasks.core.models import EditJob, ImageRef, InputImage, JobInputs
 from tasks.pipeline.lane import ProviderLane
-from tasks.pipeline.memory import MB, MemoryBudget, Reservation, ceiling_bytes, process_budget
+from tasks.pipeline.memory import ENGINE_WORKING_COPIES, MB, MemoryBudget, Reservation, ceiling_bytes, process_budget
 from tasks.providers.outputs import OutputLimits
 from tasks.storage.source_policy import SourcePolicy
 from tasks.storage.sources import Footprint, SourceReader, decoded_size, estimate_footprint, load_image
 
 __all__ = ["ENGINE_WORKING_COPIES", "InputHold", "InputLoader", "output_limits"]
-
-# The local engine works on a decoded image through full-size copies, some as float64 arrays (24 bytes
-# a pixel for RGB). Measured peak over the decoded size on a 2000x2000 RGB source: noise 32x, sepia 24x,
-# jitter 3x, pad 2.6x, blur 0x. The budget takes the worst, plus the decoded source itself, the encoded
-# output and slack, so no prompt that keeps the image's size can pass the ceiling.
-ENGINE_WORKING_COPIES = 40
 
 
 class InputLoader:

@@ -4,6 +4,8 @@ spool for billed outcomes while output.uri stays down (the run then stops; the n
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -17,6 +19,7 @@ from tasks.costs.billing import Stage
 from tasks.http import Clock, SystemClock
 from tasks.pipeline.checkpoint import Checkpointer
 from tasks.pipeline.journal import Journal
+from tasks.pipeline.local_work import StagedOutput
 from tasks.pipeline.outputs import PreparedOutput, prepare_output
 from tasks.pipeline.spool import Spool, spool_dir
 from tasks.pipeline.writes import retry_write, run_guard, write_policy
@@ -148,6 +151,20 @@ class Keeper:
         for item in prepared:
             self.storage.write_bytes(item.relative, item.data)
 
+    async def commit(self, job: EditJob, staged: Sequence[StagedOutput]) -> None:
+        """Give outputs a worker wrote under temporary names their own (a rename, on the loop: it is local and
+        small), and write those it carried back; retried; if storage stays down, hold them for the spool."""
+        try:
+            await retry_write(
+                lambda: _place(self.storage, staged),
+                self.policy,
+                clock=self.clock,
+                guard=self.guard,
+                in_thread=False,
+            )
+        except StorageError:
+            self._held[job.job_key] = [_reclaimed(self.storage, item) for item in staged]
+
     async def add(self, result: EditResult, ledger: list[dict[str, Any]]) -> None:
         """Make one finished job durable: its rows to the checkpoint, or with its held outputs to the spool."""
         key = result.job.job_key
@@ -197,3 +214,23 @@ class Keeper:
             uri=self.storage.uri,
             spool=str(self.spool.root),
         )
+
+
+def _place(storage: Storage, staged: Sequence[StagedOutput]) -> None:
+    for item in staged:
+        if item.temporary is None:
+            storage.write_bytes(item.relative, item.data or b"")
+        elif os.path.exists(item.temporary):  # else an earlier attempt moved it
+            os.replace(item.temporary, storage.path(item.relative))
+
+
+def _reclaimed(storage: Storage, item: StagedOutput) -> PreparedOutput:
+    """A staged output as the spool keeps it: its bytes, its temporary file removed."""
+    data = item.data
+    if item.temporary is not None:
+        path = item.temporary if os.path.exists(item.temporary) else storage.path(item.relative)
+        with open(path, "rb") as handle:
+            data = handle.read()
+        with contextlib.suppress(OSError):
+            os.remove(item.temporary)
+    return PreparedOutput(item.relative, data or b"", item.stored)

@@ -23,9 +23,22 @@ from dataclasses import dataclass
 
 from tasks.core.errors import SourceRefused
 
-__all__ = ["MB", "MemoryBudget", "Reservation", "ceiling_bytes", "process_budget"]
+__all__ = [
+    "ENGINE_WORKING_COPIES",
+    "MB",
+    "MemoryBudget",
+    "Reservation",
+    "ceiling_bytes",
+    "over_ceiling",
+    "process_budget",
+]
 
 MB = 1024 * 1024
+# The local engine works on a decoded image through full-size copies, some as float64 arrays (24 bytes
+# a pixel for RGB). Measured peak over the decoded size on a 2000x2000 RGB source: noise 32x, sepia 24x,
+# jitter 3x, pad 2.6x, blur 0x. The budget takes the worst, plus the decoded source itself, the encoded
+# output and slack, so no prompt that keeps the image's size can pass the ceiling.
+ENGINE_WORKING_COPIES = 40
 # The default ceiling: a quarter of the machine's memory (the rest is for the interpreter, outputs,
 # other processes), never under 1 GB nor over 16 GB; 2 GB where the machine does not say.
 _SHARE = 4
@@ -98,12 +111,7 @@ class MemoryBudget:
             SourceRefused: `amount` exceeds the whole capacity (`what` names the job in the message).
         """
         if amount > self.capacity:
-            raise SourceRefused(
-                f"{what} needs {amount / MB:.0f} MB of source bytes and decoded pixels, more than "
-                f"the memory ceiling ({self.capacity // MB} MB, execution.memory_mb); raise it or lower the "
-                "catalog.sources caps",
-                needed_bytes=amount,
-            )
+            raise over_ceiling(amount, self.capacity, what)
         await self._acquire(amount)
         return Reservation(self, amount)
 
@@ -151,6 +159,16 @@ class MemoryBudget:
                 waiter.loop.call_soon_threadsafe(_resolve, waiter.future)
             except RuntimeError:  # the waiter's loop has closed: nobody will use what it was granted
                 self.release(waiter.amount)
+
+
+def over_ceiling(amount: int, capacity: int, what: str) -> SourceRefused:
+    """The error for a job that needs `amount` bytes, more than the whole `capacity` (`what` names the job)."""
+    return SourceRefused(
+        f"{what} needs {amount / MB:.0f} MB of source bytes and decoded pixels, more than "
+        f"the memory ceiling ({capacity // MB} MB, execution.memory_mb); raise it or lower the "
+        "catalog.sources caps",
+        needed_bytes=amount,
+    )
 
 
 def process_budget(capacity: int) -> MemoryBudget:

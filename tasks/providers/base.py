@@ -44,6 +44,9 @@ class Provider(ABC):
     accepts_urls: ClassVar[bool] = False
     # True when the adapter talks HTTP at all (the local provider does not).
     remote: ClassVar[bool] = True
+    # True when the executor may run this adapter's jobs as whole batches in its worker processes (`pool`),
+    # bypassing `submit`: only for an in-process engine that nothing bills (tasks.pipeline.local_batches).
+    edits_in_batches: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -65,8 +68,12 @@ class Provider(ABC):
         return (self.settings.base_url or self.default_base_url).rstrip("/")
 
     @classmethod
-    def worker_processes(cls, settings: ProviderSettings) -> int:
+    def worker_processes(cls, settings: ProviderSettings, jobs: int | None = None) -> int:
         """How many worker processes the adapter wants for its CPU-bound work (0: none, use threads).
+
+        Args:
+            settings: the provider's settings.
+            jobs: how many of a shard's jobs are this provider's (None: not known).
 
         Raises:
             ConfigError: the setting that asks for them is invalid.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 from typing import Any, ClassVar
 
 from tasks.core.config import ProviderSettings
@@ -13,35 +14,43 @@ from tasks.core.models import EditJob, JobInputs, OutputImage, ProviderResult
 from tasks.imaging import edit_image_bytes, parse_instructions
 from tasks.providers.base import Provider
 
-__all__ = ["LocalProvider"]
+__all__ = ["LocalProvider", "located"]
+
+# A shard with fewer local jobs edits them in threads of its own process unless `workers` is set: a worker
+# process takes about as long to start as a few dozen thumbnails take to edit.
+_FEW_JOBS = 32
 
 
 class LocalProvider(Provider):
     """Edits with Pillow/OpenCV. Params: `format` (png|jpeg|webp), `quality` (1..100).
 
-    Option `workers`: edit in that many worker processes (default 0: threads of this process). Worth it
-    for large images, where the edit outweighs moving bytes between processes; on small images the
-    threads are faster (bench/scale.py). Edits are CPU-bound Python + Pillow: in threads they contend
-    for the GIL (measured: 2,000 small edits took 8.7 s of thread time against 1 s in one thread). The
-    pool itself is the shard's (`tasks.pipeline.pool`), handed in as `pool`.
+    Option `workers`: edit in that many worker processes; by default one per core for a shard of at least
+    32 local jobs; 0 or 1 edits in threads of this process. Edits are CPU-bound Python + Pillow: in threads
+    they contend for the GIL (measured: 2,000 small edits took 8.7 s of thread time against 1 s in one
+    thread). The pool itself is the shard's (`tasks.pipeline.pool`), handed in as `pool`. With a pool, the
+    executor hands whole batches of jobs to the workers (`edits_in_batches`: `tasks.pipeline.local_batches`);
+    `submit` edits one job.
     """
 
     name: ClassVar[str] = "local"
     remote: ClassVar[bool] = False
+    edits_in_batches: ClassVar[bool] = True
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.worker_processes(self.settings)  # the options are checked however the adapter is built
 
     @classmethod
-    def worker_processes(cls, settings: ProviderSettings) -> int:
+    def worker_processes(cls, settings: ProviderSettings, jobs: int | None = None) -> int:
         unknown = sorted(set(settings.options) - {"workers"})
         if unknown:
             raise ConfigError(f"providers.local.options: unknown option(s) {', '.join(unknown)}; known: workers")
-        workers = settings.options.get("workers", 0)
-        if not isinstance(workers, int) or workers < 0:
+        workers = settings.options.get("workers", os.cpu_count() or 1)
+        if not isinstance(workers, int) or isinstance(workers, bool) or workers < 0:
             raise ConfigError(f"providers.local.options.workers={workers!r}: use a whole number >= 0")
-        return workers
+        if "workers" not in settings.options and jobs is not None and jobs < _FEW_JOBS:
+            return 0  # by default a handful of edits runs here: starting processes would take longer
+        return workers if workers > 1 else 0  # one worker process would only add the trips to it
 
     @classmethod
     def check_params(cls, params: dict[str, Any], *, model: str | None, count: int, seed: int | None) -> None:
@@ -80,9 +89,14 @@ class LocalProvider(Provider):
             )
             try:
                 edited = await asyncio.get_running_loop().run_in_executor(self.pool, edit)
-            except SourceError as error:  # the engine knows bytes, not rows: say which row and file
-                mask_part = f", mask {job.mask.display}" if job.mask else ""
-                where = f"row {job.row_id} (image {job.image.display}{mask_part})"
-                raise SourceError(f"{where}: {error.message}", row_id=job.row_id, field=error.field) from None
+            except SourceError as error:
+                raise located(job, error) from None
             outputs.append(OutputImage(data=edited.data, format=edited.format))
         return ProviderResult(outputs=tuple(outputs), credits_used=0.0)
+
+
+def located(job: EditJob, error: SourceError) -> SourceError:
+    """The engine's error about bytes, saying which row and file it was about (the engine knows neither)."""
+    mask_part = f", mask {job.mask.display}" if job.mask else ""
+    where = f"row {job.row_id} (image {job.image.display}{mask_part})"
+    return SourceError(f"{where}: {error.message}", row_id=job.row_id, field=error.field)

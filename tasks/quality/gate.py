@@ -8,13 +8,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from tasks.core.config import EditVariant, PipelineConfig
+from tasks.core.config import PipelineConfig
 from tasks.core.models import EditJob, JobInputs, StoredOutput
 from tasks.core.quality_config import Rule, parse_rules
-from tasks.quality.metrics import Reference, builtin_scores, hash_distance, make_sample, reference
+from tasks.quality.metrics import Reference, Sample, builtin_scores, hash_distance, make_sample, reference
 from tasks.quality.registry import Scorer, scorer
 
-__all__ = ["QualityGate", "asked_size", "verdict"]
+__all__ = ["QualityGate", "asked_size", "load_scorers", "score_sample", "verdict"]
 
 ScoreValue = float | bool | str | None
 # Decoded sources kept per shard (about 50 KB each at the common size): a row's jobs run close together.
@@ -30,7 +30,7 @@ class QualityGate:
 
     def __init__(self, config: PipelineConfig) -> None:
         self._rules = {variant.name: parse_rules(variant.accept) for variant in config.edits}
-        self._scorers = {variant.name: _load(variant) for variant in config.edits}
+        self._scorers = {variant.name: load_scorers(variant.scorers) for variant in config.edits}
         self._hashes: dict[tuple[str, str], list[str]] = {}
         self._references: OrderedDict[tuple[str, str | None], Reference] = OrderedDict()
         self._lock = threading.Lock()  # judge() runs in worker threads
@@ -47,13 +47,19 @@ class QualityGate:
             inputs: the job's loaded inputs (None for a job resumed by polling: no preservation scores).
         """
         source = self._reference(job, inputs)
-        judged = []
+        scored = []
         for output, image in zip(stored, data, strict=True):
             sample = make_sample(image, source, asked_size(job.params), job.prompt)
-            scores: dict[str, ScoreValue] = builtin_scores(sample)
-            for name, function in self._scorers[job.variant]:
-                scores.update(_optional(name, function, sample))
-            scores["duplicate_distance"] = self._nearest(job, scores["dhash"])
+            scores = score_sample(sample, self._scorers[job.variant])
+            scored.append(replace(output, scores=tuple(scores.items())))
+        return self.judge_scored(job, scored)
+
+    def judge_scored(self, job: EditJob, stored: Sequence[StoredOutput]) -> tuple[StoredOutput, ...]:
+        """`stored`, already scored where their pixels were (`score_sample`), with duplicates and verdicts."""
+        judged = []
+        for output in stored:
+            scores: dict[str, ScoreValue] = dict(output.scores)
+            scores["duplicate_distance"] = self._nearest(job, scores.get("dhash"))
             accepted, rejected_by = verdict(self._rules[job.variant], scores)
             judged.append(replace(output, scores=tuple(scores.items()), accepted=accepted, rejected_by=rejected_by))
         return tuple(judged)
@@ -86,6 +92,14 @@ class QualityGate:
         return nearest
 
 
+def score_sample(sample: Sample, scorers: Sequence[tuple[str, Scorer]]) -> dict[str, ScoreValue]:
+    """The built-in scores of one output and those of the variant's optional `scorers` (a failing one gives None)."""
+    scores: dict[str, ScoreValue] = builtin_scores(sample)
+    for name, function in scorers:
+        scores.update(_optional(name, function, sample))
+    return scores
+
+
 def verdict(rules: Sequence[Rule], scores: Mapping[str, ScoreValue]) -> tuple[bool | None, str | None]:
     """(accepted, the failed rules' names joined by commas); (None, None) when there are no rules."""
     if not rules:
@@ -110,11 +124,12 @@ def _number(value: ScoreValue) -> float | bool | None:
     return value if isinstance(value, bool | int | float) else None
 
 
-def _load(variant: EditVariant) -> list[tuple[str, Scorer]]:
-    return [(name, scorer(name)) for name in variant.scorers]
+def load_scorers(names: Sequence[str]) -> list[tuple[str, Scorer]]:
+    """The optional scorers `names`, from the registry (a variant's `scorers`)."""
+    return [(name, scorer(name)) for name in names]
 
 
-def _optional(name: str, function: Scorer, sample: Any) -> dict[str, ScoreValue]:
+def _optional(name: str, function: Scorer, sample: Sample) -> dict[str, ScoreValue]:
     try:
         return dict(function(sample))
     except Exception:  # a user's scorer failing on one image must not fail the job it scores

@@ -28,6 +28,7 @@ __all__ = [
     "decoded_size",
     "estimate_footprint",
     "load_image",
+    "read_source",
     "shown_source",
 ]
 
@@ -145,6 +146,34 @@ async def load_image(
         # Checked like any source, then passed on as its URL: the bytes are not kept.
         return InputImage(data=None, media_type=media_type, url=url, filename=_name(ref.display))
     return InputImage(data=data, media_type=media_type, url=url, filename=_name(ref.display))
+
+
+def read_source(
+    ref: ImageRef, policy: SourcePolicy, *, storage_options: dict[str, Any], role: str, row_id: str
+) -> tuple[bytes, ImageHeader]:
+    """`load_image` for a caller that decodes the bytes at once, off any event loop (the local engine's worker
+    processes): a file, an object store or an inline image, its header and structure checked, nothing decoded.
+
+    Raises:
+        SourceRefused / SourceError: as `load_image`.
+        ValueError: an http(s) source, which is fetched by `load_image` only (its guards are async).
+    """
+    allowed = _checked(ref, policy, role, row_id)
+    max_bytes = int(policy.config.max_bytes)
+    try:
+        if allowed.how == "file":
+            data = _read_file(allowed.location, max_bytes)
+        elif allowed.how == "fsspec":
+            data = _read_object(allowed.location, storage_options, max_bytes)
+        elif allowed.how == "http":
+            raise ValueError(f"row {row_id}: {role} is an http(s) source; load it with load_image")
+        elif ref.kind == "bytes":
+            data = _capped(ref.data or b"", max_bytes)
+        else:
+            data = _capped(_decode_data_uri(ref.value, max_bytes), max_bytes)
+        return data, _checked_image(data, max_pixels=policy.config.max_pixels, decode=False)
+    except InputError as error:
+        raise _about(error, ref, role, row_id) from None
 
 
 def _checked(ref: ImageRef, policy: SourcePolicy, role: str, row_id: str) -> Allowed:

@@ -51,6 +51,9 @@ def main(folder: Path, memory_mb: int) -> None:
     raw = {
         "catalog": {"uri": str(catalog), "sources": {"max_pixels": SIDE * SIDE + 1000}},
         "edits": [{"name": "noisy", "provider": "local", "seeds": [1]}],
+        # Edits in this process: its own RSS is what the budget bounds (worker processes each edit one job
+        # at a time and refuse one over the ceiling: tests/test_local_workers.py).
+        "providers": {"local": {"options": {"workers": 0}}},
         "output": {"uri": str(folder / "out")},
         "execution": {"concurrency": 16, "memory_mb": memory_mb},
     }
