@@ -164,13 +164,28 @@ class StatsSampler:
     def steady_rate(self, area: str, trim: float = 0.15) -> float:
         """Requests/s for `area` over the middle of its active period (trim the ramp-up and the tail)."""
         points = [(t, stats.get(area, {}).get("requests", 0)) for t, stats in self.samples]
-        active = [i for i in range(1, len(points)) if points[i][1] > points[i - 1][1]]
+        active = _longest_stretch(points, [i for i in range(1, len(points)) if points[i][1] > points[i - 1][1]])
         if len(active) < 4:
             return 0.0
         first, last = active[0] - 1, active[-1]
         span = last - first
         start, end = points[first + int(span * trim)], points[last - int(span * trim)]
         return (end[1] - start[1]) / (end[0] - start[0])
+
+
+def _longest_stretch(points: list[tuple[float, int]], active: list[int], gap: float = 2.0) -> list[int]:
+    """The longest run of active samples with no pause over `gap` seconds: a balance read after the run
+    (retouch reads each account's credits when it ends) is not part of the steady state it would stretch."""
+    if not active:
+        return []
+    stretches, current = [], [active[0]]
+    for index in active[1:]:
+        if points[index][0] - points[current[-1]][0] > gap:
+            stretches.append(current)
+            current = []
+        current.append(index)
+    stretches.append(current)
+    return max(stretches, key=len)
 
 
 def billed_rate(base_url: str, provider: str, trim: float = 0.1) -> float:
