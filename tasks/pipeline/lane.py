@@ -26,7 +26,7 @@ from tasks.http import AttemptLog, Clock, RateLimiter, RetryPolicy, retry_call
 from tasks.pipeline.breaker import Breaker
 from tasks.providers.base import Provider
 
-__all__ = ["LaneOutcome", "ProviderLane"]
+__all__ = ["LaneOutcome", "ProviderLane", "answer_unreadable"]
 
 T = TypeVar("T")
 OnAccepted = Callable[[EditJob, Accepted], Awaitable[None]]
@@ -145,14 +145,7 @@ class ProviderLane:
                 error.stage = _submit_stage(error)
             raise
         except Exception as error:  # an adapter bug after the request left: it may have been billed
-            raise SubmitOutcomeUnknown(
-                f"{job.provider}: reading the submit's answer failed ({type(error).__name__}); the job may exist "
-                "and be billed, so it is not re-sent",
-                provider=job.provider,
-                row_id=job.row_id,
-                stage=Stage.UNKNOWN,
-                billing_risk=True,
-            ) from error
+            raise answer_unreadable(job, error) from error
         return outcome, log.attempts, bool(tried["risk"])
 
     async def _poll_until_done(self, job: EditJob, accepted: Accepted) -> ProviderResult:
@@ -255,3 +248,16 @@ def _staged(error: ProviderError, stage: Stage, accepted: Accepted) -> ProviderE
     if stage is Stage.ABANDONED:
         error.billing_risk = True
     return error
+
+
+def answer_unreadable(job: EditJob, error: BaseException) -> SubmitOutcomeUnknown:
+    """An unexpected error after a submit left (an adapter's or an engine's bug): the job may exist and be
+    billed, so it ends unknown with its billing risk, never to be re-sent on its own."""
+    return SubmitOutcomeUnknown(
+        f"{job.provider}: reading the submit's answer failed ({type(error).__name__}); the job may exist "
+        "and be billed, so it is not re-sent",
+        provider=job.provider,
+        row_id=job.row_id,
+        stage=Stage.UNKNOWN,
+        billing_risk=True,
+    )

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tasks.core.config import PipelineConfig
-from tasks.core.errors import ProviderUnavailable, RetouchError, SubmitOutcomeUnknown
+from tasks.core.errors import ProviderUnavailable, RetouchError
 from tasks.core.models import EditJob, EditResult
 from tasks.costs import Quote, Reservation
 from tasks.costs.billing import Stage
 from tasks.pipeline.keeper import Keeper
+from tasks.pipeline.lane import answer_unreadable
 from tasks.pipeline.local_work import EDIT, LocalOutcome, LocalWork, run_batch
 from tasks.pipeline.memory import ceiling_bytes
 from tasks.pipeline.pool import WorkerPools
@@ -244,11 +245,4 @@ def _as_lane_saw_it(job: EditJob, outcome: LocalOutcome) -> Exception:
         if error.stage is None:
             error.stage = Stage.REJECTED
         return error
-    return SubmitOutcomeUnknown(
-        f"{job.provider}: reading the submit's answer failed ({type(error).__name__}); the job may exist "
-        "and be billed, so it is not re-sent",
-        provider=job.provider,
-        row_id=job.row_id,
-        stage=Stage.UNKNOWN,
-        billing_risk=True,
-    )
+    return answer_unreadable(job, error)
