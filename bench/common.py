@@ -49,6 +49,24 @@ def goal(figure: str, now: float, target: float, *, at_most: bool = True, unit: 
     return line
 
 
+# The remote variants the rate benches send, one per provider endpoint: small PNGs, answers inline.
+PICSART_EDIT = {"name": "edit", "provider": "picsart.edit", "prompt": "sepia", "params": {"format": "PNG"}}
+PICSART_OUTPAINT = {
+    "name": "outpaint",
+    "provider": "picsart.outpaint",
+    "prompt": "pad 2px",
+    "params": {"format": "PNG"},
+}
+PIXAPI_EDITS = {
+    "name": "pixapi",
+    "provider": "pixapi.edits",
+    "model": "gemini-2.5-flash-image",
+    "prompt": "invert",
+    "params": {"response_format": "b64_json"},
+}
+FASHN_EDIT = {"name": "fashn", "provider": "fashn.edit", "prompt": "mirror", "params": {"return_base64": True}}
+
+
 def small_png(index: int, size: tuple[int, int] = (64, 48)) -> bytes:
     image = Image.new("RGB", size, ((index * 37) % 256, (index * 91) % 256, (index * 53) % 256))
     ImageDraw.Draw(image).ellipse((size[0] // 8, size[1] // 8, size[0] * 7 // 8, size[1] * 7 // 8), fill=(240, 200, 40))

@@ -24,7 +24,16 @@ _HERE = str(Path(__file__).resolve().parent)
 sys.path[:] = [*(entry for entry in sys.path if entry not in ("", _HERE)), _HERE]
 
 import httpx  # noqa: E402
-from common import billed_rate, goal, start_sandbox, write_catalog, write_yaml  # noqa: E402
+from common import (  # noqa: E402
+    FASHN_EDIT,
+    PICSART_EDIT,
+    PIXAPI_EDITS,
+    billed_rate,
+    goal,
+    start_sandbox,
+    write_catalog,
+    write_yaml,
+)
 
 RATE = 10.0
 AREAS = ("picsart", "pixapi", "fashn")
@@ -44,17 +53,7 @@ def remote_config(catalog: Path, output: Path, base: str, workers: int) -> dict[
 
     return {
         "catalog": {"uri": str(catalog)},
-        "edits": [
-            {"name": "edit", "provider": "picsart.edit", "prompt": "sepia", "params": {"format": "PNG"}},
-            {
-                "name": "pixapi",
-                "provider": "pixapi.edits",
-                "model": "gemini-2.5-flash-image",
-                "prompt": "invert",
-                "params": {"response_format": "b64_json"},
-            },
-            {"name": "fashn", "provider": "fashn.edit", "prompt": "mirror", "params": {"return_base64": True}},
-        ],
+        "edits": [PICSART_EDIT, PIXAPI_EDITS, FASHN_EDIT],
         "providers": {
             "picsart.edit": provider("/picsart/v1", mode="sync"),
             "pixapi.edits": provider("/pixapi", mode="sync"),

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from common import StatsSampler, goal, start_sandbox, write_catalog, write_yaml
+from common import FASHN_EDIT, PICSART_EDIT, PIXAPI_EDITS, StatsSampler, goal, start_sandbox, write_catalog, write_yaml
 
 AREAS = ("picsart", "pixapi", "fashn")
 
@@ -46,17 +46,7 @@ def pipeline(catalog: Path, output: Path, base: str, told: float) -> dict[str, A
 
     return {
         "catalog": {"uri": str(catalog)},
-        "edits": [
-            {"name": "edit", "provider": "picsart.edit", "prompt": "sepia", "params": {"format": "PNG"}},
-            {
-                "name": "pixapi",
-                "provider": "pixapi.edits",
-                "model": "gemini-2.5-flash-image",
-                "prompt": "invert",
-                "params": {"response_format": "b64_json"},
-            },
-            {"name": "fashn", "provider": "fashn.edit", "prompt": "mirror", "params": {"return_base64": True}},
-        ],
+        "edits": [PICSART_EDIT, PIXAPI_EDITS, FASHN_EDIT],
         "providers": {
             "picsart.edit": provider("/picsart/v1", mode="sync"),
             "pixapi.edits": provider("/pixapi", mode="sync"),

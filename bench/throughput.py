@@ -27,7 +27,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from common import StatsSampler, cpu_seconds, goal, start_sandbox, write_catalog, write_yaml
+from common import (
+    FASHN_EDIT,
+    PICSART_EDIT,
+    PICSART_OUTPAINT,
+    PIXAPI_EDITS,
+    StatsSampler,
+    cpu_seconds,
+    goal,
+    start_sandbox,
+    write_catalog,
+    write_yaml,
+)
 from httpx_floor import measure_floor
 
 CONCURRENCY = 32
@@ -55,18 +66,7 @@ def pipeline(catalog: Path, output: Path, base: str, rate: float) -> dict[str, A
 
     return {
         "catalog": {"uri": str(catalog)},
-        "edits": [
-            {"name": "edit", "provider": "picsart.edit", "prompt": "sepia", "params": {"format": "PNG"}},
-            {"name": "outpaint", "provider": "picsart.outpaint", "prompt": "pad 2px", "params": {"format": "PNG"}},
-            {
-                "name": "pixapi",
-                "provider": "pixapi.edits",
-                "model": "gemini-2.5-flash-image",
-                "prompt": "invert",
-                "params": {"response_format": "b64_json"},
-            },
-            {"name": "fashn", "provider": "fashn.edit", "prompt": "mirror", "params": {"return_base64": True}},
-        ],
+        "edits": [PICSART_EDIT, PICSART_OUTPAINT, PIXAPI_EDITS, FASHN_EDIT],
         "providers": {
             "picsart.edit": provider("/picsart/v1", mode="sync"),
             "picsart.outpaint": provider("/picsart/v1", "outpaint-key", mode="sync"),
