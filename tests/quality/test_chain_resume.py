@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -28,15 +28,6 @@ from tests.reliability.kit import billed_twice, join_on_request_id
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 ROWS = 6
 PRICE = {"pixapi.edits": 0.02, "fashn.edit": 0.01}
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxServer]:
-    fast = {"async_seconds": 0.02}
-    with SandboxServer(
-        SandboxSettings.model_validate({n: dict(fast) for n in ("picsart", "pixapi", "fashn")})
-    ) as server:
-        yield server
 
 
 def chains(out: Path) -> dict[str, pl.DataFrame]:

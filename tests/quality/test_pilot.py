@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -13,7 +12,7 @@ import yaml
 from flows.edit_catalog import edit_catalog
 from flows.pilot import run_pilot
 from tasks.quality.pilot import sample_ids
-from tasks.sandbox import SandboxServer, SandboxSettings
+from tasks.sandbox import SandboxServer
 from tests.cli.kit import invoke
 from tests.quality.kit import FASHN, PIXAPI, bytes_catalog, provider, write_config
 
@@ -21,15 +20,6 @@ pytestmark = pytest.mark.usefixtures("prefect_harness")
 CATALOG_ROWS = 20
 FAST = {"requests": 500, "period": 1}
 USD_PER_CREDIT = 0.01  # both sandbox providers' shipped price: Pixapi bills 2 credits an image, FASHN 1
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxServer]:
-    fast = {"async_seconds": 0.02}
-    with SandboxServer(
-        SandboxSettings.model_validate({n: dict(fast) for n in ("picsart", "pixapi", "fashn")})
-    ) as server:
-        yield server
 
 
 def test_sample_ids_are_seeded_and_stratified() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -11,20 +10,11 @@ import pytest
 
 from flows.edit_catalog import edit_catalog
 from flows.report import cost_report
-from tasks.sandbox import SandboxServer, SandboxSettings
+from tasks.sandbox import SandboxServer
 from tests.quality.kit import FASHN, PIXAPI, bytes_catalog, write_config
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 ROWS = 6
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxServer]:
-    fast = {"async_seconds": 0.02}
-    with SandboxServer(
-        SandboxSettings.model_validate({n: dict(fast) for n in ("picsart", "pixapi", "fashn")})
-    ) as server:
-        yield server
 
 
 PRICE = {1: 0.02, 2: 0.02, 3: 0.01}  # money of each attempt: pixapi's 2 credits, FASHN's 1
