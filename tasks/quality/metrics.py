@@ -1,23 +1,27 @@
 """The built-in scores of one output against its source: preservation, change, technical checks, a perceptual hash.
 
 All work on a common size (the source's, its long side capped at `COMMON_SIDE`), so a provider that returns
-another resolution is compared like for like and a 4K output costs what a 512 px one does.
+another resolution is compared like for like and a 4K output costs what a 512 px one does. What the scores
+need of a source is computed once, in its `Reference`, for every output, seed and retry of its jobs.
 """
 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
+from tasks.quality.pixels import COMMON_SIDE, Pixels, common_size, decode, decoded, mask_at, resized
+
 __all__ = [
     "COMMON_SIDE",
     "Reference",
     "Sample",
+    "SourceTerms",
     "aspect_error",
     "builtin_scores",
     "changed",
@@ -32,12 +36,10 @@ __all__ = [
     "reference_from_pixels",
     "sample_from_pixels",
     "sharpness",
+    "source_terms",
     "ssim",
 ]
 
-# 128 px: SSIM's 7 px window then spans ~5% of the picture, enough for what must stay (a product, the
-# background) while halving the cost of 256 px; decoding dominates what is left (bench/quality.py).
-COMMON_SIDE = 128
 # Wang et al. (2004): constants for 8-bit images, a Gaussian window of sigma 1.5 (7 px here, as scikit-image's).
 _C1 = (0.01 * 255) ** 2
 _C2 = (0.03 * 255) ** 2
@@ -45,9 +47,48 @@ _WINDOW = (7, 7)
 _SIGMA = 1.5
 # A luminance spread under 2 levels of 255 reads as one flat colour to a person.
 _BLANK_STD = 2.0
+_RGB_WHITE = 3 * 255.0  # the largest absolute difference of one pixel's three bands summed
 
-Pixels = NDArray[np.uint8]
 Luma = NDArray[np.float32]
+Mask8 = NDArray[np.uint8]  # OpenCV's mask type: nonzero selects
+
+
+@dataclass(frozen=True)
+class SourceTerms:
+    """What the scores of every output need of their source, computed once with its `Reference`.
+
+    Attributes:
+        luma: the source's luminance x (float32, whole numbers 0..255).
+        mean: μx, its Gaussian-weighted local mean (SSIM's window).
+        mean_c1: μx² + C1, the source's part of SSIM's luminance denominator.
+        var_c2: σx² + C2, the source's part of SSIM's contrast denominator.
+        inside: the mask as an OpenCV mask (`changed` is measured there); None without a mask.
+        outside: 1.0 on the pixels whose SSIM window does not reach the mask (preservation is measured
+            there), 0.0 elsewhere; None without a mask.
+    """
+
+    luma: Luma
+    mean: Luma
+    mean_c1: Luma
+    var_c2: Luma
+    inside: Mask8 | None
+    outside: Luma | None
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A job's source (and mask) decoded once at the common size: shared by its outputs and its retries.
+
+    `terms` (what their scores need of the source) is computed from `pixels` and `mask` on construction.
+    """
+
+    pixels: Pixels
+    mask: NDArray[np.bool_] | None
+    size: tuple[int, int]
+    terms: SourceTerms = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "terms", source_terms(self.pixels, self.mask))  # frozen: set once, here
 
 
 @dataclass(frozen=True)
@@ -62,6 +103,8 @@ class Sample:
         mask: True where the edit was asked for, at the common size; None without a mask.
         asked: the (width, height) the request asked for, or the source's size; None if unknown.
         prompt: the job's prompt.
+        reference: the source's `Reference` when the sample was made from one (its `pixels` and `mask`
+            are `source` and `mask`); the built-in scores then reuse its `terms`.
     """
 
     output: Pixels
@@ -70,53 +113,31 @@ class Sample:
     mask: NDArray[np.bool_] | None
     asked: tuple[int, int] | None
     prompt: str
-
-
-def decode(data: bytes, at_least: int = 0) -> Pixels:
-    """Image bytes as an RGB uint8 array, upright by its EXIF orientation.
-
-    Args:
-        data: the encoded image.
-        at_least: a JPEG is decoded at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling, several times
-            faster) while its long side stays at least this; 0 decodes at full size.
-    """
-    return _decoded(data, at_least)[0]
-
-
-@dataclass(frozen=True)
-class Reference:
-    """A job's source (and mask) decoded once at the common size: shared by its outputs and its retries."""
-
-    pixels: Pixels
-    mask: NDArray[np.bool_] | None
-    size: tuple[int, int]
+    reference: Reference | None = field(default=None, repr=False, compare=False)
 
 
 def reference(source: bytes, mask: bytes | None) -> Reference:
     """Decode a source image (and its mask) at the common size."""
-    pixels, size = _decoded(source, COMMON_SIDE)
-    common = _common_size(*size)
+    pixels, size = decoded(source, COMMON_SIDE)
+    common = common_size(*size)
     mask_pixels = None
     if mask is not None:
         with Image.open(io.BytesIO(mask)) as image:
-            grey = np.asarray(image.convert("L"), dtype=np.uint8)
-        mask_pixels = np.asarray(cv2.resize(grey, common, interpolation=cv2.INTER_NEAREST) >= 128)
-    return Reference(pixels=_resized(pixels, common), mask=mask_pixels, size=size)
+            mask_pixels = mask_at(np.asarray(image.convert("L"), dtype=np.uint8), common)
+    return Reference(pixels=resized(pixels, common), mask=mask_pixels, size=size)
 
 
 def reference_from_pixels(source: Pixels, mask: NDArray[np.uint8] | None) -> Reference:
     """`reference` of pixels already decoded (the local engine's own): RGB uint8, and a greyscale mask."""
     size = (source.shape[1], source.shape[0])
-    common = _common_size(*size)
-    mask_pixels = None
-    if mask is not None:
-        mask_pixels = np.asarray(cv2.resize(mask, common, interpolation=cv2.INTER_NEAREST) >= 128)
-    return Reference(pixels=_resized(source, common), mask=mask_pixels, size=size)
+    common = common_size(*size)
+    mask_pixels = None if mask is None else mask_at(mask, common)
+    return Reference(pixels=resized(source, common), mask=mask_pixels, size=size)
 
 
 def make_sample(output: bytes, source: Reference | None, asked: tuple[int, int] | None, prompt: str) -> Sample:
     """Decode one output and resize it to its source's common size (its own without a source)."""
-    pixels, size = _decoded(output, COMMON_SIDE)
+    pixels, size = decoded(output, COMMON_SIDE)
     return sample_from_pixels(pixels, source, asked, prompt, size=size)
 
 
@@ -130,31 +151,32 @@ def sample_from_pixels(
 ) -> Sample:
     """`make_sample` of an output already decoded (RGB uint8); `size` is the output's own when `pixels` is reduced."""
     size = size or (pixels.shape[1], pixels.shape[0])
-    common = _common_size(*size) if source is None else (source.pixels.shape[1], source.pixels.shape[0])
-    return Sample(
-        output=_resized(pixels, common),
-        output_size=size,
-        source=None if source is None else source.pixels,
-        mask=None if source is None else source.mask,
-        asked=asked or (None if source is None else source.size),
-        prompt=prompt,
-    )
+    if source is None:
+        return Sample(resized(pixels, common_size(*size)), size, None, None, asked, prompt)
+    common = (source.pixels.shape[1], source.pixels.shape[0])
+    return Sample(resized(pixels, common), size, source.pixels, source.mask, asked or source.size, prompt, source)
 
 
 def builtin_scores(sample: Sample) -> dict[str, float | bool | str | None]:
     """Every built-in score of `sample` (README "Quality" defines each); `duplicate_distance` is set by the gate."""
-    outside = None if sample.mask is None else _beyond(sample.mask)
-    luma = _luma(sample.output)  # once: every luminance score shares it
-    source = None if sample.source is None else _luma(sample.source)
+    grey = _grey(sample.output)  # once: every luminance score shares it
+    luma = grey.astype(np.float32)
+    terms, source = _terms(sample), sample.source
     return {
-        "ssim_outside_mask": None if source is None else _ssim(source, luma, outside),
-        "changed": None if sample.source is None else changed(sample.source, sample.output, sample.mask),
-        "blank": bool(luma.std() < _BLANK_STD),
-        "clipped": float(np.count_nonzero((luma == 0) | (luma == 255)) / luma.size),
-        "sharpness": float(cv2.Laplacian(luma, cv2.CV_32F, ksize=1).var(dtype=np.float64)),
+        "ssim_outside_mask": None if terms is None else _mean(_ssim_index(terms, luma), terms.outside),
+        "changed": None if source is None or terms is None else _changed(source, sample.output, terms.inside),
+        "blank": _spread(grey) < _BLANK_STD,
+        "clipped": _clipped(grey),
+        "sharpness": _sharpness(grey),
         "aspect_error": None if sample.asked is None else _aspect_error(sample.output_size, sample.asked),
         "dhash": _dhash(luma),
     }
+
+
+def source_terms(pixels: Pixels, mask: NDArray[np.bool_] | None) -> SourceTerms:
+    """What every output's scores need of a source at the common size (RGB uint8) and its mask (`Reference`)."""
+    outside = None if mask is None else _beyond(mask).astype(np.float32)
+    return _moments(_grey(pixels).astype(np.float32), _cv_mask(mask), outside)
 
 
 def ssim(a: Pixels, b: Pixels, where: NDArray[np.bool_] | None = None) -> float | None:
@@ -165,46 +187,28 @@ def ssim(a: Pixels, b: Pixels, where: NDArray[np.bool_] | None = None) -> float 
     Returns:
         SSIM in [-1, 1]; None when `where` selects no pixel (the mask covers the whole image).
     """
-    return _ssim(_luma(a), _luma(b), where)
-
-
-def _ssim(x: Luma, y: Luma, where: NDArray[np.bool_] | None) -> float | None:
-    blur = _gauss
-    mx, my = blur(x), blur(y)
-    vx, vy, cxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
-    index = ((2 * mx * my + _C1) * (2 * cxy + _C2)) / ((mx * mx + my * my + _C1) * (vx + vy + _C2))
-    if where is None:
-        return float(index.mean(dtype=np.float64))
-    count = np.count_nonzero(where)
-    # A product and a sum, not boolean indexing (which copies the selected values: several times slower).
-    return float(np.multiply(index, where, dtype=np.float32).sum(dtype=np.float64) / count) if count else None
+    weights = None if where is None else np.asarray(where, dtype=np.float32)
+    return _mean(_ssim_index(_moments(_luma(a), None, None), _luma(b)), weights)
 
 
 def changed(a: Pixels, b: Pixels, where: NDArray[np.bool_] | None = None) -> float | None:
     """Mean absolute difference of two same-size RGB images, in [0, 1], over `where` (everywhere when None)."""
-    bands = cv2.absdiff(a, b).astype(np.float32)
-    # The bands summed one by one: numpy's mean over a last axis of three is ten times slower.
-    diff = (bands[..., 0] + bands[..., 1] + bands[..., 2]) / (3 * 255.0)
-    if where is None:
-        return float(diff.mean(dtype=np.float64))
-    count = np.count_nonzero(where)
-    return float(np.multiply(diff, where, dtype=np.float32).sum(dtype=np.float64) / count) if count else None
+    return _changed(a, b, _cv_mask(where))
 
 
 def is_blank(image: Pixels) -> bool:
     """Near-blank: the luminance hardly varies (one flat colour, white, black)."""
-    return bool(_luma(image).std(dtype=np.float64) < _BLANK_STD)
+    return _spread(_grey(image)) < _BLANK_STD
 
 
 def clipped(image: Pixels) -> float:
     """The share of pixels whose luminance is pure black (0) or pure white (255): clipped exposure."""
-    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    return float(np.count_nonzero((grey == 0) | (grey == 255)) / grey.size)
+    return _clipped(_grey(image))
 
 
 def sharpness(image: Pixels) -> float:
     """Variance of the 4-neighbour Laplacian of the luminance (0..255): low means blurred or flat."""
-    return float(cv2.Laplacian(_luma(image), cv2.CV_32F, ksize=1).var(dtype=np.float64))
+    return _sharpness(_grey(image))
 
 
 def aspect_error(image: Pixels, asked: tuple[int, int]) -> float:
@@ -213,24 +217,97 @@ def aspect_error(image: Pixels, asked: tuple[int, int]) -> float:
     return _aspect_error((width, height), asked)
 
 
-def _aspect_error(size: tuple[int, int], asked: tuple[int, int]) -> float:
-    return float(abs((size[0] / size[1]) / (asked[0] / asked[1]) - 1.0))
-
-
 def dhash(image: Pixels) -> str:
     """A 64-bit difference hash (16 hex digits): each bit says whether a pixel is brighter than its left neighbour."""
     return _dhash(_luma(image))
 
 
-def _dhash(luma: Luma) -> str:
-    small = cv2.resize(luma, (9, 8), interpolation=cv2.INTER_AREA)
-    bits = (small[:, 1:] > small[:, :-1]).flatten()
-    return f"{int(''.join('1' if bit else '0' for bit in bits), 2):016x}"
-
-
 def hash_distance(a: str, b: str) -> int:
     """Hamming distance between two `dhash` values: 0 for the same picture, about 32 for unrelated ones."""
     return (int(a, 16) ^ int(b, 16)).bit_count()
+
+
+def _terms(sample: Sample) -> SourceTerms | None:
+    """The sample's source terms: its reference's when it has one for these very arrays, else computed now."""
+    known = sample.reference
+    if known is not None and known.pixels is sample.source and known.mask is sample.mask:
+        return known.terms
+    return None if sample.source is None else source_terms(sample.source, sample.mask)
+
+
+def _moments(x: Luma, inside: Mask8 | None, outside: Luma | None) -> SourceTerms:
+    mean = _gauss(x)
+    square = mean * mean  # μx², then μx² + C1
+    variance = _gauss(x * x)  # E[x²], then σx² + C2
+    variance -= square
+    variance += _C2
+    square += _C1
+    return SourceTerms(x, mean, square, variance, inside, outside)
+
+
+def _ssim_index(source: SourceTerms, y: Luma) -> Luma:
+    """SSIM's map: (2μxμy + C1)(2σxy + C2) / ((μx² + μy² + C1)(σx² + σy² + C2)), the source's terms precomputed.
+
+    In place on the blurred planes: the same float32 operations as the formula, without a temporary each.
+    """
+    my, cross = _gauss(y), _gauss(source.luma * y)  # cross: E[xy], then 2σxy + C2
+    numerator = source.mean * my  # μxμy, then the numerator
+    cross -= numerator
+    cross *= 2
+    cross += _C2
+    numerator *= 2
+    numerator += _C1
+    numerator *= cross
+    variance = _gauss(y * y)  # E[y²], then σx² + σy² + C2
+    my *= my
+    variance -= my
+    variance += source.var_c2
+    my += source.mean_c1  # μx² + μy² + C1, then the denominator
+    my *= variance
+    numerator /= my
+    return numerator
+
+
+def _mean(values: Luma, where: Luma | None) -> float | None:
+    """The mean of `values` over `where` (1.0 selects, 0.0 not; all when None); None when it selects nothing.
+
+    A product and a sum in doubles: OpenCV's masked mean branches per pixel, several times slower on a ragged mask.
+    """
+    if where is None:
+        return float(cv2.sumElems(values)[0] / values.size)
+    count = cv2.countNonZero(where)
+    return float(cv2.sumElems(cv2.multiply(values, where))[0] / count) if count else None
+
+
+def _changed(a: Pixels, b: Pixels, where: Mask8 | None) -> float | None:
+    # The L1 norm of the difference over the selected pixels: one pass, summed exactly in integers.
+    count = a.shape[0] * a.shape[1] if where is None else cv2.countNonZero(where)
+    return float(cv2.norm(a, b, cv2.NORM_L1, mask=where) / (count * _RGB_WHITE)) if count else None
+
+
+def _spread(grey: Pixels) -> float:
+    return float(cv2.meanStdDev(grey)[1][0, 0])
+
+
+def _clipped(grey: Pixels) -> float:
+    return float((grey.size - cv2.countNonZero(cv2.inRange(grey, 1, 254))) / grey.size)
+
+
+def _sharpness(grey: Pixels) -> float:
+    # 16-bit integers hold the Laplacian of 0..255 exactly (-1020..1020), and OpenCV sums them and their
+    # squares exactly (meanStdDev, by contrast, has no fast path for them).
+    laplacian = cv2.Laplacian(grey, cv2.CV_16S, ksize=1)
+    mean = cv2.sumElems(laplacian)[0] / grey.size
+    return float(cv2.norm(laplacian, cv2.NORM_L2SQR) / grey.size - mean * mean)
+
+
+def _aspect_error(size: tuple[int, int], asked: tuple[int, int]) -> float:
+    return float(abs((size[0] / size[1]) / (asked[0] / asked[1]) - 1.0))
+
+
+def _dhash(luma: Luma) -> str:
+    small = cv2.resize(luma, (9, 8), interpolation=cv2.INTER_AREA)
+    return np.packbits(small[:, 1:] > small[:, :-1]).tobytes().hex()  # row by row, first bit highest
 
 
 def _beyond(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
@@ -239,44 +316,18 @@ def _beyond(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
     return np.asarray(grown == 0)
 
 
+def _cv_mask(where: NDArray[np.bool_] | None) -> Mask8 | None:
+    return None if where is None else np.ascontiguousarray(where, dtype=np.bool_).view(np.uint8)
+
+
+def _grey(image: Pixels) -> Pixels:
+    return np.asarray(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), dtype=np.uint8)
+
+
 def _luma(image: Pixels) -> Luma:
     # float32 halves the memory traffic of the five blurs; values stay whole numbers 0..255.
-    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return _grey(image).astype(np.float32)
 
 
 def _gauss(plane: Luma) -> Luma:
     return np.asarray(cv2.GaussianBlur(plane, _WINDOW, _SIGMA, borderType=cv2.BORDER_REFLECT), dtype=np.float32)
-
-
-def _decoded(data: bytes, at_least: int) -> tuple[Pixels, tuple[int, int]]:
-    """The pixels (reduced for a large JPEG, see `decode`) and the image's own (width, height)."""
-    with Image.open(io.BytesIO(data)) as probe:
-        kind, size = probe.format, probe.size
-    flag = cv2.IMREAD_COLOR
-    if kind == "JPEG" and at_least:
-        for factor, reduced in ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4),
-                                (2, cv2.IMREAD_REDUCED_COLOR_2)):  # fmt: skip
-            if max(size) // factor >= at_least:
-                flag = reduced
-                break
-    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
-    if pixels is None:  # a format OpenCV lacks (GIF, some TIFFs): Pillow reads it
-        with Image.open(io.BytesIO(data)) as image:
-            return np.asarray(image.convert("RGB"), dtype=np.uint8), size
-    return np.asarray(cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB), dtype=np.uint8), size
-
-
-def common_size(width: int, height: int) -> tuple[int, int]:
-    """The size an image of (width, height) is scored at: its own, its long side capped at `COMMON_SIDE`."""
-    return _common_size(width, height)
-
-
-def _common_size(width: int, height: int) -> tuple[int, int]:
-    scale = min(1.0, COMMON_SIDE / max(width, height))
-    return max(1, round(width * scale)), max(1, round(height * scale))
-
-
-def _resized(image: Pixels, size: tuple[int, int]) -> Pixels:
-    if (image.shape[1], image.shape[0]) == size:
-        return image
-    return np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
