@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tasks.quality import builtin_scores, make_sample, reference
+from tasks.quality import Sample, builtin_scores, make_sample, reference
 from tasks.quality.metrics import aspect_error, changed, clipped, dhash, hash_distance, is_blank, sharpness, ssim
 
 C1 = (0.01 * 255) ** 2
@@ -95,3 +95,23 @@ def test_outputs_are_compared_at_the_common_size() -> None:
     big = np.full((600, 600, 3), 100, np.uint8)
     scores = builtin_scores(make_sample(png(big), reference(png(grey(100, 300, 300)), None), None, "p"))
     assert scores["ssim_outside_mask"] == pytest.approx(1.0) and scores["changed"] == 0.0
+
+
+def test_a_sample_made_by_hand_scores_as_one_made_from_its_reference() -> None:
+    # A scorer's own Sample has no Reference: its source terms are computed from its arrays, to the same values.
+    rng = np.random.default_rng(5)
+    source, output = rng.integers(0, 256, (2, 40, 56, 3), dtype=np.uint8)
+    mask = np.zeros((40, 56, 3), dtype=np.uint8)
+    mask[10:30, 20:50] = 255
+    made = make_sample(png(output), reference(png(source), png(mask)), (56, 40), "p")
+    by_hand = Sample(made.output, made.output_size, made.source, made.mask, made.asked, made.prompt)
+    assert made.reference is not None and by_hand.reference is None
+    assert builtin_scores(by_hand) == builtin_scores(made)
+
+
+def test_an_image_opencv_cannot_read_is_decoded_by_pillow_at_its_own_size() -> None:
+    buffer = io.BytesIO()
+    Image.fromarray(grey(120, 30, 20)).save(buffer, format="PCX")
+    scores = builtin_scores(make_sample(buffer.getvalue(), reference(png(grey(120, 30, 20)), None), (30, 20), "p"))
+    assert scores["ssim_outside_mask"] == pytest.approx(1.0) and scores["changed"] == 0.0
+    assert scores["aspect_error"] == 0.0 and scores["blank"] is True
