@@ -16,6 +16,17 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from tasks.quality.pixels import COMMON_SIDE, Pixels, common_size, decode, decoded, mask_at, resized
+from tasks.quality.similarity import (
+    Luma,
+    Mask8,
+    SourceTerms,
+    cv_mask,
+    grey,
+    luma,
+    moments,
+    source_terms,
+    ssim_index,
+)
 
 __all__ = [
     "COMMON_SIDE",
@@ -40,39 +51,9 @@ __all__ = [
     "ssim",
 ]
 
-# Wang et al. (2004): constants for 8-bit images, a Gaussian window of sigma 1.5 (7 px here, as scikit-image's).
-_C1 = (0.01 * 255) ** 2
-_C2 = (0.03 * 255) ** 2
-_WINDOW = (7, 7)
-_SIGMA = 1.5
 # A luminance spread under 2 levels of 255 reads as one flat colour to a person.
 _BLANK_STD = 2.0
 _RGB_WHITE = 3 * 255.0  # the largest absolute difference of one pixel's three bands summed
-
-Luma = NDArray[np.float32]
-Mask8 = NDArray[np.uint8]  # OpenCV's mask type: nonzero selects
-
-
-@dataclass(frozen=True)
-class SourceTerms:
-    """What the scores of every output need of their source, computed once with its `Reference`.
-
-    Attributes:
-        luma: the source's luminance x (float32, whole numbers 0..255).
-        mean: μx, its Gaussian-weighted local mean (SSIM's window).
-        mean_c1: μx² + C1, the source's part of SSIM's luminance denominator.
-        var_c2: σx² + C2, the source's part of SSIM's contrast denominator.
-        inside: the mask as an OpenCV mask (`changed` is measured there); None without a mask.
-        outside: 1.0 on the pixels whose SSIM window does not reach the mask (preservation is measured
-            there), 0.0 elsewhere; None without a mask.
-    """
-
-    luma: Luma
-    mean: Luma
-    mean_c1: Luma
-    var_c2: Luma
-    inside: Mask8 | None
-    outside: Luma | None
 
 
 @dataclass(frozen=True)
@@ -159,24 +140,18 @@ def sample_from_pixels(
 
 def builtin_scores(sample: Sample) -> dict[str, float | bool | str | None]:
     """Every built-in score of `sample` (README "Quality" defines each); `duplicate_distance` is set by the gate."""
-    grey = _grey(sample.output)  # once: every luminance score shares it
-    luma = grey.astype(np.float32)
+    levels = grey(sample.output)  # once: every luminance score shares it
+    plane = levels.astype(np.float32)
     terms, source = _terms(sample), sample.source
     return {
-        "ssim_outside_mask": None if terms is None else _mean(_ssim_index(terms, luma), terms.outside),
+        "ssim_outside_mask": None if terms is None else _mean(ssim_index(terms, plane), terms.outside),
         "changed": None if source is None or terms is None else _changed(source, sample.output, terms.inside),
-        "blank": _spread(grey) < _BLANK_STD,
-        "clipped": _clipped(grey),
-        "sharpness": _sharpness(grey),
+        "blank": _spread(levels) < _BLANK_STD,
+        "clipped": _clipped(levels),
+        "sharpness": _sharpness(levels),
         "aspect_error": None if sample.asked is None else _aspect_error(sample.output_size, sample.asked),
-        "dhash": _dhash(luma),
+        "dhash": _dhash(plane),
     }
-
-
-def source_terms(pixels: Pixels, mask: NDArray[np.bool_] | None) -> SourceTerms:
-    """What every output's scores need of a source at the common size (RGB uint8) and its mask (`Reference`)."""
-    outside = None if mask is None else _beyond(mask).astype(np.float32)
-    return _moments(_grey(pixels).astype(np.float32), _cv_mask(mask), outside)
 
 
 def ssim(a: Pixels, b: Pixels, where: NDArray[np.bool_] | None = None) -> float | None:
@@ -188,27 +163,27 @@ def ssim(a: Pixels, b: Pixels, where: NDArray[np.bool_] | None = None) -> float 
         SSIM in [-1, 1]; None when `where` selects no pixel (the mask covers the whole image).
     """
     weights = None if where is None else np.asarray(where, dtype=np.float32)
-    return _mean(_ssim_index(_moments(_luma(a), None, None), _luma(b)), weights)
+    return _mean(ssim_index(moments(luma(a), None, None), luma(b)), weights)
 
 
 def changed(a: Pixels, b: Pixels, where: NDArray[np.bool_] | None = None) -> float | None:
     """Mean absolute difference of two same-size RGB images, in [0, 1], over `where` (everywhere when None)."""
-    return _changed(a, b, _cv_mask(where))
+    return _changed(a, b, cv_mask(where))
 
 
 def is_blank(image: Pixels) -> bool:
     """Near-blank: the luminance hardly varies (one flat colour, white, black)."""
-    return _spread(_grey(image)) < _BLANK_STD
+    return _spread(grey(image)) < _BLANK_STD
 
 
 def clipped(image: Pixels) -> float:
     """The share of pixels whose luminance is pure black (0) or pure white (255): clipped exposure."""
-    return _clipped(_grey(image))
+    return _clipped(grey(image))
 
 
 def sharpness(image: Pixels) -> float:
     """Variance of the 4-neighbour Laplacian of the luminance (0..255): low means blurred or flat."""
-    return _sharpness(_grey(image))
+    return _sharpness(grey(image))
 
 
 def aspect_error(image: Pixels, asked: tuple[int, int]) -> float:
@@ -219,7 +194,7 @@ def aspect_error(image: Pixels, asked: tuple[int, int]) -> float:
 
 def dhash(image: Pixels) -> str:
     """A 64-bit difference hash (16 hex digits): each bit says whether a pixel is brighter than its left neighbour."""
-    return _dhash(_luma(image))
+    return _dhash(luma(image))
 
 
 def hash_distance(a: str, b: str) -> int:
@@ -233,39 +208,6 @@ def _terms(sample: Sample) -> SourceTerms | None:
     if known is not None and known.pixels is sample.source and known.mask is sample.mask:
         return known.terms
     return None if sample.source is None else source_terms(sample.source, sample.mask)
-
-
-def _moments(x: Luma, inside: Mask8 | None, outside: Luma | None) -> SourceTerms:
-    mean = _gauss(x)
-    square = mean * mean  # μx², then μx² + C1
-    variance = _gauss(x * x)  # E[x²], then σx² + C2
-    variance -= square
-    variance += _C2
-    square += _C1
-    return SourceTerms(x, mean, square, variance, inside, outside)
-
-
-def _ssim_index(source: SourceTerms, y: Luma) -> Luma:
-    """SSIM's map: (2μxμy + C1)(2σxy + C2) / ((μx² + μy² + C1)(σx² + σy² + C2)), the source's terms precomputed.
-
-    In place on the blurred planes: the same float32 operations as the formula, without a temporary each.
-    """
-    my, cross = _gauss(y), _gauss(source.luma * y)  # cross: E[xy], then 2σxy + C2
-    numerator = source.mean * my  # μxμy, then the numerator
-    cross -= numerator
-    cross *= 2
-    cross += _C2
-    numerator *= 2
-    numerator += _C1
-    numerator *= cross
-    variance = _gauss(y * y)  # E[y²], then σx² + σy² + C2
-    my *= my
-    variance -= my
-    variance += source.var_c2
-    my += source.mean_c1  # μx² + μy² + C1, then the denominator
-    my *= variance
-    numerator /= my
-    return numerator
 
 
 def _mean(values: Luma, where: Luma | None) -> float | None:
@@ -285,49 +227,26 @@ def _changed(a: Pixels, b: Pixels, where: Mask8 | None) -> float | None:
     return float(cv2.norm(a, b, cv2.NORM_L1, mask=where) / (count * _RGB_WHITE)) if count else None
 
 
-def _spread(grey: Pixels) -> float:
-    return float(cv2.meanStdDev(grey)[1][0, 0])
+def _spread(levels: Pixels) -> float:
+    return float(cv2.meanStdDev(levels)[1][0, 0])
 
 
-def _clipped(grey: Pixels) -> float:
-    return float((grey.size - cv2.countNonZero(cv2.inRange(grey, 1, 254))) / grey.size)
+def _clipped(levels: Pixels) -> float:
+    return float((levels.size - cv2.countNonZero(cv2.inRange(levels, 1, 254))) / levels.size)
 
 
-def _sharpness(grey: Pixels) -> float:
+def _sharpness(levels: Pixels) -> float:
     # 16-bit integers hold the Laplacian of 0..255 exactly (-1020..1020), and OpenCV sums them and their
     # squares exactly (meanStdDev, by contrast, has no fast path for them).
-    laplacian = cv2.Laplacian(grey, cv2.CV_16S, ksize=1)
-    mean = cv2.sumElems(laplacian)[0] / grey.size
-    return float(cv2.norm(laplacian, cv2.NORM_L2SQR) / grey.size - mean * mean)
+    laplacian = cv2.Laplacian(levels, cv2.CV_16S, ksize=1)
+    mean = cv2.sumElems(laplacian)[0] / levels.size
+    return float(cv2.norm(laplacian, cv2.NORM_L2SQR) / levels.size - mean * mean)
 
 
 def _aspect_error(size: tuple[int, int], asked: tuple[int, int]) -> float:
     return float(abs((size[0] / size[1]) / (asked[0] / asked[1]) - 1.0))
 
 
-def _dhash(luma: Luma) -> str:
-    small = cv2.resize(luma, (9, 8), interpolation=cv2.INTER_AREA)
+def _dhash(plane: Luma) -> str:
+    small = cv2.resize(plane, (9, 8), interpolation=cv2.INTER_AREA)
     return np.packbits(small[:, 1:] > small[:, :-1]).tobytes().hex()  # row by row, first bit highest
-
-
-def _beyond(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
-    """Pixels whose SSIM window does not reach the mask: the asked-for edit must not count against preservation."""
-    grown = cv2.dilate(mask.astype(np.uint8), np.ones(_WINDOW, np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0)
-    return np.asarray(grown == 0)
-
-
-def _cv_mask(where: NDArray[np.bool_] | None) -> Mask8 | None:
-    return None if where is None else np.ascontiguousarray(where, dtype=np.bool_).view(np.uint8)
-
-
-def _grey(image: Pixels) -> Pixels:
-    return np.asarray(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), dtype=np.uint8)
-
-
-def _luma(image: Pixels) -> Luma:
-    # float32 halves the memory traffic of the five blurs; values stay whole numbers 0..255.
-    return _grey(image).astype(np.float32)
-
-
-def _gauss(plane: Luma) -> Luma:
-    return np.asarray(cv2.GaussianBlur(plane, _WINDOW, _SIGMA, borderType=cv2.BORDER_REFLECT), dtype=np.float32)
