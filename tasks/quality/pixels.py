@@ -18,6 +18,10 @@ _JPEG = b"\xff\xd8\xff"
 # libjpeg's DCT scaling, largest first: (factor, OpenCV's flag for a colour image reduced by it).
 _REDUCED = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
 
+# The EXIF orientation tag, and its values that turn the picture a quarter (width and height swap).
+_ORIENTATION = 0x0112
+_QUARTER_TURNS = frozenset({5, 6, 7, 8})
+
 Pixels = NDArray[np.uint8]
 
 
@@ -41,6 +45,8 @@ def decoded(data: bytes, at_least: int) -> tuple[Pixels, tuple[int, int]]:
     if at_least and data.startswith(_JPEG):
         with Image.open(io.BytesIO(data), formats=["JPEG"]) as probe:
             size = probe.size  # as stored: a reduced decode's shape cannot give it back exactly
+            if probe.getexif().get(_ORIENTATION, 1) in _QUARTER_TURNS:
+                size = (size[1], size[0])  # OpenCV decodes it upright: the size must say so too
         flag = next((reduced for factor, reduced in _REDUCED if max(size) // factor >= at_least), flag)
     pixels = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
     if pixels is None:  # a format OpenCV lacks (GIF, some TIFFs): Pillow reads it

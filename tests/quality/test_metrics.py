@@ -115,3 +115,20 @@ def test_an_image_opencv_cannot_read_is_decoded_by_pillow_at_its_own_size() -> N
     scores = builtin_scores(make_sample(buffer.getvalue(), reference(png(grey(120, 30, 20)), None), (30, 20), "p"))
     assert scores["ssim_outside_mask"] == pytest.approx(1.0) and scores["changed"] == 0.0
     assert scores["aspect_error"] == 0.0 and scores["blank"] is True
+
+
+def test_a_jpeg_turned_by_its_exif_orientation_is_scored_upright_at_its_upright_size() -> None:
+    # A phone photo: stored 64 wide and 32 high, its EXIF says "turn a quarter" (6), so it is 32 × 64 upright.
+    stored = np.zeros((32, 64, 3), dtype=np.uint8)
+    stored[:, :32] = 220  # the left half bright
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buffer = io.BytesIO()
+    Image.fromarray(stored).save(buffer, format="JPEG", quality=95, exif=exif.tobytes())
+    upright = np.asarray(Image.fromarray(stored).transpose(Image.Transpose.ROTATE_270))
+
+    source = reference(buffer.getvalue(), None)
+
+    assert source.size == (32, 64) and source.pixels.shape == (64, 32, 3)
+    scores = builtin_scores(make_sample(png(upright), source, None, "p"))
+    assert scores["aspect_error"] == 0.0 and scores["ssim_outside_mask"] == pytest.approx(1.0, abs=0.02)
