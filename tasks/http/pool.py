@@ -94,7 +94,7 @@ class LeanPool(httpcore.AsyncConnectionPool):
     ) -> None:
         """Give a queued request a connection: a live idle one, a new one, or a new one in an idle one's place."""
         origin = request.request.url.origin
-        for connection in reversed(idle):
+        for connection in idle[::-1]:  # a copy: picked or expired ones leave `idle` on the way
             if not connection.can_handle_request(origin):
                 continue
             idle.remove(connection)
