@@ -113,8 +113,8 @@ async def _follow(client: httpx.AsyncClient, url: httpx.URL, limits: FetchLimits
 
 async def _pinned_request(client: httpx.AsyncClient, url: httpx.URL, limits: FetchLimits) -> httpx.Request:
     """The request for one hop: checked, and pinned to a checked address unless its host is trusted."""
-    shown = shorten_url(url)
     if url.scheme not in ("http", "https"):
+        shown = shorten_url(url)
         raise FetchRefused(f"{shown}: scheme {url.scheme!r} is not fetched (http and https only)", url=shown)
     headers = {"Accept-Encoding": ACCEPT_ENCODING}
     if limits.trusted(url):
@@ -123,10 +123,12 @@ async def _pinned_request(client: httpx.AsyncClient, url: httpx.URL, limits: Fet
     try:
         addresses = await resolve(host, port or 0)
     except OSError:
+        shown = shorten_url(url)
         raise FetchFailed(f"{shown}: host {host} does not resolve", url=shown) from None
     for address in addresses:  # every answer: a name with one public and one internal address is refused
         reason = internal_reason(address)
         if reason:
+            shown = shorten_url(url)
             raise FetchRefused(
                 f"{shown}: host {host} resolves to a {reason} address ({address}); only public addresses are "
                 "fetched unless the host is listed by name in catalog.sources.allow",
@@ -139,33 +141,38 @@ async def _pinned_request(client: httpx.AsyncClient, url: httpx.URL, limits: Fet
 
 
 async def _read_capped(response: httpx.Response, url: httpx.URL, max_bytes: int) -> bytes:
-    shown = shorten_url(url)
+    # The URL is shortened for messages only when one is raised: it costs more than a small body's read.
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
+        shown = shorten_url(url)
         raise FetchRefused(f"{shown} declares {int(declared)} bytes, over the cap of {max_bytes}", url=shown)
     try:
         inflater = BoundedInflater(response.headers.get("content-encoding", ""))
     except UnsupportedEncoding as error:
+        shown = shorten_url(url)
         raise FetchRefused(f"{shown}: {error}", url=shown) from None
     chunks: list[bytes] = []
     if response.is_stream_consumed:  # built in memory (mock and in-process transports): already whole
-        _take(chunks, response.content, 0, max_bytes, shown)
+        _take(chunks, response.content, 0, max_bytes, url)
         return response.content
     total = 0
     try:
         async for raw in response.aiter_raw():
-            total = _take(chunks, inflater.feed(raw, max_bytes - total), total, max_bytes, shown)
-        total = _take(chunks, inflater.finish(max_bytes - total), total, max_bytes, shown)
+            total = _take(chunks, inflater.feed(raw, max_bytes - total), total, max_bytes, url)
+        total = _take(chunks, inflater.finish(max_bytes - total), total, max_bytes, url)
     except httpx.HTTPError as error:
+        shown = shorten_url(url)
         raise FetchFailed(f"{shown}: the body broke off ({type(error).__name__})", url=shown) from None
     except zlib.error:
+        shown = shorten_url(url)
         raise FetchFailed(f"{shown}: the body does not decode", url=shown) from None
     return b"".join(chunks)
 
 
-def _take(chunks: list[bytes], piece: bytes, total: int, max_bytes: int, shown: str) -> int:
+def _take(chunks: list[bytes], piece: bytes, total: int, max_bytes: int, url: httpx.URL) -> int:
     total += len(piece)
     if total > max_bytes:
+        shown = shorten_url(url)
         raise FetchRefused(f"{shown}: the body passed the cap of {max_bytes} bytes (after decompression)", url=shown)
     chunks.append(piece)
     return total
