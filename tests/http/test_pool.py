@@ -7,6 +7,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+import httpcore
+
+from tasks.http.client import lean_pool_fits, new_client
 from tasks.http.network import QuickCheckBackend
 from tasks.http.pool import LeanPool
 from tests.fakes import FakeClock
@@ -133,3 +136,16 @@ def test_a_cancelled_request_leaves_the_pool_usable() -> None:
             return await _get(pool, url)
 
     assert asyncio.run(main()) == b"ok"
+
+
+def test_clients_get_the_lean_pool_only_on_the_httpcore_releases_it_was_built_for() -> None:
+    assert lean_pool_fits("1.0.3") and lean_pool_fits("1.0.9") and lean_pool_fits("1.0.12")
+    assert not any(lean_pool_fits(version) for version in ("1.0.2", "1.1.0", "2.0.0", "1.0.10rc1", "dev"))
+
+    async def pool_of_a_new_client() -> object:
+        async with new_client(timeout=1.0) as client:
+            return client._transport._pool
+
+    # The release installed here is one it fits: a pin that lets in an untried release fails here first.
+    assert lean_pool_fits(httpcore.__version__)
+    assert type(asyncio.run(pool_of_a_new_client())) is LeanPool
