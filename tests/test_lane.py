@@ -15,6 +15,7 @@ from tasks.core.errors import (
     AuthError,
     InsufficientCredits,
     InvalidRequest,
+    JobFailed,
     PermanentProviderError,
     ProviderError,
     ProviderTimeout,
@@ -85,6 +86,12 @@ class ScriptedProvider(Provider):
             self.in_flight_seen.append(self._limiter.in_flight)
 
 
+class ScriptedEngine(ScriptedProvider):
+    """The same script as an engine on this machine (as the local provider is): nothing it does is billed."""
+
+    remote: ClassVar[bool] = False
+
+
 def _play(script: Any, call: str) -> Any:
     step = next(script, _UNSCRIPTED)
     if step is _UNSCRIPTED:
@@ -137,8 +144,10 @@ class Harness:
         polls: Iterable[Any] = (),
         cdn: tuple[int, ...] = (),
         max_in_flight: int | None = 4,
+        engine: type[ScriptedProvider] = ScriptedProvider,
         **settings: Any,
     ) -> None:
+        self.engine = engine
         self.clock = FakeClock()
         self.limiter = RateLimiter(RateLimit(requests=100, max_in_flight=max_in_flight), clock=self.clock)
         self.settings = ProviderSettings(poll_interval=POLL_INTERVAL, poll_deadline=POLL_DEADLINE, **settings)
@@ -155,7 +164,7 @@ class Harness:
     def run(self, scenario: Callable[[ProviderLane], Awaitable[Any]]) -> Any:
         async def main() -> Any:
             async with httpx.AsyncClient(transport=self.transport) as client:
-                self.provider = ScriptedProvider(
+                self.provider = self.engine(
                     clock=self.clock, client=client, submits=self.submits, polls=self.polls, limiter=self.limiter
                 )
                 lane = ProviderLane(
@@ -282,6 +291,27 @@ def test_a_resent_unknown_submit_that_then_fails_still_carries_the_billing_risk(
     assert lane.provider.count("submit") == 2
     assert error.context["attempts"] == 2
     assert error.context["billing_risk"] is True
+
+
+def test_an_adapter_bug_after_a_remote_submit_ends_unknown_and_is_never_resent() -> None:
+    lane = Harness(submits=[KeyError("status"), _done()], resubmit_unknown=True)
+
+    error = lane.fail_job(SubmitOutcomeUnknown)
+
+    assert lane.provider.count("submit") == 1
+    assert error.context["billing_risk"] is True
+    assert error.context["stage"] == "unknown"
+
+
+def test_a_bug_in_an_engine_on_this_machine_fails_the_job_with_nothing_billed() -> None:
+    lane = Harness(submits=[KeyError("band"), _done()], engine=ScriptedEngine)
+
+    error = lane.fail_job(JobFailed)
+
+    assert lane.provider.count("submit") == 1
+    assert error.context.get("billing_risk", False) is False
+    assert error.context["stage"] == "rejected"  # never created anywhere: a re-run edits the row again
+    assert "KeyError" in error.message and "row-job-1" in error.message
 
 
 # --- polls and outputs -------------------------------------------------------------------------------

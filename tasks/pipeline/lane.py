@@ -26,7 +26,7 @@ from tasks.http import AttemptLog, Clock, RateLimiter, RetryPolicy, retry_call
 from tasks.pipeline.breaker import Breaker
 from tasks.providers.base import Provider
 
-__all__ = ["LaneOutcome", "ProviderLane", "answer_unreadable"]
+__all__ = ["LaneOutcome", "ProviderLane", "answer_unreadable", "engine_failed"]
 
 T = TypeVar("T")
 OnAccepted = Callable[[EditJob, Accepted], Awaitable[None]]
@@ -144,8 +144,8 @@ class ProviderLane:
             if error.stage is None:
                 error.stage = _submit_stage(error)
             raise
-        except Exception as error:  # an adapter bug after the request left: it may have been billed
-            raise answer_unreadable(job, error) from error
+        except Exception as error:  # an adapter bug: after a remote request left, it may have been billed
+            raise (answer_unreadable(job, error) if self.adapter.remote else engine_failed(job, error)) from error
         return outcome, log.attempts, bool(tried["risk"])
 
     async def _poll_until_done(self, job: EditJob, accepted: Accepted) -> ProviderResult:
@@ -260,4 +260,16 @@ def answer_unreadable(job: EditJob, error: BaseException) -> SubmitOutcomeUnknow
         row_id=job.row_id,
         stage=Stage.UNKNOWN,
         billing_risk=True,
+    )
+
+
+def engine_failed(job: EditJob, error: BaseException) -> JobFailed:
+    """An unexpected error in an engine on this machine (the local provider's): nothing left the machine and
+    nothing was billed, so the job fails like any other and the next run edits its row again."""
+    return JobFailed(
+        f"{job.provider}: editing row {job.row_id} failed unexpectedly ({type(error).__name__}: {error}); "
+        "nothing was billed; run again to retry it",
+        provider=job.provider,
+        row_id=job.row_id,
+        stage=Stage.REJECTED,
     )

@@ -19,7 +19,7 @@ from tasks.core.models import EditJob, EditResult
 from tasks.costs import Quote, Reservation
 from tasks.costs.billing import Stage
 from tasks.pipeline.keeper import Keeper
-from tasks.pipeline.lane import answer_unreadable
+from tasks.pipeline.lane import engine_failed
 from tasks.pipeline.local_work import EDIT, LocalOutcome, LocalWork, run_batch
 from tasks.pipeline.memory import ceiling_bytes
 from tasks.pipeline.pool import WorkerPools
@@ -245,4 +245,4 @@ def _as_lane_saw_it(job: EditJob, outcome: LocalOutcome) -> Exception:
         if error.stage is None:
             error.stage = Stage.REJECTED
         return error
-    return answer_unreadable(job, error)
+    return engine_failed(job, error)
