@@ -189,7 +189,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--jobs", type=int, default=100_000)
     parser.add_argument("--image-size", default="64x48", help="WxH of the run phase's images")
-    parser.add_argument("--workers", type=int, default=0, help="providers.local.options.workers for the run phase")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="providers.local.options.workers for the run phase (default: unset, retouch's own default: every core)",
+    )
     parser.add_argument("--skip-plan", action="store_true", help="only the run and bare phases")
     parser.add_argument("--phase", help=argparse.SUPPRESS)
     parser.add_argument("--config", help=argparse.SUPPRESS)
@@ -217,7 +222,8 @@ def main() -> None:
             {
                 "catalog": {"uri": str(small)},
                 "edits": [{"name": "v", "provider": "local", "seeds": [1]}],
-                "providers": {"local": {"options": {"workers": args.workers}}},
+                # Unset by default: the run phase measures what a user gets without tuning.
+                "providers": {} if args.workers is None else {"local": {"options": {"workers": args.workers}}},
                 "output": {"uri": str(directory / "run-out")},
                 "execution": {"shard_size": 500, "parallel_shards": 2, "concurrency": 8},
             },
@@ -225,8 +231,9 @@ def main() -> None:
         run = in_subprocess("run", "--config", str(run_config), "--jobs", str(args.jobs))
         marks = sorted(int(k) for k in run["rss_at"])
         first, last = run["rss_at"][str(marks[0])], run["rss_at"][str(marks[-1])]
+        workers = "default" if args.workers is None else args.workers
         print(
-            f"run   {run['jobs']:,} local jobs on {args.image_size} images, workers={args.workers}: "
+            f"run   {run['jobs']:,} local jobs on {args.image_size} images, workers={workers}: "
             f"{run['seconds']:.1f} s, {run['jobs_per_s']:.0f} jobs/s; "
             f"RSS at {marks[0]:,}: {first:.0f} MB, at {marks[-1]:,}: {last:.0f} MB"
         )

@@ -10,7 +10,7 @@ from tasks.core.config import PipelineConfig
 from tasks.core.models import EditJob, EditResult
 from tasks.costs import BudgetTracker
 from tasks.pipeline.plan import job_key
-from tasks.quality import Step, first_seed, next_step, outcome, within_cap
+from tasks.quality import Outcome, Step, first_seed, next_step, outcome, within_cap
 
 __all__ = ["FollowUps", "job_for_step", "lane_providers"]
 
@@ -52,7 +52,10 @@ class FollowUps:
         chain = job.retry_of or job.job_key
         spent = self._spent.get(chain, job.chain_spent) + (result.cost or 0.0)
         variant = self._variants[job.variant]
-        step = next_step(variant, first_seed(variant, job.seed, job.attempt), job.attempt, outcome(result))
+        ended = outcome(result)
+        # An ended chain has no next step: skip `first_seed`, which builds each seed's chain (most jobs end so).
+        over = ended in (Outcome.DONE, Outcome.STOP)
+        step = None if over else next_step(variant, first_seed(variant, job.seed, job.attempt), job.attempt, ended)
         follow = None if step is None else job_for_step(job, step, chain)
         if follow is not None and not self._done_before(follow.job_key):
             quote = self._budget.table.quote_job(follow, self._budget.at)

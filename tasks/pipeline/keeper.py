@@ -18,7 +18,7 @@ from tasks.core.models import Accepted, EditJob, EditResult, OutputImage, Stored
 from tasks.costs.billing import Stage
 from tasks.http import Clock, SystemClock
 from tasks.pipeline.checkpoint import Checkpointer
-from tasks.pipeline.journal import Journal
+from tasks.pipeline.journal import INTENT, Journal
 from tasks.pipeline.local_work import StagedOutput
 from tasks.pipeline.outputs import PreparedOutput, prepare_output
 from tasks.pipeline.spool import Spool, spool_dir
@@ -172,7 +172,8 @@ class Keeper:
             await self._spool(key, result_rows(result), ledger)
             return
         try:
-            await self.journal.outcome(key, result_rows(result), ledger)
+            if self.journal.state(key) == INTENT:  # else it keeps no rows: none are built (local jobs have no entry)
+                await self.journal.outcome(key, result_rows(result), ledger)
         except StorageError:
             pass  # the guard is tripped; the rows stay in memory and are spooled at the end if need be
         try:
@@ -220,8 +221,12 @@ def _place(storage: Storage, staged: Sequence[StagedOutput]) -> None:
     for item in staged:
         if item.temporary is None:
             storage.write_bytes(item.relative, item.data or b"")
-        elif os.path.exists(item.temporary):  # else an earlier attempt moved it
+            continue
+        try:  # no stat first: the temporary is missing only once an earlier attempt moved it
             os.replace(item.temporary, storage.path(item.relative))
+        except FileNotFoundError:
+            if os.path.exists(item.temporary):
+                raise  # the target's folder is gone: a failed write, retried
 
 
 def _reclaimed(storage: Storage, item: StagedOutput) -> PreparedOutput:

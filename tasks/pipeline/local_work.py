@@ -3,6 +3,7 @@ temporary name and hash, all from the pixels in hand; the shard's process only r
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import pickle
@@ -23,6 +24,7 @@ from tasks.core.models import EditJob, ImageRef, OutputImage, StoredOutput
 from tasks.imaging import (
     DecodedSource,
     EditedImage,
+    Operation,
     apply_operations,
     decode_source,
     encode,
@@ -51,6 +53,7 @@ __all__ = ["LocalOutcome", "LocalWork", "StagedOutput", "output_scores", "run_ba
 
 INPUTS, EDIT = "inputs", "edit"
 _CONTEXTS = 4  # shards' settings a worker keeps (runs in one process follow each other)
+_PROMPTS = 256  # prompts' operations a worker keeps: a catalog repeats a few prompts over many rows
 
 
 @dataclass(frozen=True)
@@ -158,9 +161,15 @@ def _read(work: LocalWork, context: _Context, job: EditJob) -> dict[str, bytes]:
     return loaded
 
 
+@functools.lru_cache(maxsize=_PROMPTS)
+def _operations(prompt: str) -> tuple[Operation, ...]:
+    """The prompt's operations, parsed once per worker (frozen values; a prompt that fails is parsed again)."""
+    return tuple(parse_instructions(prompt))
+
+
 def _edit(work: LocalWork, context: _Context, job: EditJob, inputs: dict[str, bytes]) -> tuple[StagedOutput, ...]:
     """The job's outputs, as `LocalProvider.submit` makes them: one decode, one edit per output's seed."""
-    operations = parse_instructions(job.prompt)
+    operations = _operations(job.prompt)
     params = job.params
     try:
         source = decode_source(inputs["image"], inputs.get("mask"))
