@@ -4,36 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import time
-from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 
 import httpx
 import pyarrow as pa
 
-from tasks.core.config import PipelineConfig, ProviderSettings
-from tasks.core.errors import LaneStopped, RetouchError, StorageError, SubmitOutcomeUnknown
-from tasks.core.models import Accepted, EditJob, EditResult, JobInputs, OutputImage, StoredOutput
+from tasks.core.config import PipelineConfig
+from tasks.core.models import Accepted, EditJob, EditResult
 from tasks.costs import BudgetTracker, Quote, billed_credits, ledger_rows, load_price_table
-from tasks.costs.billing import Stage, failure_billed
-from tasks.http import Clock, LimiterRegistry, RateLimit, RateLimiter, RetryPolicy, SystemClock, new_client
+from tasks.http import Clock, LimiterRegistry, SystemClock, new_client
 from tasks.pipeline.breaker import BreakerBoard
 from tasks.pipeline.followup import FollowUps, lane_providers
-from tasks.pipeline.inputs import InputLoader, output_limits
-from tasks.pipeline.interrupt import GRACE_SECONDS, PROCESS_STOP, Drain, Interrupted, JobPhase, Phase, StopSignal
+from tasks.pipeline.inputs import InputLoader
+from tasks.pipeline.interrupt import GRACE_SECONDS, PROCESS_STOP, Drain, StopSignal
+from tasks.pipeline.job_run import failed_row, run_guarded, run_job, skipped_row
 from tasks.pipeline.keeper import Keeper
 from tasks.pipeline.lane import ProviderLane
+from tasks.pipeline.lanes import open_lanes
 from tasks.pipeline.local_batches import Admitted, LocalBatches, local_work, reads_in_workers
-from tasks.pipeline.outputs import judge_outputs
 from tasks.pipeline.pool import PROCESS_POOLS, WorkerPools
 from tasks.pipeline.progress import STARTED, WITHDRAWN, JobEvent, emit, notify
-from tasks.providers.registry import provider_class
 from tasks.quality import QualityGate
 from tasks.storage.fs import Storage
 from tasks.storage.results import prior_work
-from tasks.storage.source_policy import SourcePolicy
 
 __all__ = ["PROCESS_LIMITERS", "ShardSummary", "run_shard"]
 
@@ -103,7 +98,7 @@ async def run_shard(
     async with AsyncExitStack() as stack:
         http = await stack.enter_async_context(new_client(timeout=60.0, transport=transport))
         loader = InputLoader(config, http)
-        lanes = await _open_lanes(
+        lanes = await open_lanes(
             stack, jobs, lane_providers(jobs, config), config, api_keys, limiters, pools, clock, transport,
             loader.policy, board,
         )  # fmt: skip
@@ -124,7 +119,7 @@ async def run_shard(
             quote = reservation.quote if reservation is not None else budget.table.quote_job(job, budget.at)
             if reservation is not None and not reservation:
                 return Admitted(
-                    job, reservation, quote, _skipped(job, run_id, reservation.reason or "budget cap reached")
+                    job, reservation, quote, skipped_row(job, run_id, reservation.reason or "budget cap reached")
                 )
             return Admitted(job, reservation, quote)
 
@@ -158,10 +153,10 @@ async def run_shard(
                 result: EditResult | None = admitted.skipped
                 if result is None:
                     work = functools.partial(
-                        _run_job, job, lanes[job.provider], config, keeper, loader, accepted, run_id, admitted.quote,
+                        run_job, job, lanes[job.provider], config, keeper, loader, accepted, run_id, admitted.quote,
                         quality,
                     )  # fmt: skip
-                    result = await _run_guarded(drain, work, job, lanes[job.provider], run_id, accepted, admitted.quote)
+                    result = await run_guarded(drain, work, job, lanes[job.provider], run_id, accepted, admitted.quote)
                 if result is None:  # not sent (storage down, or stopped), or its id is journaled for the next run
                     if admitted.reservation is not None:
                         budget.release(admitted.reservation)
@@ -208,7 +203,7 @@ def _batch_runners(
             work = local_work(config, storage)
             runners[name] = LocalBatches(
                 name, pools, workers, adapter.pool, work, keeper, quality, run_id,
-                lambda job, error, run, started, quote: _failed(job, error, run, started, None, quote),
+                lambda job, error, run, started, quote: failed_row(job, error, run, started, None, quote),
             )  # fmt: skip
     return runners
 
@@ -237,214 +232,6 @@ def _ledgered(rows: list[dict[str, object]], credits: float | None, accepted: Ac
     if rows:
         return credits
     return accepted.ledgered_credits if accepted is not None else None
-
-
-async def _open_lanes(
-    stack: AsyncExitStack,
-    jobs: Sequence[EditJob],
-    providers: set[str],
-    config: PipelineConfig,
-    api_keys: Mapping[str, str | None],
-    limiters: LimiterRegistry,
-    pools: WorkerPools,
-    clock: Clock,
-    transport: httpx.AsyncBaseTransport | None,
-    policy: SourcePolicy,
-    breakers: BreakerBoard,
-) -> dict[str, ProviderLane]:
-    lanes, counts = {}, Counter(job.provider for job in jobs)
-    for name in sorted(providers):
-        settings = config.provider_settings(name)
-        client = await stack.enter_async_context(new_client(timeout=settings.timeout, transport=transport))
-        adapter_class = provider_class(name)
-        pool = stack.enter_context(pools.lease(adapter_class.worker_processes(settings, counts.get(name, 0))))
-        adapter = adapter_class(
-            settings=settings,
-            client=client,
-            api_key=api_keys.get(name),
-            pool=pool,
-            output_limits=output_limits(policy, settings),
-        )
-        stack.push_async_callback(adapter.aclose)
-        lanes[name] = ProviderLane(
-            adapter,
-            settings=settings,
-            policy=_policy(settings),
-            clock=clock,
-            limiter=_limiter(name, settings, limiters),
-            breaker=breakers.get(name),
-        )
-    return lanes
-
-
-def _policy(settings: ProviderSettings) -> RetryPolicy:
-    retry = settings.retry
-    return RetryPolicy(attempts=retry.attempts, base=retry.base, cap=retry.cap, jitter=retry.jitter, total=retry.total)
-
-
-def _limiter(name: str, settings: ProviderSettings, limiters: LimiterRegistry) -> RateLimiter | None:
-    if settings.rate_limit is None:
-        return None
-    limit = settings.rate_limit
-    wanted = RateLimit(
-        requests=limit.requests, period=limit.period, max_in_flight=limit.max_in_flight, burst=limit.burst
-    )
-    try:
-        return limiters.get(name, wanted)
-    except ValueError:
-        # A later run in this process configured another limit for the provider: the newest config wins.
-        limiters.discard(name)
-        return limiters.get(name, wanted)
-
-
-async def _run_guarded(
-    drain: Drain,
-    work: Callable[[Drain, JobPhase], Awaitable[EditResult | None]],
-    job: EditJob,
-    lane: ProviderLane,
-    run_id: str,
-    accepted: Accepted | None,
-    quote: Quote,
-) -> EditResult | None:
-    """Run one job under the shard's drain; a stopped job's row (or None: it leaves none)."""
-    phase = JobPhase(Phase.ACCEPTED if accepted else Phase.WAITING)
-    try:
-        return await drain.guard(functools.partial(work, drain), phase)
-    except Interrupted as stopped:
-        if stopped.phase is not Phase.SENDING or not lane.adapter.remote:
-            return None  # nothing billed, or its id is journaled: the next run does or polls it
-        now = time.time()
-        return EditResult(
-            job=job,
-            status="unknown",
-            run_id=run_id,
-            attempts=1,
-            started_at=now,
-            finished_at=now,
-            error_type=SubmitOutcomeUnknown.__name__,
-            error_message=(
-                f"{job.provider}: the run was stopped (Ctrl-C) while the submit was on the wire; the job may "
-                "exist and be billed, so it is not re-sent (set resubmit_unknown to risk re-sending it)"
-            ),
-            billing_risk=True,
-            billed=failure_billed(quote, Stage.UNKNOWN, None),
-        )
-
-
-async def _run_job(
-    job: EditJob,
-    lane: ProviderLane,
-    config: PipelineConfig,
-    keeper: Keeper,
-    loader: InputLoader,
-    accepted: Accepted | None,
-    run_id: str,
-    quote: Quote,
-    quality: QualityGate,
-    drain: Drain,
-    phase: JobPhase,
-) -> EditResult | None:
-    """Run one job to its result row; None when it was not sent because storage is failing."""
-    started = time.time()
-
-    async def on_intent(job: EditJob) -> None:
-        drain.before_send()
-        await keeper.intent(job)  # durable before a byte of the submit leaves; if it raises, nothing is sent
-        phase.now = Phase.SENDING
-
-    async def on_accepted(job: EditJob, accepted: Accepted) -> None:
-        await keeper.accepted(job, accepted)
-        phase.now = Phase.ACCEPTED
-
-    hold = loader.hold(job, lane)  # the inputs' bytes and pixels stay budgeted until the job ends
-    try:
-        inputs = None
-        if accepted is None:
-            lane.breaker.check()  # a stopped lane's jobs fetch no sources
-            inputs = await hold.load()
-        else:
-            keeper.track(job.job_key, accepted)
-        outcome = await lane.run(job, inputs, accepted=accepted, on_accepted=on_accepted, on_intent=on_intent)
-        phase.now = Phase.RECEIVED  # its answer is in hand: a stop lets it finish storing
-        result = outcome.result
-        judge = functools.partial(_judge, quality, job, result.outputs, inputs)
-        stored = await keeper.store(job, result.outputs, config.output.format, judge)
-        return EditResult(
-            job=job,
-            status="succeeded",
-            run_id=run_id,
-            outputs=stored,
-            attempts=outcome.attempts,
-            started_at=started,
-            finished_at=time.time(),
-            provider_job_id=result.provider_job_id or (accepted.provider_job_id if accepted else None),
-            request_id=result.request_id,
-            correlation_id=result.correlation_id,
-            credits=result.credits_used,
-            billing_risk=outcome.billing_risk,
-        )
-    except StorageError as error:
-        if "stage" in error.context:
-            return _failed(job, error, run_id, started, accepted, quote)
-        keeper.not_sent()
-        return None  # the journal's intent failed: nothing left this process
-    except Exception as error:  # every job ends as a row; unexpected errors are recorded, not raised
-        return _failed(job, error, run_id, started, accepted, quote)
-    finally:
-        hold.release()
-
-
-def _judge(
-    quality: QualityGate,
-    job: EditJob,
-    outputs: Sequence[OutputImage],
-    inputs: JobInputs | None,
-    stored: tuple[StoredOutput, ...],
-) -> tuple[StoredOutput, ...]:
-    return judge_outputs(quality, job, stored, outputs, inputs)
-
-
-def _failed(
-    job: EditJob, error: Exception, run_id: str, started: float, accepted: Accepted | None, quote: Quote
-) -> EditResult:
-    context = error.context if isinstance(error, RetouchError) else {}
-    message = str(error) if isinstance(error, RetouchError) else f"unexpected {type(error).__name__}: {error}"
-    stage = Stage(context["stage"]) if "stage" in context else (Stage.UNKNOWN if accepted else None)
-    unknown = isinstance(error, SubmitOutcomeUnknown) or stage is Stage.ABANDONED
-    risk = bool(context.get("billing_risk", False)) or unknown
-    stopped = isinstance(error, LaneStopped) and not risk  # never sent (an earlier attempt may have been)
-    credits = context.get("credits_used")
-    return EditResult(
-        job=job,
-        status="unknown" if unknown else "skipped" if stopped else "failed",
-        run_id=run_id,
-        attempts=int(context.get("attempts", 0 if stopped else 1)),
-        started_at=started,
-        finished_at=time.time(),
-        provider_job_id=context.get("provider_job_id") or (accepted.provider_job_id if accepted else None),
-        request_id=context.get("request_id"),
-        credits=float(credits) if isinstance(credits, int | float) else None,
-        error_type=type(error).__name__,
-        error_message=message[:2000],
-        billing_risk=risk,
-        billed=failure_billed(quote, stage, context.get("error_name")),
-    )
-
-
-def _skipped(job: EditJob, run_id: str, reason: str) -> EditResult:
-    now = time.time()
-    return EditResult(
-        job=job,
-        status="skipped",
-        run_id=run_id,
-        attempts=0,
-        started_at=now,
-        finished_at=now,
-        error_type="BudgetExceeded",
-        error_message=reason,
-        credits=0.0,
-        cost=0.0,
-    )
 
 
 def _earlier_keys(storage: Storage) -> set[str]:
