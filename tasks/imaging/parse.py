@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from tasks.core.errors import InstructionError
 from tasks.imaging.grammar import PARSERS
 from tasks.imaging.operation import GEOMETRY, MAX_SIDE, Operation
@@ -12,6 +14,7 @@ from tasks.imaging.words import FILLERS, KNOWN_WORDS, PHRASES, USAGE
 __all__ = ["parse_instructions"]
 
 _LONGEST_PHRASE = max(len(phrase) for phrase in PHRASES)
+_PROMPTS = 256  # prompts whose operations a process keeps: a catalog repeats a few prompts over many rows
 
 
 def parse_instructions(prompt: str) -> list[Operation]:
@@ -30,13 +33,19 @@ def parse_instructions(prompt: str) -> list[Operation]:
             words), an argument is out of range (the message gives the accepted range), or a
             size-changing step is limited to the mask.
     """
+    return list(_parsed(prompt))  # a list of its own: the operations are frozen, the list is the caller's
+
+
+@functools.lru_cache(maxsize=_PROMPTS)
+def _parsed(prompt: str) -> tuple[Operation, ...]:
+    """The prompt's operations, parsed once per process (a prompt that fails is not kept: it fails again)."""
     steps = split_steps(prompt)
     if not steps:
         raise InstructionError(
             f"prompt {quote(prompt)} has no edit steps; known words: {', '.join(KNOWN_WORDS)}",
             prompt=prompt,
         )
-    return [_read_step(step, prompt) for step in steps]
+    return tuple(_read_step(step, prompt) for step in steps)
 
 
 def _read_step(step: Step, prompt: str) -> Operation:

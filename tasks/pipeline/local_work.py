@@ -3,7 +3,6 @@ temporary name and hash, all from the pixels in hand; the shard's process only r
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
 import pickle
@@ -24,7 +23,6 @@ from tasks.core.models import EditJob, ImageRef, OutputImage, StoredOutput
 from tasks.imaging import (
     DecodedSource,
     EditedImage,
-    Operation,
     apply_operations,
     decode_source,
     encode,
@@ -53,7 +51,6 @@ __all__ = ["LocalOutcome", "LocalWork", "StagedOutput", "output_scores", "run_ba
 
 INPUTS, EDIT = "inputs", "edit"
 _CONTEXTS = 4  # shards' settings a worker keeps (runs in one process follow each other)
-_PROMPTS = 256  # prompts' operations a worker keeps: a catalog repeats a few prompts over many rows
 
 
 @dataclass(frozen=True)
@@ -161,15 +158,9 @@ def _read(work: LocalWork, context: _Context, job: EditJob) -> dict[str, bytes]:
     return loaded
 
 
-@functools.lru_cache(maxsize=_PROMPTS)
-def _operations(prompt: str) -> tuple[Operation, ...]:
-    """The prompt's operations, parsed once per worker (frozen values; a prompt that fails is parsed again)."""
-    return tuple(parse_instructions(prompt))
-
-
 def _edit(work: LocalWork, context: _Context, job: EditJob, inputs: dict[str, bytes]) -> tuple[StagedOutput, ...]:
     """The job's outputs, as `LocalProvider.submit` makes them: one decode, one edit per output's seed."""
-    operations = _operations(job.prompt)
+    operations = parse_instructions(job.prompt)
     params = job.params
     try:
         source = decode_source(inputs["image"], inputs.get("mask"))
